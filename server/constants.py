@@ -1,0 +1,52 @@
+"""Every Redis key and every message status, in one place (documented in the README).
+
+Streams carry small, flat, human-readable entries so `redis-cli XRANGE` tells the story:
+
+- OUTBOUND_STREAM  `message_id`                     one entry per message to send to Meta
+- WEBHOOKS_STREAM  `body`, `received_at`            Meta's raw webhook POST body, verified
+- HUB_STREAM       `event_id`, `type`, `message_id` one entry per event to POST to the Hub
+- `<stream>:dead`  the original fields + `error`, `deliveries`, `source_id`, `failed_at`
+"""
+
+OUTBOUND_STREAM = "messaging:outbound"
+WEBHOOKS_STREAM = "messaging:webhooks"
+HUB_STREAM = "messaging:hub-events"
+
+SENDERS_GROUP = "senders"
+WEBHOOK_PROCESSORS_GROUP = "webhook-processors"
+HUB_FORWARDERS_GROUP = "hub-forwarders"
+
+DEAD_LETTER_SUFFIX = ":dead"
+
+# One sweeper per interval across every worker replica.
+SWEEP_LOCK_KEY = "messaging:sweep-lock"
+
+
+def dead_letter_stream(stream: str) -> str:
+    return stream + DEAD_LETTER_SUFFIX
+
+
+# (stream, consumer group) pairs, for /health/ and operators.
+GROUPS = (
+    (OUTBOUND_STREAM, SENDERS_GROUP),
+    (WEBHOOKS_STREAM, WEBHOOK_PROCESSORS_GROUP),
+    (HUB_STREAM, HUB_FORWARDERS_GROUP),
+)
+
+# Outbound message statuses, in the order a message moves through them. A status update
+# never moves a message backwards (see `status_rank` in the first migration); `failed`
+# outranks everything because it is terminal.
+QUEUED = "queued"
+SENDING = "sending"
+SENT = "sent"
+DELIVERED = "delivered"
+READ = "read"
+FAILED = "failed"
+STATUSES = (QUEUED, SENDING, SENT, DELIVERED, READ, FAILED)
+
+# Hub event types and outbox states.
+EVENT_MESSAGE_STATUS = "message.status"
+EVENT_MESSAGE_RECEIVED = "message.received"
+HUB_PENDING = "pending"
+HUB_DELIVERED = "delivered"
+HUB_DEAD = "dead"

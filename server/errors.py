@@ -1,0 +1,73 @@
+"""API errors: a small hierarchy, each rendered as one JSON shape.
+
+Every error body is `{"error": {"code": ..., "message": ..., "fields": [...]}}`; `fields`
+appears on validation errors only, one `{"field": "text.body", "message": ...}` per problem.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class ValidationError(ApiError):
+    status = 400
+    code = "validation_error"
+
+    def __init__(self, fields: list[dict[str, str]], message: str = "") -> None:
+        super().__init__(message or "; ".join(f"{f['field']}: {f['message']}" for f in fields))
+        self.fields = fields
+
+    def body(self) -> dict[str, Any]:
+        body = super().body()
+        body["error"]["fields"] = self.fields
+        return body
+
+
+class Unauthorized(ApiError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ApiError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(ApiError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class Unavailable(ApiError):
+    """A dependency (PostgreSQL, Redis) is down: the request did nothing and may be retried."""
+
+    status = 503
+    code = "unavailable"

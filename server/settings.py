@@ -1,0 +1,260 @@
+"""One typed settings object for every process, read once from the environment.
+
+Each variable has a cast, a default (or none: required) and a help string. A missing or
+malformed variable raises `SettingsError` naming it; entry points print that one line and exit.
+Secrets are excluded from `repr()` so a logged settings object never leaks them.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+__all__ = ["Settings", "SettingsError"]
+
+
+class SettingsError(Exception):
+    """A required environment variable is missing or malformed."""
+
+
+def _text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("is empty")
+    return value.strip()
+
+
+def _url(*schemes: str) -> Callable[[str], str]:
+    def cast(value: str) -> str:
+        value = value.strip()
+        if not any(value.startswith(f"{s}://") for s in schemes):
+            raise ValueError(f"must start with {' or '.join(s + '://' for s in schemes)}")
+        return value
+
+    return cast
+
+
+def _http_base(value: str) -> str:
+    return _url("http", "https")(value).rstrip("/")
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    items = tuple(v.strip() for v in value.split(",") if v.strip())
+    if not items:
+        raise ValueError("has no values")
+    return items
+
+
+def _optional_csv(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _digits(value: str) -> str:
+    if not value.strip().isdigit():
+        raise ValueError("must be digits only")
+    return value.strip()
+
+
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    def cast(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError("must be a whole number") from None
+        if not low <= number <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return number
+
+    return cast
+
+
+def _float_in(low: float, high: float) -> Callable[[str], float]:
+    def cast(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError("must be a number") from None
+        if not low <= number <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return number
+
+    return cast
+
+
+def _whsec(value: str) -> str:
+    # Standard Webhooks secrets are "whsec_" + base64 of 24-64 random bytes.
+    value = value.strip()
+    raw = value.removeprefix("whsec_")
+    try:
+        key = base64.b64decode(raw, validate=True)
+    except ValueError:
+        raise ValueError("must be whsec_ followed by base64") from None
+    if not value.startswith("whsec_") or len(key) < 16:
+        raise ValueError("must be whsec_ followed by base64 of at least 16 bytes")
+    return value
+
+
+def _version(value: str) -> str:
+    if not re.fullmatch(r"v\d+\.\d+", value.strip()):
+        raise ValueError("must look like v26.0")
+    return value.strip()
+
+
+def _level(value: str) -> str:
+    level = value.strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
+def _env(
+    name: str,
+    cast: Callable[[str], Any] = _text,
+    default: str | None = None,
+    help: str = "",
+    secret: bool = False,
+) -> Any:
+    return field(
+        repr=not secret,
+        metadata={"env": name, "cast": cast, "default": default, "help": help, "secret": secret},
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process configuration. Build it with `Settings.from_env()`."""
+
+    database_url: str = _env(
+        "DATABASE_URL", _url("postgres", "postgresql"), help="PostgreSQL URL", secret=True
+    )
+    redis_url: str = _env(
+        "REDIS_URL", _url("redis", "rediss", "unix"), help="Redis URL", secret=True
+    )
+    api_keys: tuple[str, ...] = _env(
+        "MESSAGING_SERVICE_API_KEY",
+        _csv,
+        help="Api-Key values the Hub may send; comma-separated so keys can rotate",
+        secret=True,
+    )
+    phone_number_id: str = _env(
+        "WHATSAPP_PHONE_NUMBER_ID", _digits, help="Meta business phone number id"
+    )
+    access_token: str = _env(
+        "WHATSAPP_ACCESS_TOKEN", help="Meta Cloud API bearer token", secret=True
+    )
+    verify_token: str = _env(
+        "WHATSAPP_VERIFY_TOKEN", help="token Meta echoes when verifying the webhook", secret=True
+    )
+    app_secret: str = _env(
+        "WHATSAPP_APP_SECRET", help="Meta app secret that signs webhooks", secret=True
+    )
+    hub_webhook_url: str = _env(
+        "HUB_WEBHOOK_URL", _url("http", "https"), help="where Hub events are POSTed"
+    )
+    hub_webhook_secret: str = _env(
+        "HUB_WEBHOOK_SECRET", _whsec, help="Standard Webhooks signing secret (whsec_...)",
+        secret=True,
+    )
+    health_check_tokens: tuple[str, ...] = _env(
+        "HEALTH_CHECK_TOKENS",
+        _optional_csv,
+        default="",
+        help="tokens accepted by /health/, comma-separated; empty disables it",
+        secret=True,
+    )
+    secret_key: str = _env(
+        "SECRET_KEY", str, default="", help="accepted for compatibility; unused", secret=True
+    )
+    port: int = _env("PORT", _int_in(1, 65535), default="8000", help="web listen port")
+    whatsapp_api_base_url: str = _env(
+        "WHATSAPP_API_BASE_URL",
+        _http_base,
+        default="https://graph.facebook.com",
+        help="Graph API base URL (the simulator's URL in development)",
+    )
+    whatsapp_api_version: str = _env(
+        "WHATSAPP_API_VERSION", _version, default="v26.0", help="Graph API version"
+    )
+    web_workers: int = _env("WEB_WORKERS", _int_in(1, 64), default="1", help="Sanic workers")
+    log_level: str = _env("LOG_LEVEL", _level, default="INFO", help="log level")
+    max_send_body_bytes: int = _env(
+        "MAX_SEND_BODY_BYTES", _int_in(1024, 1 << 20), default="65536",
+        help="largest accepted send request body",
+    )
+    stream_batch_size: int = _env(
+        "STREAM_BATCH_SIZE", _int_in(1, 1000), default="100", help="entries read per XREADGROUP"
+    )
+    stream_block_ms: int = _env(
+        "STREAM_BLOCK_MS", _int_in(10, 60000), default="1000",
+        help="how long an idle consumer blocks on XREADGROUP",
+    )
+    stream_idle_timeout_s: float = _env(
+        "STREAM_IDLE_TIMEOUT_S", _float_in(0.1, 86400), default="60",
+        help="pending entries idle this long are reclaimed by another consumer",
+    )
+    stream_max_deliveries: int = _env(
+        "STREAM_MAX_DELIVERIES", _int_in(1, 100), default="5",
+        help="deliveries of one entry before it is dead-lettered",
+    )
+    send_concurrency: int = _env(
+        "SEND_CONCURRENCY", _int_in(1, 1000), default="64",
+        help="Meta calls in flight per sender process",
+    )
+    send_max_attempts: int = _env(
+        "SEND_MAX_ATTEMPTS", _int_in(1, 20), default="5", help="tries of one Meta call"
+    )
+    hub_max_attempts: int = _env(
+        "HUB_MAX_ATTEMPTS", _int_in(1, 20), default="5", help="tries of one Hub POST"
+    )
+    retry_initial_s: float = _env(
+        "RETRY_INITIAL_S", _float_in(0.001, 60), default="0.5",
+        help="first backoff of Meta and Hub retries (doubles, with jitter)",
+    )
+    retry_max_s: float = _env(
+        "RETRY_MAX_S", _float_in(0.001, 600), default="30", help="cap of one backoff"
+    )
+    http_timeout_s: float = _env(
+        "HTTP_TIMEOUT_S", _float_in(0.1, 120), default="10", help="Meta and Hub call timeout"
+    )
+    sweep_interval_s: float = _env(
+        "SWEEP_INTERVAL_S", _float_in(0.1, 3600), default="30",
+        help="how often stale queued messages and unpublished Hub events are re-published",
+    )
+    sweep_stale_s: float = _env(
+        "SWEEP_STALE_S", _float_in(0.1, 86400), default="120",
+        help="age after which an unpublished row counts as stale",
+    )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every variable; raise SettingsError naming the first bad one."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            meta = f.metadata
+            # An empty variable counts as unset, so `FOO=` in a .env file means "use the default".
+            raw = environ.get(meta["env"], "").strip() or meta["default"]
+            if raw is None:
+                raise SettingsError(f"{meta['env']} is missing ({meta['help']})")
+            try:
+                values[f.name] = meta["cast"](raw)
+            except ValueError as exc:
+                raise SettingsError(f"{meta['env']} {exc} ({meta['help']})") from None
+        return cls(**values)
+
+    @classmethod
+    def describe(cls) -> list[dict[str, Any]]:
+        """Every variable with its default and help, for docs and `.env.example` checks."""
+        return [
+            {"env": f.metadata["env"], "default": f.metadata["default"],
+             "help": f.metadata["help"], "secret": f.metadata["secret"]}
+            for f in fields(cls)
+        ]
+
+    @property
+    def meta_messages_url(self) -> str:
+        base = f"{self.whatsapp_api_base_url}/{self.whatsapp_api_version}"
+        return f"{base}/{self.phone_number_id}/messages"
