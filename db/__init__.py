@@ -1,0 +1,49 @@
+"""PostgreSQL access: one asyncpg pool per process, queries built with pypika.
+
+Each table has a small module (`db.messages`, `db.inbound`, `db.hub_events`) whose functions
+build `(sql, args)` pairs with pypika and run them on a connection or pool; nothing here
+knows about HTTP or streams.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import orjson
+from pypika import Parameter
+from pypika.terms import Term
+
+__all__ = ["Params", "create_pool"]
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # jsonb in and out as Python objects, encoded with orjson.
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=lambda v: orjson.dumps(v).decode(),
+        decoder=orjson.loads,
+        schema="pg_catalog",
+    )
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """Open the process's pool; every connection speaks jsonb as Python objects."""
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        command_timeout=30,
+    )
+
+
+class Params:
+    """Collects query arguments and hands out their `$n` placeholders, in order."""
+
+    def __init__(self) -> None:
+        self.args: list[Any] = []
+
+    def __call__(self, value: Any, cast: str = "") -> Term:
+        self.args.append(value)
+        return Parameter(f"${len(self.args)}{'::' + cast if cast else ''}")

@@ -155,7 +155,9 @@ class Settings:
         "HUB_WEBHOOK_URL", _url("http", "https"), help="where Hub events are POSTed"
     )
     hub_webhook_secret: str = _env(
-        "HUB_WEBHOOK_SECRET", _whsec, help="Standard Webhooks signing secret (whsec_...)",
+        "HUB_WEBHOOK_SECRET",
+        _whsec,
+        help="Standard Webhooks signing secret (whsec_...)",
         secret=True,
     )
     health_check_tokens: tuple[str, ...] = _env(
@@ -181,26 +183,36 @@ class Settings:
     web_workers: int = _env("WEB_WORKERS", _int_in(1, 64), default="1", help="Sanic workers")
     log_level: str = _env("LOG_LEVEL", _level, default="INFO", help="log level")
     max_send_body_bytes: int = _env(
-        "MAX_SEND_BODY_BYTES", _int_in(1024, 1 << 20), default="65536",
+        "MAX_SEND_BODY_BYTES",
+        _int_in(1024, 1 << 20),
+        default="65536",
         help="largest accepted send request body",
     )
     stream_batch_size: int = _env(
         "STREAM_BATCH_SIZE", _int_in(1, 1000), default="100", help="entries read per XREADGROUP"
     )
     stream_block_ms: int = _env(
-        "STREAM_BLOCK_MS", _int_in(10, 60000), default="1000",
+        "STREAM_BLOCK_MS",
+        _int_in(10, 60000),
+        default="1000",
         help="how long an idle consumer blocks on XREADGROUP",
     )
     stream_idle_timeout_s: float = _env(
-        "STREAM_IDLE_TIMEOUT_S", _float_in(0.1, 86400), default="60",
+        "STREAM_IDLE_TIMEOUT_S",
+        _float_in(0.1, 86400),
+        default="60",
         help="pending entries idle this long are reclaimed by another consumer",
     )
     stream_max_deliveries: int = _env(
-        "STREAM_MAX_DELIVERIES", _int_in(1, 100), default="5",
+        "STREAM_MAX_DELIVERIES",
+        _int_in(1, 100),
+        default="5",
         help="deliveries of one entry before it is dead-lettered",
     )
     send_concurrency: int = _env(
-        "SEND_CONCURRENCY", _int_in(1, 1000), default="64",
+        "SEND_CONCURRENCY",
+        _int_in(1, 1000),
+        default="64",
         help="Meta calls in flight per sender process",
     )
     send_max_attempts: int = _env(
@@ -210,7 +222,9 @@ class Settings:
         "HUB_MAX_ATTEMPTS", _int_in(1, 20), default="5", help="tries of one Hub POST"
     )
     retry_initial_s: float = _env(
-        "RETRY_INITIAL_S", _float_in(0.001, 60), default="0.5",
+        "RETRY_INITIAL_S",
+        _float_in(0.001, 60),
+        default="0.5",
         help="first backoff of Meta and Hub retries (doubles, with jitter)",
     )
     retry_max_s: float = _env(
@@ -220,11 +234,27 @@ class Settings:
         "HTTP_TIMEOUT_S", _float_in(0.1, 120), default="10", help="Meta and Hub call timeout"
     )
     sweep_interval_s: float = _env(
-        "SWEEP_INTERVAL_S", _float_in(0.1, 3600), default="30",
+        "SWEEP_INTERVAL_S",
+        _float_in(0.1, 3600),
+        default="30",
         help="how often stale queued messages and unpublished Hub events are re-published",
     )
+    send_outcome_timeout_s: float = _env(
+        "SEND_OUTCOME_TIMEOUT_S",
+        _float_in(1, 86400),
+        default="600",
+        help="a message `sending` this long with no answer or status ends failed",
+    )
+    shutdown_timeout_s: float = _env(
+        "SHUTDOWN_TIMEOUT_S",
+        _float_in(0.1, 600),
+        default="20",
+        help="how long the worker finishes in-flight batches after SIGTERM",
+    )
     sweep_stale_s: float = _env(
-        "SWEEP_STALE_S", _float_in(0.1, 86400), default="120",
+        "SWEEP_STALE_S",
+        _float_in(0.1, 86400),
+        default="120",
         help="age after which an unpublished row counts as stale",
     )
 
@@ -232,25 +262,25 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read every variable; raise SettingsError naming the first bad one."""
         environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            meta = f.metadata
-            # An empty variable counts as unset, so `FOO=` in a .env file means "use the default".
-            raw = environ.get(meta["env"], "").strip() or meta["default"]
-            if raw is None:
-                raise SettingsError(f"{meta['env']} is missing ({meta['help']})")
-            try:
-                values[f.name] = meta["cast"](raw)
-            except ValueError as exc:
-                raise SettingsError(f"{meta['env']} {exc} ({meta['help']})") from None
-        return cls(**values)
+        return cls(**{f.name: _read(f.metadata, environ) for f in fields(cls)})
+
+    @classmethod
+    def one(cls, env_name: str, environ: Mapping[str, str] | None = None) -> Any:
+        """Read a single variable, for commands (like migrate) that need only that one."""
+        environ = os.environ if environ is None else environ
+        meta = next(f.metadata for f in fields(cls) if f.metadata["env"] == env_name)
+        return _read(meta, environ)
 
     @classmethod
     def describe(cls) -> list[dict[str, Any]]:
         """Every variable with its default and help, for docs and `.env.example` checks."""
         return [
-            {"env": f.metadata["env"], "default": f.metadata["default"],
-             "help": f.metadata["help"], "secret": f.metadata["secret"]}
+            {
+                "env": f.metadata["env"],
+                "default": f.metadata["default"],
+                "help": f.metadata["help"],
+                "secret": f.metadata["secret"],
+            }
             for f in fields(cls)
         ]
 
@@ -258,3 +288,14 @@ class Settings:
     def meta_messages_url(self) -> str:
         base = f"{self.whatsapp_api_base_url}/{self.whatsapp_api_version}"
         return f"{base}/{self.phone_number_id}/messages"
+
+
+def _read(meta: Mapping[str, Any], environ: Mapping[str, str]) -> Any:
+    # An empty variable counts as unset, so `FOO=` in a .env file means "use the default".
+    raw = environ.get(meta["env"], "").strip() or meta["default"]
+    if raw is None:
+        raise SettingsError(f"{meta['env']} is missing ({meta['help']})")
+    try:
+        return meta["cast"](raw)
+    except ValueError as exc:
+        raise SettingsError(f"{meta['env']} {exc} ({meta['help']})") from None

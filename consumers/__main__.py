@@ -1,0 +1,43 @@
+"""`python -m consumers [name ...]`: run the named consumers (default: all, plus the sweeper).
+
+The registry below is the list of consumers; add a line to add one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from consumers import hub, sender, webhooks, worker
+from server.logs import configure_logging
+from server.settings import Settings, SettingsError
+
+CONSUMERS = {
+    "sender": sender.CONSUMER,  # outbound stream -> Meta
+    "webhooks": webhooks.CONSUMER,  # Meta webhooks -> PostgreSQL -> hub stream
+    "hub": hub.CONSUMER,  # hub stream -> the Hub
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m consumers", description=__doc__)
+    parser.add_argument(
+        "names",
+        nargs="*",
+        choices=[*CONSUMERS, "sweeper", []],
+        help="consumers to run (default: all of them and the sweeper)",
+    )
+    args = parser.parse_args(argv)
+    names = args.names or [*CONSUMERS, "sweeper"]
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        sys.exit(f"config error: {exc}")
+    configure_logging(settings.log_level)
+    consumers = [CONSUMERS[n] for n in names if n in CONSUMERS]
+    asyncio.run(worker.run(settings, consumers, sweep="sweeper" in names))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Turning status changes and inbound messages into Hub events, through the outbox.
+
+`record()` is the single place where state changes and the Hub events describing them are
+written, in one transaction, then published to the hub stream. Event ids are derived from
+what they describe (message + status, or inbound wamid), so replaying the same input can
+never create a second event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from db import hub_events, inbound, messages
+from db.hub_events import HubEvent
+from db.inbound import NewInbound
+from db.messages import StatusChange
+from server import streams
+from server.constants import EVENT_MESSAGE_RECEIVED, EVENT_MESSAGE_STATUS
+
+_NAMESPACE = uuid.UUID("5b0f2a4e-8d1c-4e55-9a43-0c6f3f1f7a10")
+
+
+def event_id(*parts: str) -> str:
+    return "evt_" + uuid.uuid5(_NAMESPACE, ":".join(parts)).hex
+
+
+def status_event(change: StatusChange, message: Any) -> HubEvent:
+    details = change.details or {}
+    data = {
+        "message_id": str(change.message_id),
+        "wamid": change.wamid or message["wamid"],
+        "status": change.status,
+        "timestamp": change.occurred_at.isoformat(),
+        "recipient": message["recipient"],
+        "error": change.error,
+        "metadata": message["metadata"],
+        "conversation": details.get("conversation"),
+        "pricing": details.get("pricing"),
+    }
+    return _event(
+        EVENT_MESSAGE_STATUS,
+        event_id(str(change.message_id), change.status),
+        change.message_id,
+        data,
+    )
+
+
+def received_event(m: NewInbound, context: dict[str, Any] | None) -> HubEvent:
+    data = {
+        "wamid": m.wamid,
+        "from": m.sender,
+        "profile_name": m.profile_name,
+        "type": m.type,
+        "timestamp": m.sent_at.isoformat(),
+        m.type: m.payload.get(m.type),
+        "context": context,
+        "phone_number_id": m.phone_number_id,
+    }
+    return _event(EVENT_MESSAGE_RECEIVED, event_id("inbound", m.wamid), None, data)
+
+
+def _event(type_: str, id_: str, message_id: uuid.UUID | None, data: dict[str, Any]) -> HubEvent:
+    envelope = {"id": id_, "type": type_, "created_at": datetime.now(UTC).isoformat(), "data": data}
+    return HubEvent(id=id_, type=type_, message_id=message_id, payload=envelope)
+
+
+async def record(
+    ctx: Any, changes: Sequence[StatusChange] = (), received: Sequence[NewInbound] = ()
+) -> list[HubEvent]:
+    """Apply status changes and store inbound messages, queue their Hub events, publish.
+
+    A crash after the commit but before the publish loses nothing: the sweeper publishes
+    outbox rows that stayed unpublished.
+    """
+    events: list[HubEvent] = []
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        applied = await messages.record_statuses(conn, list(changes))
+        if applied:
+            known = await messages.contexts(conn, [c.message_id for c in applied])
+            events += [status_event(c, known[c.message_id]) for c in applied]
+        if received:
+            new = await inbound.insert_many(conn, list(received))
+            events += [
+                received_event(m, m.payload.get("context")) for m in received if m.wamid in new
+            ]
+        if events:
+            fresh = await hub_events.insert_many(conn, events)
+            events = [e for e in events if e.id in fresh]
+    if events:
+        await streams.publish_hub_events(ctx.redis, events)
+    return events

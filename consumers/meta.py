@@ -1,0 +1,127 @@
+"""Meta's Cloud API send call and the error taxonomy that decides retries.
+
+- `MetaUnavailable`, `MetaThrottled`: retryable (network errors before the request was sent,
+  5xx, Meta's "try again" and rate-limit codes).
+- `MetaRejected`: permanent; the message fails with Meta's code, title and details.
+- `MetaOutcomeUnknown`: the request may have reached Meta (timeout after sending, broken
+  answer). Never retried, because a retry could send the message twice; the message stays
+  `sending` until a status webhook (which carries our id) or the sweeper settles it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+
+# Meta error codes worth another try: 1/2 API unknown/service, 4/80007/130429/131056/613
+# rate limits, 131000 "something went wrong", 131016 service unavailable, 133004 server
+# temporarily unavailable.
+_RETRYABLE_CODES = {1, 2, 4, 613, 80007, 130429, 131000, 131016, 131056, 133004}
+_THROTTLE_CODES = {4, 613, 80007, 130429, 131056}
+
+
+class MetaError(Exception):
+    retryable = False
+
+    def __init__(
+        self,
+        code: int | str,
+        title: str,
+        message: str = "",
+        details: str = "",
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(f"{code} {title}")
+        self.code = code
+        self.title = title
+        self.message = message
+        self.details = details
+        self.http_status = http_status
+
+    def as_error(self) -> dict[str, Any]:
+        """The `error` object stored on the message and sent to the Hub."""
+        return {
+            "code": self.code,
+            "title": self.title,
+            "message": self.message,
+            "details": self.details,
+            "http_status": self.http_status,
+        }
+
+
+class MetaUnavailable(MetaError):
+    retryable = True
+
+
+class MetaThrottled(MetaError):
+    retryable = True
+
+
+class MetaRejected(MetaError):
+    pass
+
+
+class MetaOutcomeUnknown(MetaError):
+    pass
+
+
+async def send_message(
+    client: httpx.AsyncClient, url: str, token: str, payload: dict[str, Any]
+) -> str:
+    """POST one message; return Meta's wamid or raise a MetaError subclass."""
+    try:
+        response = await client.post(
+            url,
+            content=orjson.dumps(payload),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        # Nothing was sent: safe to retry.
+        raise MetaUnavailable("network", "could not reach Meta", type(exc).__name__) from None
+    except httpx.HTTPError as exc:
+        raise MetaOutcomeUnknown(
+            "outcome_unknown",
+            "no answer from Meta after sending",
+            f"{type(exc).__name__}; the message may or may not have been sent",
+        ) from None
+    body = _json(response)
+    if response.status_code == 200:
+        try:
+            return body["messages"][0]["id"]
+        except (KeyError, IndexError, TypeError):
+            raise MetaOutcomeUnknown(
+                "outcome_unknown",
+                "Meta answered 200 without a message id",
+                response.text[:500],
+                200,
+            ) from None
+    raise error_from_response(response.status_code, body)
+
+
+def error_from_response(status: int, body: Any) -> MetaError:
+    """Classify Meta's `{"error": {...}}` answer."""
+    err = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(err, dict):
+        err = {}
+    code = err.get("code", f"http_{status}")
+    message = err.get("message", "")
+    title = err.get("error_user_title") or err.get("title") or message or f"HTTP {status}"
+    data = err.get("error_data")
+    details = data.get("details", "") if isinstance(data, dict) else ""
+    cls: type[MetaError]
+    if code in _THROTTLE_CODES or status == 429:
+        cls = MetaThrottled
+    elif code in _RETRYABLE_CODES or status >= 500:
+        cls = MetaUnavailable
+    else:
+        cls = MetaRejected
+    return cls(code, title, message, details, status)
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return None

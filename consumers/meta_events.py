@@ -1,0 +1,285 @@
+"""Meta's WhatsApp webhook POST bodies, parsed into status updates and inbound messages.
+
+One POST may carry several entries, each with several changes, each with many statuses
+and messages (up to 1,000 statuses). Parsing is plain dict access on purpose: it runs on
+the webhook-processor's hot path.
+
+Leniency, so one odd object never costs the rest of the POST:
+
+- Only a body that is not JSON, or not an object with an `entry` list, raises
+  `MalformedWebhook` (permanent: retrying the same bytes cannot help).
+- A status without `id` / `status` / `timestamp`, or a message without `id` / `from` /
+  `type` / `timestamp`, is skipped and reported in `others` as `invalid_status` /
+  `invalid_message`; an entry or change of the wrong shape as `invalid_entry` /
+  `invalid_change`. Their value is `{"reason": ..., "item": <the object as received>}`.
+- A timestamp that is present but unparsable becomes the parse time (UTC), so the update
+  still applies; its `raw` keeps Meta's value.
+- A change whose `field` is not `messages` is kept whole as `OtherChange(field, value)`;
+  a `value.errors` array (Meta could not deliver an inbound message to us) as
+  `OtherChange("errors", {"metadata": ..., "errors": [...]})`.
+- A message of a type we do not know is kept, with `content = message.get(type)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "ERRORS_FIELD",
+    "INVALID_CHANGE",
+    "INVALID_ENTRY",
+    "INVALID_MESSAGE",
+    "INVALID_STATUS",
+    "InboundMessage",
+    "MalformedWebhook",
+    "Notification",
+    "OtherChange",
+    "StatusUpdate",
+    "parse_webhook",
+]
+
+MESSAGES_FIELD = "messages"
+ERRORS_FIELD = "errors"
+INVALID_ENTRY = "invalid_entry"
+INVALID_CHANGE = "invalid_change"
+INVALID_STATUS = "invalid_status"
+INVALID_MESSAGE = "invalid_message"
+
+
+class MalformedWebhook(ValueError):
+    """The body is not JSON or not Meta's envelope: permanent, never retried."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """One entry of `value.statuses`: what became of a message we sent."""
+
+    wamid: str
+    status: str
+    timestamp: datetime
+    recipient_id: str | None
+    callback_data: str | None
+    errors: list[dict]
+    conversation: dict | None
+    pricing: dict | None
+    phone_number_id: str | None
+    raw: dict
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One entry of `value.messages`: a WhatsApp user wrote to us."""
+
+    wamid: str
+    sender: str
+    profile_name: str | None
+    type: str
+    timestamp: datetime
+    content: dict | None
+    context: dict | None
+    phone_number_id: str | None
+    raw: dict
+
+
+@dataclass(frozen=True, slots=True)
+class OtherChange:
+    """Anything we do not type, kept so the consumer can log it instead of losing it."""
+
+    field: str
+    value: dict
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """Everything one POST carried, in the order Meta sent it."""
+
+    statuses: list[StatusUpdate]
+    messages: list[InboundMessage]
+    others: list[OtherChange]
+
+
+def parse_webhook(body: bytes | str | dict) -> Notification:
+    """Turn one webhook POST into typed updates, keeping whatever it cannot type in `others`."""
+    payload = _load(body)
+    entries = payload.get("entry")
+    if not isinstance(entries, list):
+        raise MalformedWebhook("webhook body has no 'entry' list")
+    parser = _Parser()
+    for entry in entries:
+        changes = entry.get("changes") if isinstance(entry, dict) else None
+        if not isinstance(changes, list):
+            parser.invalid(INVALID_ENTRY, "entry has no 'changes' list", entry)
+            continue
+        for change in changes:
+            parser.change(change)
+    return Notification(parser.statuses, parser.messages, parser.others)
+
+
+def _load(body: bytes | str | dict) -> dict:
+    if isinstance(body, dict):
+        return body
+    try:
+        payload = orjson.loads(body)
+    except (orjson.JSONDecodeError, TypeError) as exc:
+        raise MalformedWebhook(f"webhook body is not JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise MalformedWebhook(f"webhook body is a JSON {type(payload).__name__}, not an object")
+    return payload
+
+
+class _Parser:
+    """Accumulates one POST's results; `now` is computed once, and only if needed."""
+
+    __slots__ = ("_now", "messages", "others", "statuses")
+
+    def __init__(self) -> None:
+        self.statuses: list[StatusUpdate] = []
+        self.messages: list[InboundMessage] = []
+        self.others: list[OtherChange] = []
+        self._now: datetime | None = None
+
+    def invalid(self, field: str, reason: str, item: Any) -> None:
+        self.others.append(OtherChange(field, {"reason": reason, "item": item}))
+
+    def change(self, change: Any) -> None:
+        field = change.get("field") if isinstance(change, dict) else None
+        value = change.get("value") if isinstance(change, dict) else None
+        if not isinstance(field, str) or not isinstance(value, dict):
+            self.invalid(INVALID_CHANGE, "change needs a string 'field' and object 'value'", change)
+            return
+        if field != MESSAGES_FIELD:
+            self.others.append(OtherChange(field, value))
+            return
+        metadata = value.get("metadata")
+        phone_number_id = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
+        if not isinstance(phone_number_id, str):
+            phone_number_id = None
+        statuses = self._list(value, "statuses", change)
+        messages = self._list(value, "messages", change)
+        errors = self._list(value, "errors", change)
+        for status in statuses:
+            self._status(status, phone_number_id)
+        if messages:
+            names, only_name = _profile_names(value.get("contacts"))
+            for message in messages:
+                self._message(message, phone_number_id, names, only_name)
+        if errors:
+            self.others.append(OtherChange(ERRORS_FIELD, {"metadata": metadata, "errors": errors}))
+
+    def _list(self, value: dict, key: str, change: dict) -> list:
+        items = value.get(key)
+        if items is None or isinstance(items, list):
+            return items or []
+        self.invalid(INVALID_CHANGE, f"value.{key} is not a list", change)
+        return []
+
+    def _status(self, status: Any, phone_number_id: str | None) -> None:
+        if not isinstance(status, dict):
+            self.invalid(INVALID_STATUS, "status is not an object", status)
+            return
+        wamid = status.get("id")
+        state = status.get("status")
+        ts = status.get("timestamp")
+        if not (_text(wamid) and _text(state)):
+            self.invalid(INVALID_STATUS, "status needs string 'id' and 'status'", status)
+            return
+        if ts is None:
+            self.invalid(INVALID_STATUS, "status has no 'timestamp'", status)
+            return
+        errors = status.get("errors")
+        errors = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+        recipient_id = status.get("recipient_id")
+        callback_data = status.get("biz_opaque_callback_data")
+        conversation = status.get("conversation")
+        pricing = status.get("pricing")
+        self.statuses.append(
+            StatusUpdate(
+                wamid=wamid,
+                status=state,
+                timestamp=self._time(ts),
+                recipient_id=recipient_id if isinstance(recipient_id, str) else None,
+                callback_data=callback_data if isinstance(callback_data, str) else None,
+                errors=errors,
+                conversation=conversation if isinstance(conversation, dict) else None,
+                pricing=pricing if isinstance(pricing, dict) else None,
+                phone_number_id=phone_number_id,
+                raw=status,
+            )
+        )
+
+    def _message(
+        self,
+        message: Any,
+        phone_number_id: str | None,
+        names: dict[str, str],
+        only_name: str | None,
+    ) -> None:
+        if not isinstance(message, dict):
+            self.invalid(INVALID_MESSAGE, "message is not an object", message)
+            return
+        wamid = message.get("id")
+        sender = message.get("from")
+        kind = message.get("type")
+        ts = message.get("timestamp")
+        if not (_text(wamid) and _text(sender) and _text(kind)):
+            self.invalid(INVALID_MESSAGE, "message needs string 'id', 'from' and 'type'", message)
+            return
+        if ts is None:
+            self.invalid(INVALID_MESSAGE, "message has no 'timestamp'", message)
+            return
+        content = message.get(kind)
+        context = message.get("context")
+        # Meta warns that a user's wa_id and phone number may not match; with a single
+        # contact in the change, that contact is the sender.
+        name = names.get(sender, only_name)
+        self.messages.append(
+            InboundMessage(
+                wamid=wamid,
+                sender=sender,
+                profile_name=name,
+                type=kind,
+                timestamp=self._time(ts),
+                content=content if isinstance(content, dict) else None,
+                context=context if isinstance(context, dict) else None,
+                phone_number_id=phone_number_id,
+                raw=message,
+            )
+        )
+
+    def _time(self, ts: Any) -> datetime:
+        # Meta sends unix seconds as a string; an int is accepted too. Anything else falls
+        # back to the parse time so the update still applies (raw keeps Meta's value).
+        try:
+            if isinstance(ts, str) or (isinstance(ts, int) and not isinstance(ts, bool)):
+                return datetime.fromtimestamp(int(ts), UTC)
+        except (ValueError, OverflowError, OSError):
+            pass
+        if self._now is None:
+            self._now = datetime.now(UTC)
+        return self._now
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+def _profile_names(contacts: Any) -> tuple[dict[str, str], str | None]:
+    """Map wa_id -> profile name, plus the name of the only contact when there is just one."""
+    names: dict[str, str] = {}
+    if not isinstance(contacts, list):
+        return names, None
+    name = None
+    for contact in contacts:
+        profile = contact.get("profile") if isinstance(contact, dict) else None
+        name = profile.get("name") if isinstance(profile, dict) else None
+        if isinstance(name, str):
+            wa_id = contact.get("wa_id")
+            if isinstance(wa_id, str):
+                names[wa_id] = name
+        else:
+            name = None
+    return names, name if len(contacts) == 1 else None

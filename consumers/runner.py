@@ -1,0 +1,264 @@
+"""The one stream loop every consumer runs; handlers never touch Redis plumbing.
+
+A consumer module declares a `Consumer` (stream, group, `handle`). The runner creates the
+group, reads batches with XREADGROUP, calls `handle(ctx, entries)`, then XACKs and XDELs
+what succeeded (so a stream's length is its backlog). Every `claim_interval_s` it takes over
+entries another consumer left pending past the idle timeout (XAUTOCLAIM); an entry delivered
+more than `max_deliveries` times is moved to `<stream>:dead` instead.
+
+Failure policy, in one place:
+- the handler returns `{entry_id: reason}` for entries that can never succeed: dead-lettered
+  at once;
+- PostgreSQL or Redis unavailable: the same batch is retried in place with backoff, without
+  counting against the entry (an outage must not dead-letter good work);
+- any other exception: the batch is retried entry by entry so one poison entry fails alone;
+  a failed entry stays pending and comes back through XAUTOCLAIM until it is dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from server.constants import dead_letter_stream
+
+logger = logging.getLogger("consumers")
+
+OUTAGES = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: str
+    fields: dict[str, str]
+
+
+Handler = Callable[[Any, list[Entry]], Awaitable[dict[str, str] | None]]
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """What a consumer module declares: where it reads and what it does with a batch."""
+
+    name: str
+    stream: str
+    group: str
+    handle: Handler
+
+
+@dataclass
+class Runner:
+    consumer: Consumer
+    ctx: Any  # consumers.worker.Context: settings, pool, redis, http
+    consumer_name: str
+    stop: asyncio.Event
+    batch_size: int = 100
+    block_ms: int = 1000
+    idle_timeout_s: float = 60.0
+    max_deliveries: int = 5
+
+    @property
+    def redis(self) -> Redis:
+        return self.ctx.redis
+
+    async def run(self) -> None:
+        """Loop until `stop` is set; the batch in hand is finished, never abandoned."""
+        c = self.consumer
+        logger.info(
+            "consumer started name=%s stream=%s group=%s consumer=%s",
+            c.name,
+            c.stream,
+            c.group,
+            self.consumer_name,
+        )
+        next_claim = 0.0
+        failures = 0
+        while not self.stop.is_set():
+            try:
+                if time.monotonic() >= next_claim:
+                    next_claim = time.monotonic() + max(self.idle_timeout_s / 2, 0.05)
+                    entries = await self._reclaim()
+                else:
+                    entries = await self._read()
+                if entries:
+                    await self._process(entries)
+                failures = 0
+            except OUTAGES as exc:
+                failures += 1
+                delay = _backoff(failures)
+                logger.warning(
+                    "consumer name=%s redis unavailable (%s); retry in %.1fs",
+                    c.name,
+                    type(exc).__name__,
+                    delay,
+                )
+                await self._sleep(delay)
+        logger.info("consumer stopped name=%s", c.name)
+
+    async def _read(self) -> list[Entry]:
+        c = self.consumer
+        try:
+            reply = await self.redis.xreadgroup(
+                c.group,
+                self.consumer_name,
+                {c.stream: ">"},
+                count=self.batch_size,
+                block=self.block_ms,
+            )
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            await self.ensure_group()
+            return []
+        return [Entry(i, f) for _, items in reply or [] for i, f in items if f is not None]
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(
+                self.consumer.stream, self.consumer.group, id="0", mkstream=True
+            )
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def _reclaim(self) -> list[Entry]:
+        """Take over entries idle past the timeout; dead-letter the over-delivered ones."""
+        c = self.consumer
+        idle_ms = int(self.idle_timeout_s * 1000)
+        try:
+            reply = await self.redis.xautoclaim(
+                c.stream, c.group, self.consumer_name, idle_ms, "0-0", count=self.batch_size
+            )
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            await self.ensure_group()
+            return []
+        claimed = reply[1]
+        gone = [i for i, f in claimed if f is None]  # deleted while pending (Redis 6.2)
+        live = [Entry(i, f) for i, f in claimed if f is not None]
+        if gone:
+            await self.redis.xack(c.stream, c.group, *gone)
+        if not live:
+            return []
+        pending = await self.redis.xpending_range(
+            c.stream,
+            c.group,
+            min=live[0].id,
+            max=live[-1].id,
+            count=len(live) * 2,
+            consumername=self.consumer_name,
+        )
+        deliveries = {p["message_id"]: p["times_delivered"] for p in pending}
+        over = {
+            e.id: f"delivered {deliveries[e.id]} times without success"
+            for e in live
+            if deliveries.get(e.id, 0) > self.max_deliveries
+        }
+        if over:
+            await self._dead_letter([e for e in live if e.id in over], over, deliveries)
+        logger.info(
+            "consumer name=%s reclaimed=%d dead_lettered=%d",
+            c.name,
+            len(live) - len(over),
+            len(over),
+        )
+        return [e for e in live if e.id not in over]
+
+    async def _process(self, entries: list[Entry]) -> None:
+        failures = 0
+        while True:
+            try:
+                dead = await self.consumer.handle(self.ctx, entries) or {}
+                break
+            except OUTAGES as exc:
+                # Keep the batch: it is not the entries' fault. Stop waiting on shutdown;
+                # the entries stay pending and another consumer reclaims them.
+                failures += 1
+                delay = _backoff(failures)
+                logger.warning(
+                    "consumer name=%s dependency unavailable (%s); batch of %d retried in %.1fs",
+                    self.consumer.name,
+                    type(exc).__name__,
+                    len(entries),
+                    delay,
+                )
+                if self.stop.is_set():
+                    return
+                await self._sleep(delay)
+            except Exception:
+                if len(entries) == 1:
+                    logger.exception(
+                        "consumer name=%s entry=%s failed; left pending",
+                        self.consumer.name,
+                        entries[0].id,
+                    )
+                    return
+                for entry in entries:  # isolate the poison entry
+                    await self._process([entry])
+                return
+        if dead:
+            await self._dead_letter([e for e in entries if e.id in dead], dead, {})
+        await self._ack([e.id for e in entries if e.id not in dead])
+
+    async def _ack(self, ids: list[str]) -> None:
+        if not ids:
+            return
+        c = self.consumer
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(c.stream, c.group, *ids)
+            pipe.xdel(c.stream, *ids)
+            await pipe.execute()
+
+    async def _dead_letter(
+        self, entries: list[Entry], reasons: dict[str, str], deliveries: dict[str, int]
+    ) -> None:
+        c = self.consumer
+        dead = dead_letter_stream(c.stream)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for e in entries:
+                pipe.xadd(
+                    dead,
+                    {
+                        **e.fields,
+                        "source_id": e.id,
+                        "error": reasons[e.id][:1000],
+                        "deliveries": str(deliveries.get(e.id, 1)),
+                        "failed_at": f"{time.time():.3f}",
+                    },
+                )
+                logger.warning(
+                    "dead-lettered stream=%s entry=%s reason=%s", c.stream, e.id, reasons[e.id]
+                )
+            pipe.xack(c.stream, c.group, *[e.id for e in entries])
+            pipe.xdel(c.stream, *[e.id for e in entries])
+            await pipe.execute()
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self.stop.wait(), seconds)
+        except TimeoutError:
+            pass
+
+
+def _backoff(failures: int, cap_s: float = 30.0) -> float:
+    return random.uniform(0.5, 1.0) * min(cap_s, 0.2 * 2 ** min(failures, 10))

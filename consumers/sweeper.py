@@ -1,0 +1,79 @@
+"""Periodic repair of the gaps between PostgreSQL and Redis.
+
+- A queued message whose stream entry never got written (crash between INSERT and XADD) is
+  published again. Harmless if it was published: the sender's claim is atomic.
+- An outbox event committed but never published is published again (the forwarder skips
+  delivered ones).
+- A message left `sending` with no answer (outcome unknown, or a worker killed mid-send)
+  for longer than SEND_OUTCOME_TIMEOUT_S, and with no status webhook since, ends `failed`
+  with code `outcome_unknown`: we never re-send blindly.
+
+One replica sweeps per interval (a Redis lock); it runs inside the worker process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from consumers import events
+from consumers.runner import OUTAGES
+from db import hub_events, messages
+from db.hub_events import HubEvent
+from db.messages import StatusChange
+from server import streams
+from server.constants import FAILED, SWEEP_LOCK_KEY
+
+logger = logging.getLogger("consumers.sweeper")
+
+UNKNOWN_OUTCOME = {
+    "code": "outcome_unknown",
+    "title": "No answer from Meta",
+    "message": "The send request may have reached Meta but no answer or status webhook came.",
+    "details": None,
+}
+
+
+async def sweep_once(ctx: Any) -> dict[str, int]:
+    """One pass; returns what it did, for logs and tests."""
+    s = ctx.settings
+    now = datetime.now(UTC)
+    stale = now - timedelta(seconds=s.sweep_stale_s)
+    queued = await messages.republish_stale(ctx.pool, stale)
+    if queued:
+        await streams.publish_outbound(ctx.redis, queued)
+    pending = await hub_events.republish_stale(ctx.pool, stale)
+    if pending:
+        await streams.publish_hub_events(
+            ctx.redis, [HubEvent(r["id"], r["type"], r["message_id"], {}) for r in pending]
+        )
+    stuck = await messages.stuck_sending(
+        ctx.pool, now - timedelta(seconds=s.send_outcome_timeout_s)
+    )
+    if stuck:
+        await events.record(
+            ctx, [StatusChange(i, FAILED, now, "sender", error=UNKNOWN_OUTCOME) for i in stuck]
+        )
+    done = {"queued": len(queued), "hub_events": len(pending), "outcome_unknown": len(stuck)}
+    if any(done.values()):
+        logger.info(
+            "sweep republished_queued=%d republished_hub_events=%d failed_outcome_unknown=%d",
+            *done.values(),
+        )
+    return done
+
+
+async def run(ctx: Any, stop: asyncio.Event) -> None:
+    interval = ctx.settings.sweep_interval_s
+    while not stop.is_set():
+        try:
+            if await ctx.redis.set(SWEEP_LOCK_KEY, "1", nx=True, px=int(interval * 1000)):
+                await sweep_once(ctx)
+        except OUTAGES as exc:
+            logger.warning("sweep skipped: dependency unavailable (%s)", type(exc).__name__)
+        try:
+            await asyncio.wait_for(stop.wait(), interval)
+        except TimeoutError:
+            pass

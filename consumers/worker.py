@@ -1,0 +1,132 @@
+"""The worker process: shared resources, one runner per consumer, the sweeper, signals.
+
+Shutdown has an order: SIGTERM stops reading; in-flight batches get SHUTDOWN_TIMEOUT_S to
+finish (what does not finish is never acked: XAUTOCLAIM recovers it); resources close last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import httpx
+from redis.asyncio import Redis
+
+import db
+from consumers import sweeper
+from consumers.runner import Consumer, Runner
+from server import streams
+from server.settings import Settings
+
+logger = logging.getLogger("consumers.worker")
+
+
+@dataclass
+class Context:
+    """What handlers get: settings and the process's pooled connections."""
+
+    settings: Settings
+    pool: asyncpg.Pool
+    redis: Redis
+    http: httpx.AsyncClient
+
+
+async def open_context(settings: Settings) -> Context:
+    pool = await db.create_pool(settings.database_url, min_size=1, max_size=10)
+    http = httpx.AsyncClient(
+        timeout=settings.http_timeout_s,
+        limits=httpx.Limits(
+            max_connections=settings.send_concurrency * 2,
+            max_keepalive_connections=settings.send_concurrency * 2,
+        ),
+    )
+    return Context(settings, pool, streams.connect(settings.redis_url), http)
+
+
+async def close_context(ctx: Context) -> None:
+    await ctx.http.aclose()
+    await ctx.redis.aclose()
+    await ctx.pool.close()
+
+
+def runners(ctx: Context, consumers: Sequence[Consumer], stop: asyncio.Event) -> list[Runner]:
+    s = ctx.settings
+    name = f"{socket.gethostname()}-{os.getpid()}"
+    return [
+        Runner(
+            c,
+            ctx,
+            name,
+            stop,
+            batch_size=s.stream_batch_size,
+            block_ms=s.stream_block_ms,
+            idle_timeout_s=s.stream_idle_timeout_s,
+            max_deliveries=s.stream_max_deliveries,
+        )
+        for c in consumers
+    ]
+
+
+async def run(settings: Settings, consumers: Sequence[Consumer], sweep: bool = True) -> None:
+    """Run until SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    ctx = await _open_with_retry(settings, stop)
+    if ctx is None:
+        return
+    tasks: list[asyncio.Task[Any]] = []
+    try:
+        group = runners(ctx, consumers, stop)
+        for r in group:
+            await r.ensure_group()
+        tasks = [asyncio.create_task(r.run(), name=r.consumer.name) for r in group]
+        if sweep:
+            tasks.append(asyncio.create_task(sweeper.run(ctx, stop), name="sweeper"))
+        logger.info(
+            "worker started consumers=%s sweeper=%s", ",".join(c.name for c in consumers), sweep
+        )
+        await stop.wait()
+        logger.info(
+            "worker stopping: finishing in-flight batches (up to %.0fs)",
+            settings.shutdown_timeout_s,
+        )
+        _, late = await asyncio.wait(tasks, timeout=settings.shutdown_timeout_s)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        logger.info("worker stopped cleanly=%s", not late)
+    finally:
+        await close_context(ctx)
+
+
+async def _open_with_retry(settings: Settings, stop: asyncio.Event) -> Context | None:
+    """Start even if PostgreSQL or Redis is not up yet (deploy order is not guaranteed)."""
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            ctx = await open_context(settings)
+            await ctx.redis.ping()
+            return ctx
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            logger.warning(
+                "worker waiting for dependencies (%s); retry in %.1fs", type(exc).__name__, delay
+            )
+        except Exception as exc:  # redis errors subclass neither
+            logger.warning(
+                "worker waiting for dependencies (%s); retry in %.1fs", type(exc).__name__, delay
+            )
+        try:
+            await asyncio.wait_for(stop.wait(), delay)
+        except TimeoutError:
+            pass
+        delay = min(delay * 2, 30)
+    return None

@@ -1,0 +1,276 @@
+"""Outbound messages and their status timeline (`messages`, `message_statuses`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from pypika import CustomFunction, Order, Parameter, PostgreSQLQuery, Table
+from pypika import functions as fn
+from pypika.terms import Case
+
+from db import Params
+from server.constants import QUEUED, SENDING
+
+messages = Table("messages")
+statuses = Table("message_statuses")
+_any = CustomFunction("ANY", ["array"])
+_rank = CustomFunction("status_rank", ["status"])
+
+# The timestamp column each status fills, once (the first report wins).
+_STATUS_COLUMNS = {
+    "sent": "sent_at",
+    "delivered": "delivered_at",
+    "read": "read_at",
+    "failed": "failed_at",
+}
+_CHUNK = 1000  # rows per multi-row INSERT, well under PostgreSQL's 32,767 parameters
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    id: UUID
+    idempotency_key: str | None
+    request_hash: str
+    recipient: str
+    type: str
+    payload: dict[str, Any]
+    metadata: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """One status report about one message, from our sender or from Meta."""
+
+    message_id: UUID
+    status: str
+    occurred_at: datetime
+    source: str  # "sender" or "meta"
+    wamid: str | None = None
+    error: dict[str, Any] | None = None
+    details: dict[str, Any] | None = None
+
+
+async def insert(conn: asyncpg.Connection | asyncpg.Pool, m: NewMessage) -> asyncpg.Record | None:
+    """Store a queued message; None when its idempotency key is already taken."""
+    p = Params()
+    q = (
+        PostgreSQLQuery.into(messages)
+        .columns(
+            "id", "idempotency_key", "request_hash", "recipient", "type", "payload", "metadata"
+        )
+        .insert(
+            p(m.id),
+            p(m.idempotency_key),
+            p(m.request_hash),
+            p(m.recipient),
+            p(m.type),
+            p(m.payload, "jsonb"),
+            p(m.metadata, "jsonb"),
+        )
+        .on_conflict("idempotency_key")
+        .do_nothing()
+        .returning("id", "status", "created_at")
+    )
+    return await conn.fetchrow(str(q), *p.args)
+
+
+async def delete_queued(conn: asyncpg.Connection | asyncpg.Pool, message_id: UUID) -> None:
+    """Undo an insert whose stream publish failed, so a 503 really means "nothing happened"."""
+    p = Params()
+    q = (
+        PostgreSQLQuery.from_(messages)
+        .delete()
+        .where((messages.id == p(message_id)) & (messages.status == QUEUED))
+    )
+    await conn.execute(str(q), *p.args)
+
+
+async def get(conn: asyncpg.Connection | asyncpg.Pool, message_id: UUID) -> asyncpg.Record | None:
+    p = Params()
+    q = PostgreSQLQuery.from_(messages).select("*").where(messages.id == p(message_id))
+    return await conn.fetchrow(str(q), *p.args)
+
+
+async def get_by_idempotency_key(
+    conn: asyncpg.Connection | asyncpg.Pool, key: str
+) -> asyncpg.Record | None:
+    p = Params()
+    q = PostgreSQLQuery.from_(messages).select("*").where(messages.idempotency_key == p(key))
+    return await conn.fetchrow(str(q), *p.args)
+
+
+async def timeline(
+    conn: asyncpg.Connection | asyncpg.Pool, message_id: UUID
+) -> list[asyncpg.Record]:
+    p = Params()
+    q = (
+        PostgreSQLQuery.from_(statuses)
+        .select(statuses.status, statuses.occurred_at, statuses.source, statuses.details)
+        .where(statuses.message_id == p(message_id))
+        .orderby(statuses.occurred_at, order=Order.asc)
+        .orderby(statuses.recorded_at, order=Order.asc)
+    )
+    return await conn.fetch(str(q), *p.args)
+
+
+async def claim(conn: asyncpg.Connection | asyncpg.Pool, ids: list[UUID]) -> list[asyncpg.Record]:
+    """Move queued messages to sending. Only a queued row moves, so a duplicated stream
+    entry or a second worker can never send the same message twice."""
+    p = Params()
+    q = (
+        PostgreSQLQuery.update(messages)
+        .set(messages.status, SENDING)
+        .set(messages.sending_at, fn.Now())
+        .set(messages.updated_at, fn.Now())
+        .set(messages.attempts, messages.attempts + 1)
+        .where((messages.id == _any(p(ids, "uuid[]"))) & (messages.status == QUEUED))
+        .returning("id", "payload")
+    )
+    return await conn.fetch(str(q), *p.args)
+
+
+async def record_statuses(
+    conn: asyncpg.Connection, changes: list[StatusChange]
+) -> list[StatusChange]:
+    """Add status reports to the timeline and apply the new ones to their messages.
+
+    Returns the reports that were new (a duplicate webhook returns nothing). A message's
+    status only ever moves up in rank; each status keeps its own first timestamp.
+    Call inside a transaction.
+    """
+    if not changes:
+        return []
+    new: set[tuple[UUID, str]] = set()
+    for start in range(0, len(changes), _CHUNK):
+        p = Params()
+        q = PostgreSQLQuery.into(statuses).columns(
+            "message_id", "status", "occurred_at", "source", "details"
+        )
+        for c in changes[start : start + _CHUNK]:
+            q = q.insert(
+                p(c.message_id), p(c.status), p(c.occurred_at), p(c.source), p(c.details, "jsonb")
+            )
+        q = q.on_conflict("message_id", "status").do_nothing().returning("message_id", "status")
+        new.update((r["message_id"], r["status"]) for r in await conn.fetch(str(q), *p.args))
+    # Lock rows in one order everywhere so concurrent batches cannot deadlock.
+    applied = sorted(
+        (
+            c
+            for c in {(c.message_id, c.status): c for c in changes}.values()
+            if (c.message_id, c.status) in new
+        ),
+        key=lambda c: (c.message_id, c.status),
+    )
+    if applied:
+        await conn.executemany(
+            _UPDATE_STATUS,
+            [(c.message_id, c.status, c.occurred_at, c.wamid, c.error) for c in applied],
+        )
+    return applied
+
+
+def _param(name: str, cast: str = "") -> Parameter:
+    return Parameter(f"{name}::{cast}" if cast else name)
+
+
+def _update_status_sql() -> str:
+    status = "$2"
+    q = PostgreSQLQuery.update(messages).set(
+        messages.status,
+        Case()
+        .when(_rank(messages.status) < _rank(_param(status, "text")), _param(status))
+        .else_(messages.status),
+    )
+    for name, column in _STATUS_COLUMNS.items():
+        q = q.set(
+            messages[column],
+            Case()
+            .when(_param(status) == name, fn.Coalesce(messages[column], _param("$3")))
+            .else_(messages[column]),
+        )
+    return str(
+        q.set(messages.wamid, fn.Coalesce(messages.wamid, _param("$4")))
+        .set(messages.error, fn.Coalesce(_param("$5", "jsonb"), messages.error))
+        .set(messages.updated_at, fn.Now())
+        .where(messages.id == _param("$1"))
+    )
+
+
+_UPDATE_STATUS = _update_status_sql()
+
+
+async def contexts(conn: asyncpg.Connection, ids: list[UUID]) -> dict[UUID, asyncpg.Record]:
+    """What every Hub event about these messages echoes: wamid, recipient, metadata."""
+    p = Params()
+    q = (
+        PostgreSQLQuery.from_(messages)
+        .select(messages.id, messages.wamid, messages.recipient, messages.metadata, messages.status)
+        .where(messages.id == _any(p(list(set(ids)), "uuid[]")))
+    )
+    return {r["id"]: r for r in await conn.fetch(str(q), *p.args)}
+
+
+async def existing(conn: asyncpg.Connection, ids: list[UUID]) -> set[UUID]:
+    if not ids:
+        return set()
+    p = Params()
+    q = (
+        PostgreSQLQuery.from_(messages)
+        .select(messages.id)
+        .where(messages.id == _any(p(list(set(ids)), "uuid[]")))
+    )
+    return {r["id"] for r in await conn.fetch(str(q), *p.args)}
+
+
+async def ids_by_wamid(conn: asyncpg.Connection, wamids: list[str]) -> dict[str, UUID]:
+    """Our ids for Meta's wamids, for statuses that came without our callback data."""
+    if not wamids:
+        return {}
+    p = Params()
+    q = (
+        PostgreSQLQuery.from_(messages)
+        .select(messages.wamid, messages.id)
+        .where(messages.wamid == _any(p(list(set(wamids)), "text[]")))
+    )
+    return {r["wamid"]: r["id"] for r in await conn.fetch(str(q), *p.args)}
+
+
+async def republish_stale(
+    conn: asyncpg.Connection | asyncpg.Pool, older_than: datetime, limit: int = 1000
+) -> list[UUID]:
+    """Queued messages last published before `older_than`; marks them published now."""
+    p = Params()
+    stale = (
+        PostgreSQLQuery.from_(messages)
+        .select(messages.id)
+        .where((messages.status == QUEUED) & (messages.published_at < p(older_than)))
+        .orderby(messages.published_at)
+        .limit(limit)
+        .for_update(skip_locked=True)
+    )
+    q = (
+        PostgreSQLQuery.update(messages)
+        .set(messages.published_at, fn.Now())
+        .where(messages.id.isin(stale))
+        .returning("id")
+    )
+    return [r["id"] for r in await conn.fetch(str(q), *p.args)]
+
+
+async def stuck_sending(
+    conn: asyncpg.Connection | asyncpg.Pool, older_than: datetime, limit: int = 1000
+) -> list[UUID]:
+    """Messages claimed before `older_than` that never got an answer or a status."""
+    p = Params()
+    q = (
+        PostgreSQLQuery.from_(messages)
+        .select(messages.id)
+        .where((messages.status == SENDING) & (messages.sending_at < p(older_than)))
+        .orderby(messages.sending_at)
+        .limit(limit)
+    )
+    return [r["id"] for r in await conn.fetch(str(q), *p.args)]

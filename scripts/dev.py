@@ -1,0 +1,156 @@
+"""`python -m scripts.dev`: the whole service on this machine, in one command.
+
+- DATABASE_URL / REDIS_URL unset: embedded PostgreSQL and Redis under `.data/dev`.
+- WHATSAPP_ACCESS_TOKEN unset: the Meta simulator plays Meta and a Hub sink prints every
+  event it receives; all their secrets are generated once and kept in `.data/dev`.
+- Applies the migrations, runs the Procfile's `web` and `worker` with honcho, and prints the
+  URL, the API key and a curl that sends a message.
+
+A `.env` file is read if present (real environment variables win over it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import secrets
+import shlex
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from honcho.environ import parse as parse_dotenv
+from honcho.environ import parse_procfile
+from honcho.manager import Manager
+from honcho.printer import Printer
+
+from db.migrate import migrate
+from scripts.embedded import DEFAULT_DATA_DIR, start_postgres, start_redis
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = DEFAULT_DATA_DIR / "dev"
+SIM_PORT, SINK_PORT = 8025, 8026
+
+
+def _dev_secrets() -> dict[str, str]:
+    """Generated once, so the API key printed yesterday still works today."""
+    path = DATA_DIR / "secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    values = {
+        "MESSAGING_SERVICE_API_KEY": "dev-" + secrets.token_urlsafe(24),
+        "WHATSAPP_ACCESS_TOKEN": "EAAdev" + secrets.token_urlsafe(32),
+        "WHATSAPP_APP_SECRET": secrets.token_hex(16),
+        "WHATSAPP_VERIFY_TOKEN": "verify-" + secrets.token_urlsafe(12),
+        "HUB_WEBHOOK_SECRET": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "HEALTH_CHECK_TOKENS": "health-" + secrets.token_urlsafe(12),
+    }
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(values, indent=2))
+    path.chmod(0o600)
+    return values
+
+
+def _environment() -> tuple[dict[str, str], list[object], bool]:
+    env = dict(os.environ)
+    dotenv = ROOT / ".env"
+    if dotenv.exists():
+        env = {**parse_dotenv(dotenv.read_text()), **env}
+    handles: list[object] = []  # embedded servers live as long as this process
+    if not env.get("DATABASE_URL"):
+        handle, env["DATABASE_URL"] = start_postgres(DATA_DIR)
+        handles.append(handle)
+    if not env.get("REDIS_URL"):
+        handle, env["REDIS_URL"] = start_redis(DATA_DIR)
+        handles.append(handle)
+    env.setdefault("PORT", "8000")
+    simulate = not env.get("WHATSAPP_ACCESS_TOKEN")
+    generated = _dev_secrets()
+    if simulate:
+        env.update({k: v for k, v in generated.items() if k != "MESSAGING_SERVICE_API_KEY"})
+        env.update(
+            {
+                "WHATSAPP_PHONE_NUMBER_ID": env.get("WHATSAPP_PHONE_NUMBER_ID")
+                or "106540352242922",
+                "WHATSAPP_API_BASE_URL": f"http://127.0.0.1:{SIM_PORT}",
+                "HUB_WEBHOOK_URL": f"http://127.0.0.1:{SINK_PORT}/events",
+                "SIM_PORT": str(SIM_PORT),
+                "SIM_WEBHOOK_URL": f"http://127.0.0.1:{env['PORT']}/webhooks/whatsapp/",
+                "SIM_STATUS_DELAY_MS": env.get("SIM_STATUS_DELAY_MS") or "800",
+                "HUB_SINK_PORT": str(SINK_PORT),
+            }
+        )
+    for key, value in generated.items():
+        if not env.get(key):
+            env[key] = value
+    return env, handles, simulate
+
+
+def _banner(env: dict[str, str]) -> str:
+    url = f"http://127.0.0.1:{env['PORT']}"
+    key = env["MESSAGING_SERVICE_API_KEY"].split(",")[0]
+    body = json.dumps(
+        {
+            "to": "+4915112345678",
+            "type": "text",
+            "text": {"body": "Hello from the messaging service"},
+            "metadata": {"order_id": 42},
+        }
+    )
+    return "\n".join(
+        [
+            "",
+            f"  messaging service is up at {url}",
+            f"  API key: {key}",
+            "",
+            "  send a message:",
+            f"    curl -s -X POST {url}/api/v1/messages/send/ \\",
+            f"      -H 'Api-Key: {key}' -H 'Content-Type: application/json' \\",
+            f"      -d {shlex.quote(body)}",
+            "",
+            "  then follow it (use the id from the answer):",
+            f"    curl -s {url}/api/v1/messages/status/<id>/ -H 'Api-Key: {key}'",
+            "",
+        ]
+    )
+
+
+def _announce_when_up(env: dict[str, str]) -> None:
+    url = f"http://127.0.0.1:{env['PORT']}/ping/"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                print(_banner(env), flush=True)
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+
+
+def main() -> None:
+    env, handles, simulate = _environment()
+    try:
+        applied = asyncio.run(migrate(env["DATABASE_URL"]))
+    except Exception as exc:
+        sys.exit(f"dev: migrations failed: {type(exc).__name__}: {exc}")
+    print(f"dev: migrations {'applied: ' + ', '.join(applied) if applied else 'up to date'}")
+    processes = parse_procfile((ROOT / "Procfile").read_text()).processes
+    manager = Manager(Printer(sys.stdout))
+    if simulate:
+        manager.add_process("meta", f"{sys.executable} -m simulator.meta", env=env, cwd=ROOT)
+        manager.add_process("hub", f"{sys.executable} -m simulator.hub", env=env, cwd=ROOT)
+    for name in ("web", "worker"):
+        manager.add_process(name, processes[name], env=env, cwd=ROOT)
+    threading.Thread(target=_announce_when_up, args=(env,), daemon=True).start()
+    manager.loop()
+    del handles  # embedded servers stop with this process
+    sys.exit(manager.returncode)
+
+
+if __name__ == "__main__":
+    main()

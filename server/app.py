@@ -1,0 +1,83 @@
+"""The web process: `create_app()` wires settings, resources, blueprints and error bodies.
+
+The Procfile (through `python -m server`) and the tests build the app with this factory.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+import orjson
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sanic import Request, Sanic
+from sanic.exceptions import SanicException
+from sanic.response import HTTPResponse, json
+
+import db
+from server import health, messages, streams, webhooks
+from server.errors import ApiError, Unavailable
+from server.logs import configure_logging
+from server.settings import Settings
+
+logger = logging.getLogger("server")
+
+# Webhook batches of 1,000 statuses are about 1 MB; nothing legitimate is larger.
+_MAX_REQUEST_BYTES = 8 * 1024 * 1024
+_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
+
+
+def create_app(settings: Settings | None = None, name: str = "messaging") -> Sanic:
+    """Build the Sanic app; resources open in `before_server_start`, close on stop."""
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level)
+    app = Sanic(name, dumps=orjson.dumps)
+    app.config.REQUEST_MAX_SIZE = _MAX_REQUEST_BYTES
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.MOTD = False
+    app.ctx.settings = settings
+    app.blueprint([messages.bp, webhooks.bp, health.bp])
+
+    @app.before_server_start
+    async def _open(app: Sanic) -> None:
+        app.ctx.pool = await db.create_pool(settings.database_url, min_size=1, max_size=10)
+        app.ctx.redis = streams.connect(settings.redis_url)
+
+    @app.after_server_stop
+    async def _close(app: Sanic) -> None:
+        await app.ctx.redis.aclose()
+        await app.ctx.pool.close()
+
+    app.error_handler.add(Exception, _render_error)
+    return app
+
+
+def _render_error(request: Request, exc: Exception) -> HTTPResponse:
+    """Every error is JSON; a dependency outage is a 503, never a 500."""
+    if isinstance(exc, ApiError):
+        return json(exc.body(), status=exc.status, headers=exc.headers)
+    if isinstance(exc, SanicException):
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            exc.status_code, "http_error"
+        )
+        return json(
+            {"error": {"code": code, "message": str(exc)}},
+            status=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+    if isinstance(exc, _UNAVAILABLE):
+        logger.warning("dependency unavailable path=%s error=%s", request.path, type(exc).__name__)
+        err: Any = Unavailable("a dependency (PostgreSQL or Redis) is unavailable; retry")
+        return json(err.body(), status=err.status, headers={"Retry-After": "5"})
+    logger.exception("unhandled error path=%s", request.path)
+    return json({"error": {"code": "internal_error", "message": "internal error"}}, status=500)

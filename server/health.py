@@ -1,0 +1,66 @@
+"""`/ping/` for Railway's healthcheck (no dependencies), `/health/` for people (all of them)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json
+
+from db import hub_events
+from server.auth import require_health_token
+from server.constants import GROUPS, dead_letter_stream
+
+bp = Blueprint("health")
+_CHECK_TIMEOUT_S = 3
+
+
+@bp.get("/ping/")
+async def ping(request: Request) -> HTTPResponse:
+    return json({"status": "ok"})
+
+
+@bp.get("/health/")
+async def health(request: Request) -> HTTPResponse:
+    """PostgreSQL and Redis reachable, consumer-group lag and pending, dead letters."""
+    require_health_token(request)
+    pool, redis = request.app.ctx.pool, request.app.ctx.redis
+    body: dict[str, Any] = {}
+    body["postgres"], dead_events = await _check(_postgres(pool))
+    body["redis"], streams = await _check(_redis(redis))
+    body["streams"] = streams or {}
+    body["dead_letters"] = {
+        "hub_events": dead_events,
+        **{name: info["dead_letters"] for name, info in (streams or {}).items()},
+    }
+    healthy = body["postgres"] == "ok" and body["redis"] == "ok"
+    body["status"] = "ok" if healthy else "unavailable"
+    return json(body, status=200 if healthy else 503)
+
+
+async def _check(probe: Any) -> tuple[str, Any]:
+    try:
+        return "ok", await asyncio.wait_for(probe, _CHECK_TIMEOUT_S)
+    except Exception as exc:  # any failure is the answer, not an error of ours
+        return f"error: {type(exc).__name__}", None
+
+
+async def _postgres(pool: Any) -> int:
+    async with pool.acquire() as conn:
+        return await hub_events.dead(conn)
+
+
+async def _redis(redis: Any) -> dict[str, Any]:
+    await redis.ping()
+    out = {}
+    for stream, group in GROUPS:
+        info: dict[str, Any] = {"group": group, "length": 0, "lag": None, "pending": 0}
+        if await redis.exists(stream):
+            info["length"] = await redis.xlen(stream)
+            for g in await redis.xinfo_groups(stream):
+                if g["name"] == group:
+                    info.update(lag=g.get("lag"), pending=g["pending"], consumers=g["consumers"])
+        info["dead_letters"] = await redis.xlen(dead_letter_stream(stream))
+        out[stream] = info
+    return out

@@ -1,0 +1,152 @@
+"""The Hub's API: send a message, read its status. The send path is here, top to bottom."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+from uuid import UUID, uuid4
+
+import orjson
+from redis.exceptions import RedisError
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json
+
+from db import messages
+from server import streams
+from server.auth import require_api_key
+from server.errors import Conflict, NotFound, PayloadTooLarge, Unavailable, ValidationError
+from server.payloads import parse_send_request
+
+bp = Blueprint("messages", url_prefix="/api/v1/messages")
+
+# Printable ASCII, like Stripe's keys; long enough for a UUID with a prefix.
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_TIMESTAMPS = ("created_at", "sending_at", "sent_at", "delivered_at", "read_at", "failed_at")
+
+
+@bp.post("/send/")
+async def send(request: Request) -> HTTPResponse:
+    """Validate, store as queued, publish to the outbound stream, answer 202."""
+    require_api_key(request)
+    settings = request.app.ctx.settings
+    if len(request.body) > settings.max_send_body_bytes:
+        raise PayloadTooLarge(f"request body exceeds {settings.max_send_body_bytes} bytes")
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+        raise ValidationError(
+            [
+                {
+                    "field": "Idempotency-Key",
+                    "message": "must be 1 to 255 printable ASCII characters without spaces",
+                }
+            ]
+        )
+    req = parse_send_request(request.body)
+    # Same key + same request = same message. Hash the parsed request, not the raw bytes,
+    # so a retry that only re-orders keys or whitespace is still "the same body".
+    canonical = {"payload": req.meta_payload(""), "metadata": req.metadata}
+    request_hash = hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+    message_id = uuid4()
+    pool, redis = request.app.ctx.pool, request.app.ctx.redis
+    row = await messages.insert(
+        pool,
+        messages.NewMessage(
+            id=message_id,
+            idempotency_key=key,
+            request_hash=request_hash,
+            recipient=req.to,
+            type=req.type,
+            payload=req.meta_payload(str(message_id)),
+            metadata=req.metadata,
+        ),
+    )
+    if row is None:
+        existing = await messages.get_by_idempotency_key(pool, key)
+        if existing is None:  # deleted after a failed publish, between our two queries
+            raise Unavailable("a request with this Idempotency-Key is in flight; retry")
+        if existing["request_hash"] != request_hash:
+            raise Conflict("Idempotency-Key was already used with a different request body")
+        return json(
+            _accepted(existing),
+            status=202,
+            headers={
+                "Idempotent-Replayed": "true",
+                "Location": _status_url(existing["id"]),
+            },
+        )
+    try:
+        await streams.publish_outbound(redis, [message_id])
+    except (RedisError, OSError):
+        # Never answer 202 for a message that is not queued. If this delete fails too,
+        # the sweeper publishes the row later and an Idempotency-Key retry finds it.
+        await messages.delete_queued(pool, message_id)
+        raise Unavailable(
+            "the message queue is unavailable; the message was not accepted"
+        ) from None
+    accepted = {
+        "id": message_id,
+        "status": row["status"],
+        "recipient": req.to,
+        "type": req.type,
+        "idempotency_key": key,
+        "created_at": row["created_at"],
+    }
+    return json(_accepted(accepted), status=202, headers={"Location": _status_url(message_id)})
+
+
+@bp.get("/status/<message_id:str>/")
+async def status(request: Request, message_id: str) -> HTTPResponse:
+    """Everything we know about one message: status, wamid, timestamps, error, timeline."""
+    require_api_key(request)
+    try:
+        uid = UUID(message_id)
+    except ValueError:
+        raise ValidationError([{"field": "message_id", "message": "must be a UUID"}]) from None
+    pool = request.app.ctx.pool
+    row = await messages.get(pool, uid)
+    if row is None:
+        raise NotFound(f"no message with id {uid}")
+    timeline = [{"status": "queued", "at": _iso(row["created_at"]), "source": "api"}]
+    if row["sending_at"]:
+        timeline.append({"status": "sending", "at": _iso(row["sending_at"]), "source": "sender"})
+    for t in await messages.timeline(pool, uid):
+        entry = {"status": t["status"], "at": _iso(t["occurred_at"]), "source": t["source"]}
+        if t["details"]:
+            entry["details"] = t["details"]
+        timeline.append(entry)
+    body: dict[str, Any] = {
+        "id": str(row["id"]),
+        "status": row["status"],
+        "recipient": row["recipient"],
+        "type": row["type"],
+        "wamid": row["wamid"],
+        "metadata": row["metadata"],
+        "idempotency_key": row["idempotency_key"],
+        "error": row["error"],
+        "attempts": row["attempts"],
+        **{name: _iso(row[name]) for name in _TIMESTAMPS},
+        "timeline": timeline,
+    }
+    return json(body)
+
+
+def _accepted(row: Any) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "status": row["status"],
+        "recipient": row["recipient"],
+        "type": row["type"],
+        "idempotency_key": row["idempotency_key"],
+        "created_at": _iso(row["created_at"]),
+        "status_url": _status_url(row["id"]),
+    }
+
+
+def _status_url(message_id: UUID) -> str:
+    return f"/api/v1/messages/status/{message_id}/"
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None

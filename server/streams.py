@@ -1,0 +1,54 @@
+"""Publishing onto the Redis streams (see `server.constants` for names and fields).
+
+Every publish is one pipelined round trip, however many entries. Consumers read with
+`consumers.runner`; nothing else writes to these streams.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from uuid import UUID
+
+from redis.asyncio import Redis
+
+from db.hub_events import HubEvent
+from server.constants import HUB_STREAM, OUTBOUND_STREAM, WEBHOOKS_STREAM
+
+
+def connect(url: str) -> Redis:
+    """A pooled client; fields come back as str, which is what every stream holds."""
+    return Redis.from_url(
+        url,
+        decode_responses=True,
+        health_check_interval=30,
+        socket_connect_timeout=5,
+        socket_timeout=30,
+        retry_on_timeout=True,
+    )
+
+
+async def publish_outbound(redis: Redis, message_ids: Iterable[UUID]) -> None:
+    async with redis.pipeline(transaction=False) as pipe:
+        for message_id in message_ids:
+            pipe.xadd(OUTBOUND_STREAM, {"message_id": str(message_id)})
+        await pipe.execute()
+
+
+async def publish_webhook(redis: Redis, body: bytes) -> str:
+    """Keep Meta's verified POST body for the webhook processor; returns the entry id."""
+    return await redis.xadd(WEBHOOKS_STREAM, {"body": body, "received_at": f"{time.time():.3f}"})
+
+
+async def publish_hub_events(redis: Redis, events: Iterable[HubEvent]) -> None:
+    async with redis.pipeline(transaction=False) as pipe:
+        for e in events:
+            pipe.xadd(
+                HUB_STREAM,
+                {
+                    "event_id": e.id,
+                    "type": e.type,
+                    "message_id": str(e.message_id) if e.message_id else "",
+                },
+            )
+        await pipe.execute()

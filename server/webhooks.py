@@ -1,0 +1,35 @@
+"""Meta's webhook: verify, publish the raw body, answer 200. The webhook path starts here
+and continues in `consumers.webhooks`; no database work happens in Meta's request."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json, text
+
+from server import streams
+from server.auth import matches_any, verify_meta_signature
+from server.errors import Forbidden
+
+bp = Blueprint("webhooks", url_prefix="/webhooks/whatsapp")
+
+
+@bp.get("/")
+async def verify(request: Request) -> HTTPResponse:
+    """Meta's subscription handshake: echo `hub.challenge` when the verify token matches."""
+    settings = request.app.ctx.settings
+    mode = request.args.get("hub.mode")
+    token = request.args.get("hub.verify_token", "")
+    challenge = request.args.get("hub.challenge", "")
+    if mode != "subscribe" or not matches_any(token, [settings.verify_token]):
+        raise Forbidden("webhook verification failed")
+    return text(challenge)
+
+
+@bp.post("/")
+async def receive(request: Request) -> HTTPResponse:
+    settings = request.app.ctx.settings
+    verify_meta_signature(
+        request.body, request.headers.get("X-Hub-Signature-256"), settings.app_secret
+    )
+    await streams.publish_webhook(request.app.ctx.redis, request.body)
+    return json({"received": True})

@@ -1,0 +1,146 @@
+"""Real PostgreSQL and Redis for every test; Meta and the Hub played by real HTTP servers.
+
+DATABASE_URL / REDIS_URL are honoured when set; otherwise embedded servers start under
+`.data/test`. Each session creates fresh databases (dropped at the end): one for tests that
+use the database directly (truncated before each test) and one for the end-to-end stack of
+real processes (web, worker, Meta simulator, Hub sink), which runs once per session.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+import db
+from db.migrate import migrate
+from scripts.embedded import DEFAULT_DATA_DIR, start_postgres, start_redis
+from scripts.stack import Stack, new_stack
+
+ROOT = Path(__file__).resolve().parent.parent
+_TABLES = "hub_events, message_statuses, inbound_messages, messages"
+
+
+@dataclass
+class Services:
+    postgres_url: str
+    redis_url: str
+    handles: list = field(default_factory=list)  # keeps embedded servers alive
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[Services]:
+    data_dir = DEFAULT_DATA_DIR / "test"
+    handles = []
+    pg_url = os.environ.get("DATABASE_URL")
+    if not pg_url:
+        handle, pg_url = start_postgres(data_dir)
+        handles.append(handle)
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        handle, redis_url = start_redis(data_dir)
+        handles.append(handle)
+    yield Services(pg_url, redis_url, handles)
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def with_redis_db(url: str, number: int) -> str:
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = dict(parse_qsl(parts.query))
+        query["db"] = str(number)
+        return urlunsplit(parts._replace(query=urlencode(query)))
+    return urlunsplit(parts._replace(path=f"/{number}"))
+
+
+def redis_db_of(url: str) -> int:
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return int(dict(parse_qsl(parts.query)).get("db", 0))
+    return int(parts.path.strip("/") or 0)
+
+
+async def _create_database(server_url: str, name: str) -> str:
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    url = with_database(server_url, name)
+    await migrate(url)
+    return url
+
+
+async def _drop_database(server_url: str, name: str) -> None:
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def database_url(services: Services) -> AsyncIterator[str]:
+    name = f"messaging_test_{os.getpid()}"
+    url = await _create_database(services.postgres_url, name)
+    yield url
+    await _drop_database(services.postgres_url, name)
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the unit-test database, emptied before each test."""
+    p = await db.create_pool(database_url, min_size=1, max_size=4)
+    await p.execute(f"TRUNCATE {_TABLES} CASCADE")
+    yield p
+    await p.close()
+
+
+@pytest.fixture
+async def redis(services: Services) -> AsyncIterator[Redis]:
+    """The unit-test Redis database, flushed before each test."""
+    client = Redis.from_url(services.redis_url, decode_responses=True)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(scope="session")
+async def stack(
+    services: Services, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    """web + worker + Meta simulator + Hub sink, as real processes, once per session."""
+    name = f"messaging_e2e_{os.getpid()}"
+    database = await _create_database(services.postgres_url, name)
+    redis_url = with_redis_db(services.redis_url, (redis_db_of(services.redis_url) + 1) % 16)
+    r = Redis.from_url(redis_url)
+    await r.flushdb()
+    await r.aclose()
+    s = new_stack(database, redis_url, tmp_path_factory.mktemp("stack-logs"))
+    s.start_all()
+    try:
+        await s.wait_until_up()
+        yield s
+    finally:
+        s.stop_all()
+        for proc in ("web", "worker"):
+            if "Traceback" in s.log(proc):
+                print(f"--- {proc} log ---\n{s.log(proc)[-5000:]}")
+        await _drop_database(services.postgres_url, name)
+
+
+def new_recipient() -> str:
+    """A unique E.164 number per test, so simulator scenarios never collide."""
+    return "49" + str(uuid.uuid4().int)[:11]

@@ -1,0 +1,718 @@
+"""Parsing Meta's webhook POST bodies: one table of recorded payloads, then the malformed ones."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from consumers.meta_events import MalformedWebhook, Notification, parse_webhook
+
+FIXTURES = Path(__file__).parent / "fixtures" / "meta"
+
+PNID = "106540352242922"
+PNID2 = "110200345501442"
+DISPLAY = "15550783881"
+
+# Outbound (ours) and inbound wamids as they appear in the fixtures.
+W_ORDER = "wamid.HBgLMTY1MDU1NTEyMzQVAgARGBJCOTFFNDE5MkM1OEMzQzBEQ0EA"
+W_PROMO = "wamid.HBgLMTYzMTU1NTgxNTEVAgARGBI2QUUzNDc4NEE2NTAzMUU0MDMA"
+CB_ORDER = "0197824c-5a1e-7c3b-9f2d-3e8a41b6c7d0"
+CB_PROMO = "0197824c-6b40-7e11-8a5c-1d2e3f4a5b6c"
+
+NOW = -1  # expected timestamp placeholder: "the parse time", for unparsable timestamps
+
+
+@dataclass(frozen=True)
+class S:
+    """Expected StatusUpdate."""
+
+    wamid: str
+    status: str
+    ts: int
+    recipient_id: str | None
+    callback_data: str | None
+    error_codes: tuple[int, ...] = ()
+    pricing_model: str | None = None
+    conversation_id: str | None = None
+    phone_number_id: str | None = PNID
+
+
+@dataclass(frozen=True)
+class M:
+    """Expected InboundMessage."""
+
+    wamid: str
+    sender: str
+    profile_name: str | None
+    type: str
+    ts: int
+    content: dict | None
+    context: dict | None = None
+    phone_number_id: str | None = PNID
+
+
+@dataclass(frozen=True)
+class Case:
+    label: str
+    fixture: str
+    statuses: list[S] = field(default_factory=list)
+    messages: list[M] = field(default_factory=list)
+    # (field, subset of its value that must match)
+    others: list[tuple[str, dict]] = field(default_factory=list)
+    # Mutates the recorded payload, for the cases Meta should never send but might.
+    patch: Callable[[dict], None] | None = None
+
+
+def _value(payload: dict, entry: int = 0, change: int = 0) -> dict:
+    return payload["entry"][entry]["changes"][change]["value"]
+
+
+def _set(path: tuple, new: Any) -> Callable[[dict], None]:
+    def patch(payload: dict) -> None:
+        *parents, last = path
+        node: Any = _value(payload)
+        for key in parents:
+            node = node[key]
+        node[last] = new
+
+    return patch
+
+
+def _delete(*paths: tuple) -> Callable[[dict], None]:
+    def patch(payload: dict) -> None:
+        for path in paths:
+            *parents, last = path
+            node: Any = _value(payload)
+            for key in parents:
+                node = node[key]
+            del node[last]
+
+    return patch
+
+
+def _keep_only(keys: set[str]) -> Callable[[dict], None]:
+    def patch(payload: dict) -> None:
+        value = _value(payload)
+        del value["metadata"]
+        status = value["statuses"][0]
+        for key in set(status) - keys:
+            del status[key]
+
+    return patch
+
+
+def _entry_without_changes(payload: dict) -> None:
+    payload["entry"].insert(0, {"id": "102290129340398"})
+    payload["entry"].append("not an entry")
+
+
+def _drop_fields_but_last(payload: dict) -> None:
+    changes = [c for entry in payload["entry"] for c in entry["changes"]]
+    for change in changes[:-1]:
+        del change["field"]
+
+
+def _future_type(payload: dict) -> None:
+    message = _value(payload)["messages"][0]
+    del message["text"]
+    message["type"] = "poll_vote"
+    message["poll_vote"] = {"poll_id": "123", "option_ids": ["a"]}
+
+
+ERR_131026 = {
+    "code": 131026,
+    "title": "Message undeliverable",
+    "message": "Message undeliverable",
+    "error_data": {"details": "Message Undeliverable."},
+    "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/",
+}
+
+CASES = [
+    # --- statuses -----------------------------------------------------------------------
+    Case(
+        "status sent, CBP conversation and pricing, our callback data",
+        "status_sent.json",
+        statuses=[
+            S(
+                W_ORDER,
+                "sent",
+                1750263773,
+                "16505551234",
+                CB_ORDER,
+                pricing_model="CBP",
+                conversation_id="a9f7e97965d6cf799a529102a973b8b9",
+            )
+        ],
+    ),
+    Case(
+        "status delivered, per-message pricing, no conversation",
+        "status_delivered.json",
+        statuses=[
+            S(W_ORDER, "delivered", 1750263775, "16505551234", CB_ORDER, pricing_model="PMP")
+        ],
+    ),
+    Case(
+        "status read, no pricing",
+        "status_read.json",
+        statuses=[S(W_ORDER, "read", 1750264121, "16505551234", CB_ORDER)],
+    ),
+    Case(
+        "status failed 131026 keeps Meta's errors",
+        "status_failed_131026.json",
+        statuses=[S(W_PROMO, "failed", 1750265002, "16315558151", CB_PROMO, error_codes=(131026,))],
+    ),
+    Case(
+        "batch of mixed statuses, unknown 'played' kept as-is, order preserved",
+        "statuses_batch_mixed.json",
+        statuses=[
+            S(
+                "wamid.HBgLMTY1MDU1NTEyMzQVAgARGBI3RTgzQ0EyQTY1RDZGOTBBODAA",
+                "sent",
+                1750270001,
+                "16505551234",
+                "0197825a-1111-7aaa-8bbb-000000000001",
+                pricing_model="PMP",
+            ),
+            S(
+                "wamid.HBgLMTYzMTU1NTgxNTEVAgARGBIzMkYyOEVBMDNCMUIyMDEyNjYA",
+                "delivered",
+                1750270003,
+                "16315558151",
+                "0197825a-1111-7aaa-8bbb-000000000002",
+                pricing_model="PMP",
+            ),
+            S(
+                "wamid.HBgMNDQ3NzAwOTAwMTIzFQIAERgSMjNBNUZEMEVBNUFDMTE1Q0MwAA==",
+                "read",
+                1750270010,
+                "447700900123",
+                "0197825a-1111-7aaa-8bbb-000000000003",
+            ),
+            S(
+                "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEkE2Q0ExN0IzNzcyRDhDQzg4RgA=",
+                "failed",
+                1750270012,
+                "5511987654321",
+                "0197825a-1111-7aaa-8bbb-000000000004",
+                error_codes=(131049,),
+            ),
+            S(
+                "wamid.HBgLMTY1MDU1NTEyMzQVAgARGBJCRjI1NzI5NjNFMjM1MzYyMzcA",
+                "played",
+                1750270020,
+                "16505551234",
+                "0197825a-1111-7aaa-8bbb-000000000005",
+            ),
+        ],
+    ),
+    Case(
+        "status with an unparsable timestamp falls back to now",
+        "status_read.json",
+        patch=_set(("statuses", 0, "timestamp"), "yesterday"),
+        statuses=[S(W_ORDER, "read", NOW, "16505551234", CB_ORDER)],
+    ),
+    Case(
+        "status with only id, status and timestamp; no metadata",
+        "status_failed_131026.json",
+        patch=_keep_only({"id", "status", "timestamp"}),
+        statuses=[S(W_PROMO, "failed", 1750265002, None, None, phone_number_id=None)],
+    ),
+    Case(
+        "statuses without id or status are skipped and reported, the rest kept",
+        "statuses_batch_mixed.json",
+        patch=_delete(("statuses", 1, "id"), ("statuses", 3, "status")),
+        statuses=[
+            S(
+                "wamid.HBgLMTY1MDU1NTEyMzQVAgARGBI3RTgzQ0EyQTY1RDZGOTBBODAA",
+                "sent",
+                1750270001,
+                "16505551234",
+                "0197825a-1111-7aaa-8bbb-000000000001",
+                pricing_model="PMP",
+            ),
+            S(
+                "wamid.HBgMNDQ3NzAwOTAwMTIzFQIAERgSMjNBNUZEMEVBNUFDMTE1Q0MwAA==",
+                "read",
+                1750270010,
+                "447700900123",
+                "0197825a-1111-7aaa-8bbb-000000000003",
+            ),
+            S(
+                "wamid.HBgLMTY1MDU1NTEyMzQVAgARGBJCRjI1NzI5NjNFMjM1MzYyMzcA",
+                "played",
+                1750270020,
+                "16505551234",
+                "0197825a-1111-7aaa-8bbb-000000000005",
+            ),
+        ],
+        others=[
+            ("invalid_status", {"reason": "status needs string 'id' and 'status'"}),
+            ("invalid_status", {"reason": "status needs string 'id' and 'status'"}),
+        ],
+    ),
+    Case(
+        "status without a timestamp is skipped and reported",
+        "status_sent.json",
+        patch=_delete(("statuses", 0, "timestamp")),
+        others=[("invalid_status", {"reason": "status has no 'timestamp'"})],
+    ),
+    # --- messages -----------------------------------------------------------------------
+    Case(
+        "text message (Meta's reference example)",
+        "message_text.json",
+        messages=[
+            M(
+                "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=",
+                "16505551234",
+                "Sheena Nelson",
+                "text",
+                1749416383,
+                {"body": "Does it come in another color?"},
+            )
+        ],
+    ),
+    Case(
+        "text reply carries the context of our message",
+        "message_text_reply_context.json",
+        messages=[
+            M(
+                "wamid.HBgLMTY1MDU1NTEyMzQVAgASGBRBNURGRDFFMkExNTQxM0MyMzlDNQA=",
+                "16505551234",
+                "Sheena Nelson",
+                "text",
+                1750264200,
+                {"body": "Can you deliver it on Friday instead?"},
+                {"from": DISPLAY, "id": W_ORDER},
+            )
+        ],
+    ),
+    Case(
+        "forwarded text keeps the forwarded flags",
+        "message_text_forwarded.json",
+        messages=[
+            M(
+                "wamid.HBgLMTYzMTU1NTgxNTEVAgASGBQ4MzY1RkQzRDE3MURDMEI2RDMzOQA=",
+                "16315558151",
+                "Kerry Fisher",
+                "text",
+                1750264302,
+                {"body": "Is this offer real?"},
+                {"forwarded": True, "frequently_forwarded": True},
+            )
+        ],
+    ),
+    Case(
+        "image with caption",
+        "message_image.json",
+        messages=[
+            M(
+                "wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQ5NzhFQTdBRjM5QUQ1RkVGQjZCRgA=",
+                "16505551234",
+                "Sheena Nelson",
+                "image",
+                1750264410,
+                {
+                    "caption": "The box arrived like this",
+                    "mime_type": "image/jpeg",
+                    "sha256": "spgUz1eS5oTNddan/OemehGIfjEvh8oqwkltgfNl/3I=",
+                    "id": "1003383421387256",
+                },
+            )
+        ],
+    ),
+    Case(
+        "interactive button reply",
+        "message_interactive_button_reply.json",
+        messages=[
+            M(
+                "wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQyMTIzMDFDNTkzREY3QTEwRUU2NAA=",
+                "16505551234",
+                "Sheena Nelson",
+                "interactive",
+                1750264500,
+                {
+                    "type": "button_reply",
+                    "button_reply": {"id": "change-delivery-date", "title": "Change"},
+                },
+                {"from": DISPLAY, "id": W_ORDER},
+            )
+        ],
+    ),
+    Case(
+        "interactive list reply",
+        "message_interactive_list_reply.json",
+        messages=[
+            M(
+                "wamid.HBgMNDQ3NzAwOTAwMTIzFQIAEhgUMzhCNjJCRTRCRERBQTU2NjFDN0QA",
+                "447700900123",
+                "Amara Okafor",
+                "interactive",
+                1750264620,
+                {
+                    "type": "list_reply",
+                    "list_reply": {
+                        "id": "priority_express",
+                        "title": "Priority Mail Express",
+                        "description": "Next Day to 2 Days",
+                    },
+                },
+                {
+                    "from": DISPLAY,
+                    "id": "wamid.HBgMNDQ3NzAwOTAwMTIzFQIAERgSMzhCNjJCRTRCRERBQTU2NjFDAA==",
+                },
+            )
+        ],
+    ),
+    Case(
+        "template quick-reply button",
+        "message_button_template_reply.json",
+        messages=[
+            M(
+                "wamid.HBgLMTYzMTU1NTgxNTEVAgASGBQ5QTU3NTFENUFDRUNGMjZGRjdFQgA=",
+                "16315558151",
+                "Kerry Fisher",
+                "button",
+                1750264700,
+                {"payload": "STOP_PROMOTIONS", "text": "Stop promotions"},
+                {"from": DISPLAY, "id": W_PROMO},
+            )
+        ],
+    ),
+    Case(
+        "reaction to our message",
+        "message_reaction.json",
+        messages=[
+            M(
+                "wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQ2QjgxMEM5MEFBOUE5OTg1ODIzMAA=",
+                "16505551234",
+                "Sheena Nelson",
+                "reaction",
+                1750264800,
+                {"message_id": W_ORDER, "emoji": "\U0001f44d"},
+            )
+        ],
+    ),
+    Case(
+        "unsupported type is kept, never dropped",
+        "message_unknown_type.json",
+        messages=[
+            M(
+                "wamid.HBgMNDQ3NzAwOTAwMTIzFQIAEhgUNEI2ODc4OTEzODJGRDY1OEY1OTQA",
+                "447700900123",
+                "Amara Okafor",
+                "unsupported",
+                1750264900,
+                {"type": "poll_update"},
+            )
+        ],
+    ),
+    Case(
+        "a type we have never seen is kept with its object as content",
+        "message_text.json",
+        patch=_future_type,
+        messages=[
+            M(
+                "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=",
+                "16505551234",
+                "Sheena Nelson",
+                "poll_vote",
+                1749416383,
+                {"poll_id": "123", "option_ids": ["a"]},
+            )
+        ],
+    ),
+    Case(
+        "interactive without its object, plus a value.errors array",
+        "message_interactive_value_errors.json",
+        messages=[
+            M(
+                "wamid.HBgLMTYzMTU1NTgxNTEVAgASGBQxNzE5MTAzRjdDOUJDQ0Q0OUREOAA=",
+                "16315558151",
+                "Kerry Fisher",
+                "interactive",
+                1750265100,
+                None,
+                {
+                    "from": DISPLAY,
+                    "id": "wamid.HBgLMTYzMTU1NTgxNTEVAgARGBJEOEY3RTlDNzgzQkU4MjMyOEYA",
+                },
+            )
+        ],
+        others=[
+            (
+                "errors",
+                {
+                    "metadata": {"display_phone_number": DISPLAY, "phone_number_id": PNID},
+                    "errors": [
+                        {
+                            "code": 131000,
+                            "title": "Something went wrong",
+                            "message": "Something went wrong",
+                            "error_data": {"details": "Unsupported webhook payload"},
+                        }
+                    ],
+                },
+            )
+        ],
+    ),
+    Case(
+        "no contacts: no profile name",
+        "message_image.json",
+        patch=_delete(("contacts",)),
+        messages=[
+            M(
+                "wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQ5NzhFQTdBRjM5QUQ1RkVGQjZCRgA=",
+                "16505551234",
+                None,
+                "image",
+                1750264410,
+                {
+                    "caption": "The box arrived like this",
+                    "mime_type": "image/jpeg",
+                    "sha256": "spgUz1eS5oTNddan/OemehGIfjEvh8oqwkltgfNl/3I=",
+                    "id": "1003383421387256",
+                },
+            )
+        ],
+    ),
+    Case(
+        "the only contact names the sender even when wa_id differs from `from`",
+        "message_text.json",
+        patch=_set(("contacts", 0, "wa_id"), "165055512340"),
+        messages=[
+            M(
+                "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=",
+                "16505551234",
+                "Sheena Nelson",
+                "text",
+                1749416383,
+                {"body": "Does it come in another color?"},
+            )
+        ],
+    ),
+    Case(
+        "message without `from` is skipped and reported",
+        "message_text.json",
+        patch=_delete(("messages", 0, "from")),
+        others=[("invalid_message", {"reason": "message needs string 'id', 'from' and 'type'"})],
+    ),
+    # --- several entries and changes; other fields --------------------------------------
+    Case(
+        "two entries, four changes: statuses and messages from two phone numbers",
+        "multiple_entries_changes.json",
+        statuses=[
+            S(W_ORDER, "delivered", 1750266000, "16505551234", CB_ORDER, pricing_model="PMP"),
+            S(W_ORDER, "read", 1750266042, "16505551234", CB_ORDER),
+            S(
+                "wamid.HBgMNDQ3NzAwOTAwMTIzFQIAERgSNzAzMjgxODdFQjI1RUYzMzQ3AA==",
+                "sent",
+                1750266110,
+                "447700900123",
+                "0197824d-0c7f-7a20-b3e4-9c8d7e6f5a41",
+                pricing_model="PMP",
+                phone_number_id=PNID2,
+            ),
+        ],
+        messages=[
+            M(
+                "wamid.HBgLMTYzMTU1NTgxNTEVAgASGBRDNjkwQUE0MEM2QUU3RTMxREU1RAA=",
+                "16315558151",
+                "Kerry Fisher",
+                "text",
+                1750266050,
+                {"body": "Thanks!"},
+            ),
+            M(
+                "wamid.HBgMNDQ3NzAwOTAwMTIzFQIAEhgUQjI0NEQzOTVEMzhFNEU5RUYyNzQA",
+                "447700900123",
+                "Amara Okafor",
+                "text",
+                1750266101,
+                {"body": "Hello"},
+                phone_number_id=PNID2,
+            ),
+            M(
+                "wamid.HBgLMTY1MDU1NTEyMzQVAgASGBRERjUyN0UzODA0QTUyNTlFOTI4NQA=",
+                "16505551234",
+                "Sheena Nelson",
+                "location",
+                1750266102,
+                {
+                    "latitude": 37.4611978,
+                    "longitude": -122.2164385,
+                    "name": "Facebook HQ",
+                    "address": "1 Hacker Way, Menlo Park, CA 94025",
+                },
+                phone_number_id=PNID2,
+            ),
+        ],
+    ),
+    Case(
+        "an entry without changes, and one that is not an object, are reported",
+        "status_read.json",
+        patch=_entry_without_changes,
+        statuses=[S(W_ORDER, "read", 1750264121, "16505551234", CB_ORDER)],
+        others=[
+            ("invalid_entry", {"item": {"id": "102290129340398"}}),
+            ("invalid_entry", {"item": "not an entry"}),
+        ],
+    ),
+    Case(
+        "a change without `field` is reported, the next one still parsed",
+        "multiple_entries_changes.json",
+        patch=_drop_fields_but_last,
+        statuses=[
+            S(
+                "wamid.HBgMNDQ3NzAwOTAwMTIzFQIAERgSNzAzMjgxODdFQjI1RUYzMzQ3AA==",
+                "sent",
+                1750266110,
+                "447700900123",
+                "0197824d-0c7f-7a20-b3e4-9c8d7e6f5a41",
+                pricing_model="PMP",
+                phone_number_id=PNID2,
+            ),
+        ],
+        others=[
+            ("invalid_change", {"reason": "change needs a string 'field' and object 'value'"}),
+            ("invalid_change", {"reason": "change needs a string 'field' and object 'value'"}),
+            ("invalid_change", {"reason": "change needs a string 'field' and object 'value'"}),
+        ],
+    ),
+    Case(
+        "template status update is another field, kept whole",
+        "template_status_update.json",
+        others=[
+            (
+                "message_template_status_update",
+                {
+                    "event": "APPROVED",
+                    "message_template_id": 1689556908129832,
+                    "message_template_name": "order_confirmation",
+                    "reason": "NONE",
+                },
+            )
+        ],
+    ),
+]
+
+
+def _load(case: Case) -> bytes:
+    body = (FIXTURES / case.fixture).read_bytes()
+    if case.patch is None:
+        return body
+    payload = orjson.loads(body)
+    case.patch(payload)
+    return orjson.dumps(payload)
+
+
+def _at(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _check_time(actual: datetime, expected: int, before: datetime, after: datetime) -> None:
+    assert actual.tzinfo is UTC
+    if expected == NOW:
+        assert before <= actual <= after
+    else:
+        assert actual == _at(expected)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.label for c in CASES])
+def test_parse_webhook(case: Case) -> None:
+    body = _load(case)
+    before = datetime.now(UTC)
+    result = parse_webhook(body)
+    after = datetime.now(UTC)
+
+    assert isinstance(result, Notification)
+    assert len(result.statuses) == len(case.statuses)
+    for got, want in zip(result.statuses, case.statuses, strict=True):
+        assert (got.wamid, got.status, got.recipient_id, got.callback_data) == (
+            want.wamid,
+            want.status,
+            want.recipient_id,
+            want.callback_data,
+        )
+        _check_time(got.timestamp, want.ts, before, after)
+        assert tuple(e["code"] for e in got.errors) == want.error_codes
+        assert (got.pricing or {}).get("pricing_model") == want.pricing_model
+        assert (got.conversation or {}).get("id") == want.conversation_id
+        assert got.phone_number_id == want.phone_number_id
+        assert got.raw["id"] == want.wamid
+    if case.fixture == "status_failed_131026.json" and case.patch is None:
+        assert result.statuses[0].errors == [ERR_131026]
+
+    assert len(result.messages) == len(case.messages)
+    for got, want in zip(result.messages, case.messages, strict=True):
+        assert (got.wamid, got.sender, got.profile_name, got.type) == (
+            want.wamid,
+            want.sender,
+            want.profile_name,
+            want.type,
+        )
+        _check_time(got.timestamp, want.ts, before, after)
+        assert got.content == want.content
+        assert got.context == want.context
+        assert got.phone_number_id == want.phone_number_id
+        assert got.raw["id"] == want.wamid
+
+    assert [o.field for o in result.others] == [field for field, _ in case.others]
+    for other, (_, subset) in zip(result.others, case.others, strict=True):
+        assert {key: other.value.get(key) for key in subset} == subset
+
+
+def test_bytes_str_and_dict_parse_alike() -> None:
+    body = (FIXTURES / "multiple_entries_changes.json").read_bytes()
+    expected = parse_webhook(body)
+    assert parse_webhook(body.decode()) == expected
+    assert parse_webhook(orjson.loads(body)) == expected
+
+
+MALFORMED = [
+    ("empty body", b""),
+    ("not JSON", b"hub.challenge=123"),
+    ("truncated JSON", b'{"object": "whatsapp_business_account", "entry": ['),
+    ("invalid UTF-8", b'{"entry": ["\xff"]}'),
+    ("JSON array", b'[{"entry": []}]'),
+    ("JSON string", b'"entry"'),
+    ("JSON null", b"null"),
+    ("missing entry", b'{"object": "whatsapp_business_account"}'),
+    ("entry is an object", b'{"object": "whatsapp_business_account", "entry": {"id": "1"}}'),
+    ("entry is null", b'{"object": "whatsapp_business_account", "entry": null}'),
+    ("dict without entry", {"object": "whatsapp_business_account"}),
+]
+
+
+@pytest.mark.parametrize("body", [b for _, b in MALFORMED], ids=[label for label, _ in MALFORMED])
+def test_malformed_body_raises(body: bytes | dict) -> None:
+    with pytest.raises(MalformedWebhook):
+        parse_webhook(body)
+
+
+def test_a_thousand_statuses_in_one_post() -> None:
+    payload = orjson.loads((FIXTURES / "status_sent.json").read_bytes())
+    template = _value(payload)["statuses"][0]
+    states = ("sent", "delivered", "read", "failed")
+    statuses = []
+    for i in range(1000):
+        status = copy.deepcopy(template)
+        status["id"] = f"wamid.HBgLMTY1MDU1NTEyMzQVAgARGBI{i:020d}"
+        status["status"] = states[i % 4]
+        status["timestamp"] = str(1750263773 + i)
+        statuses.append(status)
+    _value(payload)["statuses"] = statuses
+
+    result = parse_webhook(orjson.dumps(payload))
+
+    assert len(result.statuses) == 1000
+    assert result.messages == [] and result.others == []
+    assert [s.wamid for s in result.statuses] == [s["id"] for s in statuses]
+    assert [s.status for s in result.statuses[:4]] == list(states)
+    assert result.statuses[-1].timestamp == _at(1750263773 + 999)
