@@ -160,14 +160,10 @@ class Runner:
             await self.redis.xack(c.stream, c.group, *gone)
         if not live:
             return []
-        pending = await self.redis.xpending_range(
-            c.stream,
-            c.group,
-            min=live[0].id,
-            max=live[-1].id,
-            count=len(live) * 2,
-            consumername=self.consumer_name,
-        )
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for e in live:  # exact counts per entry, whatever else this consumer holds
+                pipe.xpending_range(c.stream, c.group, min=e.id, max=e.id, count=1)
+            pending = [p for reply in await pipe.execute() for p in reply]
         deliveries = {p["message_id"]: p["times_delivered"] for p in pending}
         over = {
             e.id: f"delivered {deliveries[e.id]} times without success"

@@ -156,11 +156,12 @@ async def record_statuses(
             )
         q = q.on_conflict("message_id", "status").do_nothing().returning("message_id", "status")
         new.update((r["message_id"], r["status"]) for r in await conn.fetch(str(q), *p.args))
-    # Lock rows in one order everywhere so concurrent batches cannot deadlock.
+    # Lock rows in one order everywhere so concurrent batches cannot deadlock. Of duplicates
+    # within the batch the first wins, as in the INSERT above.
     applied = sorted(
         (
             c
-            for c in {(c.message_id, c.status): c for c in changes}.values()
+            for c in {(c.message_id, c.status): c for c in reversed(changes)}.values()
             if (c.message_id, c.status) in new
         ),
         key=lambda c: (c.message_id, c.status),

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -22,7 +21,7 @@ from redis.asyncio import Redis
 import db
 from db.migrate import migrate
 from scripts.embedded import DEFAULT_DATA_DIR, start_postgres, start_redis
-from scripts.stack import Stack, new_stack
+from scripts.stack import Stack, new_stack, redis_db_of, with_database, with_redis_db
 
 ROOT = Path(__file__).resolve().parent.parent
 _TABLES = "hub_events, message_statuses, inbound_messages, messages"
@@ -48,27 +47,6 @@ def services() -> Iterator[Services]:
         handle, redis_url = start_redis(data_dir)
         handles.append(handle)
     yield Services(pg_url, redis_url, handles)
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def with_redis_db(url: str, number: int) -> str:
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        query = dict(parse_qsl(parts.query))
-        query["db"] = str(number)
-        return urlunsplit(parts._replace(query=urlencode(query)))
-    return urlunsplit(parts._replace(path=f"/{number}"))
-
-
-def redis_db_of(url: str) -> int:
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        return int(dict(parse_qsl(parts.query)).get("db", 0))
-    return int(parts.path.strip("/") or 0)
 
 
 async def _create_database(server_url: str, name: str) -> str:
