@@ -14,16 +14,24 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
 
 from consumers import events
 from consumers.meta import MetaError, MetaOutcomeUnknown, send_message
-from consumers.runner import Consumer, Entry
+from consumers.runner import OUTAGES, Consumer, Entry
 from db import messages
 from db.messages import StatusChange
 from server.constants import FAILED, OUTBOUND_STREAM, SENDERS_GROUP, SENT
 
 logger = logging.getLogger("consumers.sender")
+_RECORD_PATIENCE_S = 300  # after that, status webhooks or the sweeper settle the messages
 
 
 async def handle(ctx: Any, entries: list[Entry]) -> dict[str, str]:
@@ -38,7 +46,16 @@ async def handle(ctx: Any, entries: list[Entry]) -> dict[str, str]:
         return bad
     limit = asyncio.Semaphore(ctx.settings.send_concurrency)
     outcomes = await asyncio.gather(*(_send(ctx, row, limit) for row in claimed))
-    await events.record(ctx, [c for c in outcomes if c is not None])
+    # These messages left `queued`, so a redelivered entry would not find them again: keep
+    # the answers we hold until they are stored, rather than failing the batch.
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type(OUTAGES),
+        wait=wait_exponential_jitter(initial=0.2, max=10),
+        stop=stop_after_delay(_RECORD_PATIENCE_S),
+        reraise=True,
+    ):
+        with attempt:
+            await events.record(ctx, [c for c in outcomes if c is not None])
     return bad
 
 

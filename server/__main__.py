@@ -26,7 +26,10 @@ def main() -> None:
         access_log=False,
         motd=False,
     )
-    Sanic.serve(primary=app, app_loader=loader)
+    if settings.web_workers == 1:
+        Sanic.serve_single(primary=app)  # no worker manager: less memory, one process
+    else:
+        Sanic.serve(primary=app, app_loader=loader)
 
 
 if __name__ == "__main__":
