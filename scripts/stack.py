@@ -149,10 +149,9 @@ def with_database(url: str, name: str) -> str:
 
 def with_redis_db(url: str, number: int) -> str:
     parts = urlsplit(url)
-    if parts.scheme == "unix":
-        query = dict(parse_qsl(parts.query))
-        query["db"] = str(number)
-        return urlunsplit(parts._replace(query=urlencode(query)))
+    if parts.scheme == "unix":  # urlunsplit would drop the empty host: unix:/path
+        query = urlencode({**dict(parse_qsl(parts.query)), "db": str(number)})
+        return f"unix://{parts.path}?{query}"
     return urlunsplit(parts._replace(path=f"/{number}"))
 
 

@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None, name: str = "messaging") -> San
     """Build the Sanic app; resources open in `before_server_start`, close on stop."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
-    app = Sanic(name, dumps=orjson.dumps)
+    app = Sanic(name, dumps=orjson.dumps, configure_logging=False)
     app.config.REQUEST_MAX_SIZE = _MAX_REQUEST_BYTES
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.MOTD = False
