@@ -4,6 +4,9 @@
   published again. Harmless if it was published: the sender's claim is atomic.
 - An outbox event committed but never published is published again (the forwarder skips
   delivered ones).
+- "Never got written" means: older than SWEEP_STALE_S *and* published before the point the
+  consumer group has read up to. A long but healthy backlog is therefore left alone instead
+  of being published twice.
 - A message left `sending` with no answer (outcome unknown, or a worker killed mid-send)
   for longer than SEND_OUTCOME_TIMEOUT_S, and with no status webhook since, ends `failed`
   with code `outcome_unknown`: we never re-send blindly.
@@ -18,13 +21,22 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from redis.exceptions import ResponseError
+
 from consumers import events
 from consumers.runner import OUTAGES
 from db import hub_events, messages
 from db.hub_events import HubEvent
 from db.messages import StatusChange
 from server import streams
-from server.constants import FAILED, SWEEP_LOCK_KEY
+from server.constants import (
+    FAILED,
+    HUB_FORWARDERS_GROUP,
+    HUB_STREAM,
+    OUTBOUND_STREAM,
+    SENDERS_GROUP,
+    SWEEP_LOCK_KEY,
+)
 
 logger = logging.getLogger("consumers.sweeper")
 
@@ -40,11 +52,15 @@ async def sweep_once(ctx: Any) -> dict[str, int]:
     """One pass; returns what it did, for logs and tests."""
     s = ctx.settings
     now = datetime.now(UTC)
-    stale = now - timedelta(seconds=s.sweep_stale_s)
-    queued = await messages.republish_stale(ctx.pool, stale)
+    margin = timedelta(seconds=s.sweep_stale_s)
+    queued = await messages.republish_stale(
+        ctx.pool, await _read_up_to(ctx.redis, OUTBOUND_STREAM, SENDERS_GROUP, now) - margin
+    )
     if queued:
         await streams.publish_outbound(ctx.redis, queued)
-    pending = await hub_events.republish_stale(ctx.pool, stale)
+    pending = await hub_events.republish_stale(
+        ctx.pool, await _read_up_to(ctx.redis, HUB_STREAM, HUB_FORWARDERS_GROUP, now) - margin
+    )
     if pending:
         await streams.publish_hub_events(
             ctx.redis, [HubEvent(r["id"], r["type"], r["message_id"], {}) for r in pending]
@@ -63,6 +79,22 @@ async def sweep_once(ctx: Any) -> dict[str, int]:
             *done.values(),
         )
     return done
+
+
+async def _read_up_to(redis: Any, stream: str, group: str, now: datetime) -> datetime:
+    """When the newest entry the group has read was added (now, if it has read them all).
+
+    A row published before that moment and still unhandled has no entry left to read.
+    """
+    try:
+        info = await redis.xinfo_stream(stream)
+        groups = {g["name"]: g for g in await redis.xinfo_groups(stream)}
+    except ResponseError:  # no stream yet: nothing was ever published
+        return now
+    last_read = groups.get(group, {}).get("last-delivered-id", "0-0")
+    if last_read == info["last-generated-id"]:
+        return now
+    return datetime.fromtimestamp(int(last_read.split("-")[0]) / 1000, UTC)
 
 
 async def run(ctx: Any, stop: asyncio.Event) -> None:

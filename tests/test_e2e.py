@@ -39,20 +39,27 @@ async def client(stack: Stack) -> httpx.AsyncClient:
         yield c
 
 
-async def send(client: httpx.AsyncClient, stack: Stack, body: dict, **headers: str) -> httpx.Response:
-    return await client.post(f"{stack.api}/api/v1/messages/send/", content=orjson.dumps(body),
-                             headers=stack.headers(**headers))
+async def send(
+    client: httpx.AsyncClient, stack: Stack, body: dict, **headers: str
+) -> httpx.Response:
+    return await client.post(
+        f"{stack.api}/api/v1/messages/send/",
+        content=orjson.dumps(body),
+        headers=stack.headers(**headers),
+    )
 
 
 async def status_of(client: httpx.AsyncClient, stack: Stack, message_id: str) -> dict:
-    r = await client.get(f"{stack.api}/api/v1/messages/status/{message_id}/",
-                         headers=stack.headers())
+    r = await client.get(
+        f"{stack.api}/api/v1/messages/status/{message_id}/", headers=stack.headers()
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
 
-async def until_status(client: httpx.AsyncClient, stack: Stack, message_id: str,
-                       status: str) -> dict:
+async def until_status(
+    client: httpx.AsyncClient, stack: Stack, message_id: str, status: str
+) -> dict:
     async def probe() -> dict | None:
         body = await status_of(client, stack, message_id)
         return body if body["status"] == status else None
@@ -88,8 +95,11 @@ TEMPLATE = {
 @pytest.mark.parametrize("kind", ["text", "template"])
 async def test_message_reaches_read_and_hub_hears_every_status(client, stack, kind):
     to = new_recipient()
-    body = (text_message(to, metadata={"order_id": 42}) if kind == "text" else
-            {"to": to, "type": "template", "template": TEMPLATE, "metadata": {"order_id": 42}})
+    body = (
+        text_message(to, metadata={"order_id": 42})
+        if kind == "text"
+        else {"to": to, "type": "template", "template": TEMPLATE, "metadata": {"order_id": 42}}
+    )
     r = await send(client, stack, body)
     assert r.status_code == 202, r.text
     accepted = r.json()
@@ -99,8 +109,7 @@ async def test_message_reaches_read_and_hub_hears_every_status(client, stack, ki
     final = await until_status(client, stack, accepted["id"], "read")
     assert final["wamid"].startswith("wamid.")
     assert final["recipient"] == to
-    assert all(final[k] for k in ("created_at", "sending_at", "sent_at", "delivered_at",
-                                  "read_at"))
+    assert all(final[k] for k in ("created_at", "sending_at", "sent_at", "delivered_at", "read_at"))
     assert [t["status"] for t in final["timeline"]][:2] == ["queued", "sending"]
     assert {"sent", "delivered", "read"} <= {t["status"] for t in final["timeline"]}
 
@@ -127,8 +136,10 @@ async def test_message_reaches_read_and_hub_hears_every_status(client, stack, ki
 
 async def test_inbound_message_reaches_the_hub(client, stack):
     sender = new_recipient()
-    r = await client.post(f"{stack.sim}/_sim/inbound",
-                          json={"from": sender, "name": "Alice", "text": "Where is my order?"})
+    r = await client.post(
+        f"{stack.sim}/_sim/inbound",
+        json={"from": sender, "name": "Alice", "text": "Where is my order?"},
+    )
     assert r.status_code == 200, r.text
     wamid = r.json()["wamid"]
 
@@ -142,10 +153,19 @@ async def test_inbound_message_reaches_the_hub(client, stack):
 
 async def test_permanent_meta_error_fails_with_one_call(client, stack):
     to = new_recipient()
-    await scenario(client, stack, to=to, responses=[
-        {"status": 400, "code": 131026, "title": "Message undeliverable",
-         "details": "recipient is not on WhatsApp"},
-    ])
+    await scenario(
+        client,
+        stack,
+        to=to,
+        responses=[
+            {
+                "status": 400,
+                "code": 131026,
+                "title": "Message undeliverable",
+                "details": "recipient is not on WhatsApp",
+            },
+        ],
+    )
     r = await send(client, stack, text_message(to))
     message_id = r.json()["id"]
     final = await until_status(client, stack, message_id, "failed")
@@ -189,8 +209,9 @@ async def test_idempotency_key_sends_once_and_conflicts_on_other_body(client, st
 
 async def test_out_of_order_and_duplicate_statuses_never_go_backwards(client, stack):
     to = new_recipient()
-    await scenario(client, stack, to=to, statuses=["read", "delivered", "sent"],
-                   duplicate_webhooks=True)
+    await scenario(
+        client, stack, to=to, statuses=["read", "delivered", "sent"], duplicate_webhooks=True
+    )
     r = await send(client, stack, text_message(to))
     message_id = r.json()["id"]
 
@@ -210,15 +231,20 @@ async def test_out_of_order_and_duplicate_statuses_never_go_backwards(client, st
 async def test_bad_api_keys_are_rejected_and_change_nothing(client, stack):
     to = new_recipient()
     for headers in ({}, {"Api-Key": "wrong"}, {"Api-Key": stack.api_key + "x"}):
-        r = await client.post(f"{stack.api}/api/v1/messages/send/",
-                              content=orjson.dumps(text_message(to)), headers=headers)
+        r = await client.post(
+            f"{stack.api}/api/v1/messages/send/",
+            content=orjson.dumps(text_message(to)),
+            headers=headers,
+        )
         assert r.status_code == 401
         assert r.json()["error"]["code"] == "unauthorized"
         assert stack.api_key not in r.text
     # The second, rotating-out key still works.
-    r = await client.post(f"{stack.api}/api/v1/messages/send/",
-                          content=orjson.dumps(text_message(to)),
-                          headers={"Api-Key": "old-key-rotating-out"})
+    r = await client.post(
+        f"{stack.api}/api/v1/messages/send/",
+        content=orjson.dumps(text_message(to)),
+        headers={"Api-Key": "old-key-rotating-out"},
+    )
     assert r.status_code == 202
     await until_status(client, stack, r.json()["id"], "read")
     assert len(await meta_calls(client, stack, to)) == 1
@@ -227,19 +253,47 @@ async def test_bad_api_keys_are_rejected_and_change_nothing(client, stack):
 async def test_bad_signatures_are_rejected_and_change_nothing(client, stack):
     sender = new_recipient()
     wamid = f"wamid.test{uuid.uuid4().hex}"
-    body = orjson.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
-        "field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550000000", "phone_number_id": "1"},
-            "contacts": [{"profile": {"name": "Mallory"}, "wa_id": sender}],
-            "messages": [{"from": sender, "id": wamid, "timestamp": "1700000000",
-                          "type": "text", "text": {"body": "forged"}}],
-        }}]}]})
+    body = orjson.dumps(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "1",
+                    "changes": [
+                        {
+                            "field": "messages",
+                            "value": {
+                                "messaging_product": "whatsapp",
+                                "metadata": {
+                                    "display_phone_number": "15550000000",
+                                    "phone_number_id": "1",
+                                },
+                                "contacts": [{"profile": {"name": "Mallory"}, "wa_id": sender}],
+                                "messages": [
+                                    {
+                                        "from": sender,
+                                        "id": wamid,
+                                        "timestamp": "1700000000",
+                                        "type": "text",
+                                        "text": {"body": "forged"},
+                                    }
+                                ],
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+    )
     url = f"{stack.api}/webhooks/whatsapp/"
-    good = "sha256=" + hmac.new(stack.env["WHATSAPP_APP_SECRET"].encode(), body,
-                                hashlib.sha256).hexdigest()
+    good = (
+        "sha256="
+        + hmac.new(stack.env["WHATSAPP_APP_SECRET"].encode(), body, hashlib.sha256).hexdigest()
+    )
     missing = await client.post(url, content=body)
-    wrong = await client.post(url, content=body, headers={"X-Hub-Signature-256": "sha256=" + "0" * 64})
+    wrong = await client.post(
+        url, content=body, headers={"X-Hub-Signature-256": "sha256=" + "0" * 64}
+    )
     tampered = await client.post(url, content=body + b" ", headers={"X-Hub-Signature-256": good})
     assert missing.status_code == 401
     assert wrong.status_code == 403 and tampered.status_code == 403
@@ -254,8 +308,11 @@ async def test_bad_signatures_are_rejected_and_change_nothing(client, stack):
 
 async def test_webhook_verification_handshake(client, stack):
     url = f"{stack.api}/webhooks/whatsapp/"
-    params = {"hub.mode": "subscribe", "hub.verify_token": stack.env["WHATSAPP_VERIFY_TOKEN"],
-              "hub.challenge": "1158201444"}
+    params = {
+        "hub.mode": "subscribe",
+        "hub.verify_token": stack.env["WHATSAPP_VERIFY_TOKEN"],
+        "hub.challenge": "1158201444",
+    }
     r = await client.get(url, params=params)
     assert r.status_code == 200 and r.text == "1158201444"
     assert r.headers["content-type"].startswith("text/plain")
@@ -264,8 +321,9 @@ async def test_webhook_verification_handshake(client, stack):
 
 
 async def test_status_endpoint_errors(client, stack):
-    r = await client.get(f"{stack.api}/api/v1/messages/status/{uuid.uuid4()}/",
-                         headers=stack.headers())
+    r = await client.get(
+        f"{stack.api}/api/v1/messages/status/{uuid.uuid4()}/", headers=stack.headers()
+    )
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     r = await client.get(f"{stack.api}/api/v1/messages/status/not-a-uuid/", headers=stack.headers())
     assert r.status_code == 400
@@ -274,24 +332,32 @@ async def test_status_endpoint_errors(client, stack):
     assert r.status_code == 401
 
 
-@pytest.mark.parametrize(("label", "body", "field"), [
-    ("not json", b"{nope", "body"),
-    ("missing to", orjson.dumps({"type": "text", "text": {"body": "hi"}}), "to"),
-    ("text too long", orjson.dumps({"to": "4915112345678", "type": "text",
-                                    "text": {"body": "x" * 4097}}), "text.body"),
-    ("unknown type", orjson.dumps({"to": "4915112345678", "type": "fax"}), "type"),
-])
+@pytest.mark.parametrize(
+    ("label", "body", "field"),
+    [
+        ("not json", b"{nope", "body"),
+        ("missing to", orjson.dumps({"type": "text", "text": {"body": "hi"}}), "to"),
+        (
+            "text too long",
+            orjson.dumps({"to": "4915112345678", "type": "text", "text": {"body": "x" * 4097}}),
+            "text.body",
+        ),
+        ("unknown type", orjson.dumps({"to": "4915112345678", "type": "fax"}), "type"),
+    ],
+)
 async def test_bad_send_requests_are_400_naming_the_field(client, stack, label, body, field):
-    r = await client.post(f"{stack.api}/api/v1/messages/send/", content=body,
-                          headers=stack.headers())
+    r = await client.post(
+        f"{stack.api}/api/v1/messages/send/", content=body, headers=stack.headers()
+    )
     assert r.status_code == 400, label
     assert field in [f["field"] for f in r.json()["error"]["fields"]]
 
 
 async def test_oversized_body_is_413(client, stack):
     body = orjson.dumps(text_message(new_recipient(), metadata={"blob": "x" * 70_000}))
-    r = await client.post(f"{stack.api}/api/v1/messages/send/", content=body,
-                          headers=stack.headers())
+    r = await client.post(
+        f"{stack.api}/api/v1/messages/send/", content=body, headers=stack.headers()
+    )
     assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
 
 
@@ -307,10 +373,10 @@ async def test_hub_outage_is_retried_and_delivered_once(client, stack):
 
 async def test_health_needs_a_token_and_reports_streams(client, stack):
     assert (await client.get(f"{stack.api}/health/")).status_code == 401
-    assert (await client.get(f"{stack.api}/health/",
-                             headers={"Authorization": "Bearer wrong"})).status_code == 401
-    r = await client.get(f"{stack.api}/health/",
-                         headers={"Authorization": "Bearer health-token-2"})
+    assert (
+        await client.get(f"{stack.api}/health/", headers={"Authorization": "Bearer wrong"})
+    ).status_code == 401
+    r = await client.get(f"{stack.api}/health/", headers={"Authorization": "Bearer health-token-2"})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["postgres"] == "ok" and body["redis"] == "ok"

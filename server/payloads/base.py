@@ -1,0 +1,93 @@
+"""What every send request has, whatever its type: recipient, reply context, the Hub's metadata."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, TypeVar
+
+import orjson
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+from pydantic_core import PydanticCustomError
+
+from server.payloads.field_errors import patterned
+
+METADATA_MAX_BYTES = 4096
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    """No coercion ("1" stays a string) and no unknown keys, so typos fail loudly."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+def _digits_only(to: str) -> str:
+    return to.removeprefix("+")
+
+
+def _small_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    try:
+        size = len(orjson.dumps(metadata))
+    except orjson.JSONEncodeError:
+        return metadata  # a huge integer: `unstorable_fields` names it precisely
+    if size > METADATA_MAX_BYTES:
+        raise PydanticCustomError(
+            "metadata_too_large",
+            "must be at most {limit} bytes as compact JSON (is {size})",
+            {"limit": METADATA_MAX_BYTES, "size": size},
+        )
+    return metadata
+
+
+def not_blank(text: str) -> str:
+    """Whitespace alone would render as an empty bubble; Meta refuses it."""
+    if not text.strip():
+        raise PydanticCustomError("blank", "must not be only whitespace")
+    return text
+
+
+PhoneNumber = Annotated[
+    str,
+    patterned(r"^\+?[0-9]{8,15}$", "must be 8 to 15 digits (E.164), optionally after a +"),
+    AfterValidator(_digits_only),
+]
+Metadata = Annotated[dict[str, Any], AfterValidator(_small_metadata)]
+
+
+class Context(StrictModel):
+    """The message this one replies to; WhatsApp shows it quoted."""
+
+    message_id: Annotated[str, Field(min_length=1)]
+
+
+class SendRequest(StrictModel):
+    """A validated `POST /api/v1/messages/send/` body; one subclass per message type."""
+
+    to: PhoneNumber
+    type: str
+    recipient_type: Literal["individual"] | None = None
+    messaging_product: Literal["whatsapp"] | None = None
+    context: Context | None = None
+    metadata: Metadata | None = None
+
+    def meta_payload(self, message_id: str) -> dict[str, Any]:
+        """The body for Meta's `/messages`; `metadata` stays with us, for the Hub's events."""
+        content = self.model_dump(mode="json", include={self.type}, exclude_none=True)
+        payload: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": self.to,
+            "type": self.type,
+            self.type: content[self.type],
+        }
+        if self.context is not None:
+            payload["context"] = self.context.model_dump(mode="json")
+        payload["biz_opaque_callback_data"] = message_id
+        return payload
+
+
+def keyed_by_type(base: type[_M], type_name: str, value: Any) -> type[_M]:
+    """One union member: `type` fixed to `type_name`, whose object sits under the same key."""
+    # Meta's shape throughout: {"type": "text", "text": {...}}, {"type": "payload", "payload": "X"}.
+    fields: dict[str, Any] = {"type": (Literal[type_name], ...), type_name: (value, ...)}
+    name = "".join(part.title() for part in type_name.split("_")) + base.__name__.lstrip("_")
+    return create_model(name, __base__=base, __module__=base.__module__, **fields)
