@@ -266,6 +266,7 @@ async def _run(args: argparse.Namespace) -> tuple[dict, Path]:
         LOG_LEVEL="WARNING",
         SIM_STATUS_DELAY_MS="50",
         SIM_BATCH_MS="50",
+        **dict(a.split("=", 1) for a in args.env),
     )
     stack.start_all()
     try:
@@ -287,6 +288,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10, help="send API phase length")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--out", default="bench-report", help="report path without suffix")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra setting for every process, e.g. SEND_CONCURRENCY=16")
     args = parser.parse_args()
     report, logs = uvloop.run(_run(args))
     Path(f"{args.out}.json").write_text(json.dumps(report, indent=2))

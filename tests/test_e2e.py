@@ -384,3 +384,69 @@ async def test_health_needs_a_token_and_reports_streams(client, stack):
     assert "messaging:hub-events" in body["dead_letters"] or "hub_events" in body["dead_letters"]
     r = await client.get(f"{stack.api}/ping/")
     assert r.status_code == 200
+
+
+async def test_duplicate_inbound_webhook_reaches_the_hub_once(client, stack):
+    sender = new_recipient()
+    wamid = f"wamid.dup{uuid.uuid4().hex}"
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550000000", "phone_number_id": "1"},
+        "contacts": [{"profile": {"name": "Bob"}, "wa_id": sender}],
+        "messages": [
+            {
+                "from": sender,
+                "id": wamid,
+                "timestamp": "1700000000",
+                "type": "text",
+                "text": {"body": "twice"},
+            }
+        ],
+    }
+    for _ in range(2):  # Meta re-delivers when it did not see our 200 in time
+        r = await client.post(f"{stack.sim}/_sim/inbound", json={"value": value})
+        assert r.status_code == 200, r.text
+    await eventually(lambda: hub_events(client, stack, wamid=wamid))
+    await asyncio.sleep(1)
+    assert len(await hub_events(client, stack, wamid=wamid)) == 1
+
+
+async def test_a_second_worker_shares_the_load_and_stops_cleanly_on_sigterm(client, stack):
+    stack.start("worker2", "-m", "consumers", "sender")
+    to = new_recipient()
+    ids = [(await send(client, stack, text_message(to, f"n{i}"))).json()["id"] for i in range(20)]
+    for message_id in ids:
+        await until_status(client, stack, message_id, "read")
+    assert len(await meta_calls(client, stack, to)) == 20
+    started = time.monotonic()
+    assert stack.stop("worker2") == 0
+    assert time.monotonic() - started < 10
+    assert "worker stopped cleanly=True" in stack.log("worker2")
+
+
+async def test_no_secret_reaches_any_log(client, stack):
+    # Exercise the paths that handle secrets: auth failures, webhooks, Hub deliveries.
+    await client.post(
+        f"{stack.api}/api/v1/messages/send/",
+        content=b"{}",
+        headers={"Api-Key": "wrong-" + stack.api_key},
+    )
+    await client.get(f"{stack.api}/health/", headers={"Authorization": "Bearer nope"})
+    r = await send(client, stack, text_message(new_recipient()))
+    await until_status(client, stack, r.json()["id"], "read")
+    secrets = [
+        stack.env[k]
+        for k in (
+            "WHATSAPP_ACCESS_TOKEN",
+            "WHATSAPP_APP_SECRET",
+            "WHATSAPP_VERIFY_TOKEN",
+            "HUB_WEBHOOK_SECRET",
+        )
+    ]
+    secrets += stack.env["MESSAGING_SERVICE_API_KEY"].split(",")
+    secrets += stack.env["HEALTH_CHECK_TOKENS"].split(",")
+    for proc in ("web", "worker"):
+        log = stack.log(proc)
+        assert log, f"{proc} wrote no log at all"
+        for secret in secrets:
+            assert secret not in log, f"a secret appears in the {proc} log"

@@ -14,6 +14,7 @@ from consumers import events, sweeper
 from db import hub_events, messages
 from db.hub_events import HubEvent
 from db.messages import NewMessage
+from server import streams
 from server.constants import HUB_STREAM, OUTBOUND_STREAM
 from server.settings import Settings
 from tests.test_settings import VALID
@@ -60,6 +61,18 @@ async def test_stale_queued_message_is_republished_once(ctx: SimpleNamespace) ->
     assert (await sweeper.sweep_once(ctx))["queued"] == 1
     assert (await sweeper.sweep_once(ctx))["queued"] == 0
     assert await stream_field(ctx.redis, OUTBOUND_STREAM, "message_id") == [str(message_id)]
+
+
+async def test_old_message_still_waiting_in_a_backlog_is_left_alone(ctx: SimpleNamespace) -> None:
+    # The senders group has not read up to this message's entry yet: it is backlog, not lost.
+    message_id = await queued(ctx.pool)
+    await ctx.redis.xgroup_create(OUTBOUND_STREAM, "senders", id="$", mkstream=True)
+    await streams.publish_outbound(ctx.redis, [message_id])
+    await age(ctx.pool, "messages", "published_at", message_id)
+    assert (await sweeper.sweep_once(ctx))["queued"] == 0
+    # Once the group has read past it and the message is still queued, the entry was lost.
+    await ctx.redis.xreadgroup("senders", "c1", {OUTBOUND_STREAM: ">"})
+    assert (await sweeper.sweep_once(ctx))["queued"] == 1
 
 
 async def test_stale_pending_hub_event_is_republished(ctx: SimpleNamespace) -> None:
