@@ -25,25 +25,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.constants import dead_letter_stream
+from server.errors import OUTAGES
 
 logger = logging.getLogger("consumers")
-
-OUTAGES = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    RedisConnectionError,
-    RedisTimeoutError,
-)
 
 
 @dataclass(frozen=True, slots=True)

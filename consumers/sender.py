@@ -25,10 +25,11 @@ from tenacity import (
 
 from consumers import events
 from consumers.meta import MetaError, MetaOutcomeUnknown, send_message
-from consumers.runner import OUTAGES, Consumer, Entry
+from consumers.runner import Consumer, Entry
 from db import messages
 from db.messages import StatusChange
 from server.constants import FAILED, OUTBOUND_STREAM, SENDERS_GROUP, SENT
+from server.errors import OUTAGES
 
 logger = logging.getLogger("consumers.sender")
 _RECORD_PATIENCE_S = 300  # after that, status webhooks or the sweeper settle the messages

@@ -24,7 +24,6 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from consumers import events
-from consumers.runner import OUTAGES
 from db import hub_events, messages
 from db.hub_events import HubEvent
 from db.messages import StatusChange
@@ -37,6 +36,7 @@ from server.constants import (
     SENDERS_GROUP,
     SWEEP_LOCK_KEY,
 )
+from server.errors import OUTAGES
 
 logger = logging.getLogger("consumers.sweeper")
 

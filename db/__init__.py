@@ -7,14 +7,16 @@ knows about HTTP or streams.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 import orjson
-from pypika import Parameter
+from pypika import Parameter, PostgreSQLQuery, Table
+from pypika import functions as fn
 from pypika.terms import Term
 
-__all__ = ["Params", "create_pool"]
+__all__ = ["Params", "create_pool", "republish_stale"]
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -47,3 +49,31 @@ class Params:
     def __call__(self, value: Any, cast: str = "") -> Term:
         self.args.append(value)
         return Parameter(f"${len(self.args)}{'::' + cast if cast else ''}")
+
+
+async def republish_stale(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    table: Table,
+    waiting_status: str,
+    older_than: datetime,
+    returning: tuple[str, ...],
+    limit: int = 1000,
+) -> list[asyncpg.Record]:
+    """Rows still `waiting_status` and last published before `older_than`, marked published
+    now. SKIP LOCKED lets two sweepers (or a sweeper and a worker) never block each other."""
+    p = Params()
+    stale = (
+        PostgreSQLQuery.from_(table)
+        .select(table.id)
+        .where((table.status == waiting_status) & (table.published_at < p(older_than)))
+        .orderby(table.published_at)
+        .limit(limit)
+        .for_update(skip_locked=True)
+    )
+    q = (
+        PostgreSQLQuery.update(table)
+        .set(table.published_at, fn.Now())
+        .where(table.id.isin(stale))
+        .returning(*returning)
+    )
+    return await conn.fetch(str(q), *p.args)

@@ -12,6 +12,7 @@ from pypika import CustomFunction, PostgreSQLQuery, Table
 from pypika import functions as fn
 from pypika.terms import Case
 
+import db
 from db import Params
 from server.constants import HUB_DEAD, HUB_DELIVERED, HUB_PENDING
 
@@ -95,22 +96,9 @@ async def republish_stale(
     conn: asyncpg.Connection | asyncpg.Pool, older_than: datetime, limit: int = 1000
 ) -> list[asyncpg.Record]:
     """Pending events last published before `older_than`; marks them published now."""
-    p = Params()
-    stale = (
-        PostgreSQLQuery.from_(hub_events)
-        .select(hub_events.id)
-        .where((hub_events.status == HUB_PENDING) & (hub_events.published_at < p(older_than)))
-        .orderby(hub_events.published_at)
-        .limit(limit)
-        .for_update(skip_locked=True)
+    return await db.republish_stale(
+        conn, hub_events, HUB_PENDING, older_than, ("id", "type", "message_id"), limit
     )
-    q = (
-        PostgreSQLQuery.update(hub_events)
-        .set(hub_events.published_at, fn.Now())
-        .where(hub_events.id.isin(stale))
-        .returning("id", "type", "message_id")
-    )
-    return await conn.fetch(str(q), *p.args)
 
 
 async def dead(conn: asyncpg.Connection | asyncpg.Pool) -> int:

@@ -12,6 +12,7 @@ from pypika import CustomFunction, Order, Parameter, PostgreSQLQuery, Table
 from pypika import functions as fn
 from pypika.terms import Case
 
+import db
 from db import Params
 from server.constants import QUEUED, SENDING
 
@@ -244,22 +245,8 @@ async def republish_stale(
     conn: asyncpg.Connection | asyncpg.Pool, older_than: datetime, limit: int = 1000
 ) -> list[UUID]:
     """Queued messages last published before `older_than`; marks them published now."""
-    p = Params()
-    stale = (
-        PostgreSQLQuery.from_(messages)
-        .select(messages.id)
-        .where((messages.status == QUEUED) & (messages.published_at < p(older_than)))
-        .orderby(messages.published_at)
-        .limit(limit)
-        .for_update(skip_locked=True)
-    )
-    q = (
-        PostgreSQLQuery.update(messages)
-        .set(messages.published_at, fn.Now())
-        .where(messages.id.isin(stale))
-        .returning("id")
-    )
-    return [r["id"] for r in await conn.fetch(str(q), *p.args)]
+    rows = await db.republish_stale(conn, messages, QUEUED, older_than, ("id",), limit)
+    return [r["id"] for r in rows]
 
 
 async def stuck_sending(

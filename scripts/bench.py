@@ -34,7 +34,7 @@ import uvloop
 from redis.asyncio import Redis
 
 from db.migrate import migrate
-from scripts.embedded import DEFAULT_DATA_DIR, start_postgres, start_redis
+from scripts.embedded import DEFAULT_DATA_DIR, services
 from scripts.stack import Stack, new_stack, with_database
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -241,16 +241,8 @@ def _markdown(r: dict) -> str:
 
 
 async def _run(args: argparse.Namespace) -> tuple[dict, Path]:
-    handles = []
-    data_dir = DEFAULT_DATA_DIR / "bench"
-    pg = os.environ.get("DATABASE_URL")
-    if not pg:
-        handle, pg = start_postgres(data_dir)
-        handles.append(handle)
-    redis_url = os.environ.get("REDIS_URL")
-    if not redis_url:
-        handle, redis_url = start_redis(data_dir)
-        handles.append(handle)
+    # _servers keeps embedded PostgreSQL and Redis alive until the run ends.
+    pg, redis_url, _servers = services(DEFAULT_DATA_DIR / "bench", dict(os.environ))
     admin = await asyncpg.connect(pg)
     await admin.execute("DROP DATABASE IF EXISTS messaging_bench WITH (FORCE)")
     await admin.execute("CREATE DATABASE messaging_bench")
@@ -288,8 +280,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10, help="send API phase length")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--out", default="bench-report", help="report path without suffix")
-    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra setting for every process, e.g. SEND_CONCURRENCY=16")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra setting for every process, e.g. SEND_CONCURRENCY=16",
+    )
     args = parser.parse_args()
     report, logs = uvloop.run(_run(args))
     Path(f"{args.out}.json").write_text(json.dumps(report, indent=2))

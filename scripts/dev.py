@@ -29,7 +29,7 @@ from honcho.manager import Manager
 from honcho.printer import Printer
 
 from db.migrate import migrate
-from scripts.embedded import DEFAULT_DATA_DIR, start_postgres, start_redis
+from scripts.embedded import DEFAULT_DATA_DIR, services
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = DEFAULT_DATA_DIR / "dev"
@@ -60,13 +60,8 @@ def _environment() -> tuple[dict[str, str], list[object], bool]:
     dotenv = ROOT / ".env"
     if dotenv.exists():
         env = {**parse_dotenv(dotenv.read_text()), **env}
-    handles: list[object] = []  # embedded servers live as long as this process
-    if not env.get("DATABASE_URL"):
-        handle, env["DATABASE_URL"] = start_postgres(DATA_DIR)
-        handles.append(handle)
-    if not env.get("REDIS_URL"):
-        handle, env["REDIS_URL"] = start_redis(DATA_DIR)
-        handles.append(handle)
+    # The embedded servers (if any) live as long as this process holds their handles.
+    env["DATABASE_URL"], env["REDIS_URL"], handles = services(DATA_DIR, env)
     env.setdefault("PORT", "8000")
     simulate = not env.get("WHATSAPP_ACCESS_TOKEN")
     generated = _dev_secrets()

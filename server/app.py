@@ -8,17 +8,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import asyncpg
 import orjson
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse, json
 
 import db
 from server import health, messages, streams, webhooks
-from server.errors import ApiError, Unavailable
+from server.errors import OUTAGES, ApiError, Unavailable
 from server.logs import configure_logging
 from server.settings import Settings
 
@@ -26,15 +23,6 @@ logger = logging.getLogger("server")
 
 # Webhook batches of 1,000 statuses are about 1 MB; nothing legitimate is larger.
 _MAX_REQUEST_BYTES = 8 * 1024 * 1024
-_UNAVAILABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    RedisConnectionError,
-    RedisTimeoutError,
-)
 
 
 def create_app(settings: Settings | None = None, name: str = "messaging") -> Sanic:
@@ -75,7 +63,7 @@ def _render_error(request: Request, exc: Exception) -> HTTPResponse:
             status=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
-    if isinstance(exc, _UNAVAILABLE):
+    if isinstance(exc, OUTAGES):
         logger.warning("dependency unavailable path=%s error=%s", request.path, type(exc).__name__)
         err: Any = Unavailable("a dependency (PostgreSQL or Redis) is unavailable; retry")
         return json(err.body(), status=err.status, headers={"Retry-After": "5"})

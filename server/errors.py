@@ -8,6 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+# PostgreSQL or Redis unreachable: a 503 in the web process, a retry in place in consumers.
+OUTAGES = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
+
 
 class ApiError(Exception):
     status = 500

@@ -20,7 +20,8 @@ from redis.asyncio import Redis
 
 import db
 from db.migrate import migrate
-from scripts.embedded import DEFAULT_DATA_DIR, start_postgres, start_redis
+from scripts.embedded import DEFAULT_DATA_DIR
+from scripts.embedded import services as embedded_services
 from scripts.stack import Stack, new_stack, redis_db_of, with_database, with_redis_db
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,16 +37,7 @@ class Services:
 
 @pytest.fixture(scope="session")
 def services() -> Iterator[Services]:
-    data_dir = DEFAULT_DATA_DIR / "test"
-    handles = []
-    pg_url = os.environ.get("DATABASE_URL")
-    if not pg_url:
-        handle, pg_url = start_postgres(data_dir)
-        handles.append(handle)
-    redis_url = os.environ.get("REDIS_URL")
-    if not redis_url:
-        handle, redis_url = start_redis(data_dir)
-        handles.append(handle)
+    pg_url, redis_url, handles = embedded_services(DEFAULT_DATA_DIR / "test", dict(os.environ))
     yield Services(pg_url, redis_url, handles)
 
 
