@@ -125,6 +125,7 @@ def stack_env(database_url: str, redis_url: str) -> dict[str, str]:
         "STREAM_IDLE_TIMEOUT_S": "2",
         "SWEEP_INTERVAL_S": "0.5",
         "SWEEP_STALE_S": "3",
+        "SEND_OUTCOME_TIMEOUT_S": "4",
     }
 
 

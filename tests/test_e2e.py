@@ -450,3 +450,17 @@ async def test_no_secret_reaches_any_log(client, stack):
         assert log, f"{proc} wrote no log at all"
         for secret in secrets:
             assert secret not in log, f"a secret appears in the {proc} log"
+
+
+async def test_dropped_connection_after_sending_is_never_retried(client, stack):
+    # Meta may have sent it: a retry could double-send. It ends failed/outcome_unknown unless
+    # a status webhook proves otherwise.
+    to = new_recipient()
+    await scenario(client, stack, to=to, responses=[{"disconnect": True}], statuses=[])
+    r = await send(client, stack, text_message(to))
+    message_id = r.json()["id"]
+    final = await until_status(client, stack, message_id, "failed")
+    assert final["error"]["code"] == "outcome_unknown"
+    assert len(await meta_calls(client, stack, to)) == 1
+    events = await eventually(lambda: hub_events(client, stack, message_id=message_id))
+    assert [e["event"]["data"]["status"] for e in events] == ["failed"]
