@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import httpx
 import orjson
 
@@ -77,10 +78,9 @@ async def send_message(
             content=orjson.dumps(payload),
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         )
-    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-        # Nothing was sent: safe to retry.
-        raise MetaUnavailable("network", "could not reach Meta", type(exc).__name__) from None
     except httpx.HTTPError as exc:
+        if nothing_sent(exc):
+            raise MetaUnavailable("network", "could not reach Meta", type(exc).__name__) from None
         raise MetaOutcomeUnknown(
             "outcome_unknown",
             "no answer from Meta after sending",
@@ -98,6 +98,18 @@ async def send_message(
                 200,
             ) from None
     raise error_from_response(response.status_code, body)
+
+
+def nothing_sent(exc: httpx.HTTPError) -> bool:
+    """True only when the request cannot have reached Meta: the connection never opened.
+
+    The aiohttp transport maps its errors loosely (a server that drops the connection after
+    the request is reported as httpx.ConnectTimeout), so its own exception decides.
+    """
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ClientError):
+        return isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+    return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
 
 
 def error_from_response(status: int, body: Any) -> MetaError:

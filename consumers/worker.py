@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from httpx_aiohttp import AiohttpTransport
 from redis.asyncio import Redis
 
 import db
@@ -40,14 +41,16 @@ class Context:
 
 async def open_context(settings: Settings) -> Context:
     pool = await db.create_pool(settings.database_url, min_size=1, max_size=10)
-    http = httpx.AsyncClient(
-        timeout=settings.http_timeout_s,
-        limits=httpx.Limits(
-            max_connections=settings.send_concurrency * 2,
-            max_keepalive_connections=settings.send_concurrency * 2,
-        ),
-    )
+    http = httpx.AsyncClient(timeout=settings.http_timeout_s, transport=http_transport(settings))
     return Context(settings, pool, streams.connect(settings.redis_url), http)
+
+
+def http_transport(settings: Settings) -> AiohttpTransport:
+    """httpx's API on aiohttp's connection pool: httpx's own pool checks every connection on
+    every request and tops out near 400 requests/s under concurrency (see README)."""
+    return AiohttpTransport(
+        limits=httpx.Limits(max_connections=settings.send_concurrency * 2, keepalive_expiry=5)
+    )
 
 
 async def close_context(ctx: Context) -> None:

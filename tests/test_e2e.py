@@ -411,8 +411,13 @@ async def test_duplicate_inbound_webhook_reaches_the_hub_once(client, stack):
     assert len(await hub_events(client, stack, wamid=wamid)) == 1
 
 
-async def test_a_second_worker_shares_the_load_and_stops_cleanly_on_sigterm(client, stack):
+async def test_a_second_worker_joins_the_group_and_stops_cleanly_on_sigterm(client, stack):
     stack.start("worker2", "-m", "consumers", "sender")
+
+    async def started() -> bool:
+        return "worker started" in stack.log("worker2")
+
+    await eventually(started)
     to = new_recipient()
     ids = [(await send(client, stack, text_message(to, f"n{i}"))).json()["id"] for i in range(20)]
     for message_id in ids:

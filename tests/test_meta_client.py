@@ -1,0 +1,127 @@
+"""consumers.meta.send_message over real sockets, through the worker's real HTTP transport:
+each way Meta can answer (or not) maps to the right retry decision."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import orjson
+import pytest
+
+from consumers.meta import (
+    MetaOutcomeUnknown,
+    MetaRejected,
+    MetaThrottled,
+    MetaUnavailable,
+    send_message,
+)
+from consumers.worker import http_transport
+from server.settings import Settings
+from tests.test_settings import VALID
+
+Reply = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def _answer(status: int, body: dict) -> Reply:
+    async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        data = orjson.dumps(body)
+        writer.write(
+            b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (status, len(data), data)
+        )
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    return reply
+
+
+async def _hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")  # the request arrived; Meta may have acted on it
+    writer.close()
+    await writer.wait_closed()
+
+
+async def _stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    await reader.read()  # never answer; returns when the client gives up and disconnects
+    writer.close()
+    await writer.wait_closed()
+
+
+def _meta_error(code: int, details: str = "") -> dict:
+    return {
+        "error": {
+            "message": f"(#{code}) error",
+            "type": "OAuthException",
+            "code": code,
+            "error_data": {"messaging_product": "whatsapp", "details": details},
+        }
+    }
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings.from_env({**VALID, "HTTP_TIMEOUT_S": "0.5"})
+    async with httpx.AsyncClient(
+        timeout=settings.http_timeout_s, transport=http_transport(settings)
+    ) as c:
+        yield c
+
+
+CASES = [
+    ("accepted", _answer(200, {"messages": [{"id": "wamid.X"}]}), None),
+    ("500", _answer(500, _meta_error(2)), MetaUnavailable),
+    ("131000 something went wrong", _answer(400, _meta_error(131000)), MetaUnavailable),
+    ("429 throughput", _answer(429, _meta_error(130429)), MetaThrottled),
+    ("131056 pair rate limit", _answer(400, _meta_error(131056)), MetaThrottled),
+    ("131026 undeliverable", _answer(400, _meta_error(131026, "not on WhatsApp")), MetaRejected),
+    ("190 token expired", _answer(401, _meta_error(190)), MetaRejected),
+    ("200 without an id", _answer(200, {"messages": []}), MetaOutcomeUnknown),
+    ("hung up after the request", _hang_up, MetaOutcomeUnknown),
+    ("no answer before the timeout", _stall, MetaOutcomeUnknown),
+]
+
+
+@pytest.mark.parametrize(("label", "reply", "expected"), CASES, ids=[c[0] for c in CASES])
+async def test_answers_map_to_retry_decisions(client, label, reply, expected):
+    server = await asyncio.start_server(reply, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        call = send_message(client, f"http://127.0.0.1:{port}/v26.0/1/messages", "t", {})
+        if expected is None:
+            assert await call == "wamid.X"
+            return
+        with pytest.raises(expected) as caught:
+            await call
+        assert caught.value.retryable == (expected in (MetaUnavailable, MetaThrottled))
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_refused_connection_is_retryable_because_nothing_was_sent(client):
+    server = await asyncio.start_server(_hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    with pytest.raises(MetaUnavailable):
+        await send_message(client, f"http://127.0.0.1:{port}/v26.0/1/messages", "t", {})
+
+
+async def test_rejection_keeps_metas_code_and_details(client):
+    server = await asyncio.start_server(
+        _answer(400, _meta_error(131026, "not on WhatsApp")), "127.0.0.1", 0
+    )
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(MetaRejected) as caught:
+            await send_message(client, f"http://127.0.0.1:{port}/v26.0/1/messages", "t", {})
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert caught.value.as_error()["code"] == 131026
+    assert caught.value.as_error()["details"] == "not on WhatsApp"
