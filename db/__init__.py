@@ -29,6 +29,11 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+async def _keep(conn: asyncpg.Connection) -> None:
+    """No reset on release: we keep no session state on pooled connections (the migration
+    lock uses a connection of its own), and asyncpg's default reset costs a round trip."""
+
+
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     """Open the process's pool; every connection speaks jsonb as Python objects."""
     return await asyncpg.create_pool(
@@ -36,6 +41,7 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        reset=_keep,
         command_timeout=30,
     )
 
