@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"config error: {exc}")
     configure_logging(settings.log_level)
     consumers = [CONSUMERS[n] for n in names if n in CONSUMERS]
-    asyncio.run(worker.run(settings, consumers, sweep="sweeper" in names))
+    sys.exit(asyncio.run(worker.run(settings, consumers, sweep="sweeper" in names)))
 
 
 if __name__ == "__main__":

@@ -68,7 +68,11 @@ def _event(type_: str, id_: str, message_id: uuid.UUID | None, data: dict[str, A
 
 
 async def record(
-    ctx: Any, changes: Sequence[StatusChange] = (), received: Sequence[NewInbound] = ()
+    ctx: Any,
+    changes: Sequence[StatusChange] = (),
+    received: Sequence[NewInbound] = (),
+    *,
+    only_while_sending: bool = False,
 ) -> list[HubEvent]:
     """Apply status changes and store inbound messages, queue their Hub events, publish.
 
@@ -76,8 +80,12 @@ async def record(
     outbox rows that stayed unpublished.
     """
     events: list[HubEvent] = []
+    if not changes and not received:
+        return events
     async with ctx.pool.acquire() as conn, conn.transaction():
-        applied = await messages.record_statuses(conn, list(changes))
+        applied = await messages.record_statuses(
+            conn, list(changes), only_while_sending=only_while_sending
+        )
         if applied:
             known = await messages.contexts(conn, [c.message_id for c in applied])
             events += [status_event(c, known[c.message_id]) for c in applied]

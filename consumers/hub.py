@@ -1,117 +1,132 @@
-"""The Hub path: hub stream -> outbox row -> signed POST to HUB_WEBHOOK_URL.
+"""The Hub path: hub stream -> outbox row -> one signed POST -> delivered, parked or dead.
 
 Events are signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`,
 `webhook-signature`) with the `standardwebhooks` package, so the Hub verifies them with the
 same package. The event id never changes across retries; the Hub de-duplicates on it.
-Retryable answers (network errors, 5xx, 408, 409, 429) are retried with backoff, honouring
-`Retry-After`; any other 4xx, or retries exhausted, dead-letters the event (row `dead`, and
-an entry in `messaging:hub-events:dead`).
+
+Retry policy, in one place (`_outcome`):
+- network errors, 5xx, 408, 409, 429: the event is parked until its next attempt on
+  HUB_RETRY_SCHEDULE_S (the Standard Webhooks schedule, 5 s up to 24 h, +-10% jitter), or
+  after the Hub's `Retry-After`; the scheduler re-publishes it, so an outage of a day never
+  holds the stream. Schedule exhausted: dead.
+- any other 4xx: dead at once, with the reason. 410 Gone also stops every delivery for
+  HUB_GONE_PAUSE_S and raises an alert (log + /health/).
+Every POST is recorded in `hub_event_attempts`. Dead events stay in the outbox with their
+reason and are replayed with `python -m consumers.replay`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from datetime import UTC, datetime
+import random
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import orjson
 from standardwebhooks import Webhook
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
-from tenacity.wait import wait_base, wait_exponential_jitter
 
+from consumers import retries
+from consumers.meta import nothing_sent
+from consumers.ratelimit import Pause, parse_pause
 from consumers.runner import Consumer, Entry
 from db import hub_events
 from db.hub_events import Attempt
-from server.constants import HUB_FORWARDERS_GROUP, HUB_STREAM
+from server.constants import (
+    HUB_DEAD,
+    HUB_DELIVERED,
+    HUB_FORWARDERS_GROUP,
+    HUB_PAUSED_KEY,
+    HUB_PENDING,
+    HUB_STREAM,
+)
 
 logger = logging.getLogger("consumers.hub")
 _RETRYABLE_STATUS = {408, 409, 429}
-
-
-class HubRetryable(Exception):
-    def __init__(self, status_code: int | None, error: str, retry_after_s: float | None = None):
-        super().__init__(error)
-        self.status_code = status_code
-        self.error = error
-        self.retry_after_s = retry_after_s
-
-
-class HubRejected(Exception):
-    def __init__(self, status_code: int, error: str):
-        super().__init__(error)
-        self.status_code = status_code
-        self.error = error
+_GONE = 410
+_MAX_RETRY_AFTER_S = 86400
 
 
 async def handle(ctx: Any, entries: list[Entry]) -> dict[str, str]:
-    rows = await hub_events.pending(ctx.pool, [e.fields.get("event_id", "") for e in entries])
+    ids = [e.fields.get("event_id", "") for e in entries]
+    pause = parse_pause(await ctx.redis.get(HUB_PAUSED_KEY))
+    if pause:  # the Hub said Gone: hold everything until the pause ends
+        await hub_events.park(ctx.pool, ids, datetime.fromtimestamp(pause.until, UTC))
+        return {}
+    rows = await hub_events.due(ctx.pool, ids)
     if not rows:
         return {}
-    limit = asyncio.Semaphore(ctx.settings.send_concurrency)
-    results = await asyncio.gather(*(_deliver(ctx, row, limit) for row in rows))
-    delivered = [a for ok, a, _ in results if ok]
-    dead = [a for ok, a, _ in results if not ok]
-    attempts = {a.event_id: n for _, a, n in results}
-    await hub_events.record_outcomes(ctx.pool, delivered, dead, attempts)
-    dead_ids = {a.event_id: a for a in dead}
-    return {
-        e.id: f"hub rejected: {dead_ids[e.fields['event_id']].error}"
-        for e in entries
-        if e.fields.get("event_id") in dead_ids
-    }
+    attempts = list(await asyncio.gather(*(_deliver(ctx, row) for row in rows)))
+    if any(a.status_code == _GONE for a in attempts):
+        await _pause(ctx)
+    async for attempt in retries.until_stored(patience_s=60):
+        with attempt:
+            async with ctx.pool.acquire() as conn:
+                await hub_events.record_attempts(conn, attempts)
+    return {}  # dead events stay in the outbox (status dead, with the reason) for replay
 
 
-async def _deliver(ctx: Any, row: Any, limit: asyncio.Semaphore) -> tuple[bool, Attempt, int]:
-    s = ctx.settings
+async def _deliver(ctx: Any, row: Any) -> Attempt:
     body = orjson.dumps(row["payload"])
-    tries = 0
-    retrying = AsyncRetrying(
-        stop=stop_after_attempt(s.hub_max_attempts),
-        wait=_RetryAfter(
-            wait_exponential_jitter(initial=s.retry_initial_s, max=s.retry_max_s), s.retry_max_s
-        ),
-        retry=retry_if_exception_type(HubRetryable),
-        reraise=True,
-    )
-    try:
-        async with limit:
-            async for attempt in retrying:
-                with attempt:
-                    tries += 1
-                    code = await _post(ctx, row["id"], body)
-    except (HubRetryable, HubRejected) as exc:
+    started, at = time.monotonic(), datetime.now(UTC)
+    code, error, retry_after = None, None, None
+    async with ctx.http_slots:
+        try:
+            code, retry_after = await _post(ctx, row["id"], body)
+        except Exception as exc:  # no answer: retried on the schedule
+            error = type(exc).__name__
+    latency_ms = int((time.monotonic() - started) * 1000)
+    outcome, next_at, reason = _outcome(ctx.settings, row["attempts"] + 1, code, retry_after)
+    if outcome != HUB_DELIVERED:
         logger.warning(
-            "hub delivery failed event_id=%s attempts=%d status=%s error=%s",
+            "hub delivery failed event_id=%s attempt=%d status=%s error=%s next=%s",
             row["id"],
-            tries,
-            exc.status_code,
-            exc.error,
+            row["attempts"] + 1,
+            code,
+            error or reason,
+            next_at.isoformat() if next_at else outcome,
         )
-        return False, Attempt(row["id"], exc.status_code, exc.error), tries
-    return True, Attempt(row["id"], code, None), tries
+    return Attempt(row["id"], outcome, at, latency_ms, code, error or reason, next_at)
 
 
-async def _post(ctx: Any, event_id: str, body: bytes) -> int:
-    now = datetime.now(UTC)
-    signature = Webhook(ctx.settings.hub_webhook_secret).sign(event_id, now, body.decode())
-    headers = {
-        "webhook-id": event_id,
-        "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": signature,
-        "content-type": "application/json",
-    }
-    try:
-        response = await ctx.http.post(ctx.settings.hub_webhook_url, content=body, headers=headers)
-    except httpx.HTTPError as exc:
-        raise HubRetryable(None, f"{type(exc).__name__}") from None
-    code = response.status_code
-    if code < 300:
-        return code
-    if code >= 500 or code in _RETRYABLE_STATUS:
-        raise HubRetryable(code, f"HTTP {code}", _retry_after(response))
-    raise HubRejected(code, f"HTTP {code}")
+def _outcome(
+    s: Any, attempt: int, code: int | None, retry_after: float | None
+) -> tuple[str, datetime | None, str | None]:
+    """Delivered, retry at some time, or dead: the Hub retry policy."""
+    if code is not None and code < 300:
+        return HUB_DELIVERED, None, None
+    if code is not None and code < 500 and code not in _RETRYABLE_STATUS:
+        return HUB_DEAD, None, f"HTTP {code}: rejected by the Hub, not retried"
+    schedule = s.hub_retry_schedule_s
+    if attempt > len(schedule):
+        return HUB_DEAD, None, f"retries exhausted after {attempt} attempts"
+    wait_s = schedule[attempt - 1] * random.uniform(0.9, 1.1)
+    if retry_after is not None:
+        wait_s = min(retry_after, _MAX_RETRY_AFTER_S)
+    reason = f"HTTP {code}" if code is not None else None
+    return HUB_PENDING, datetime.now(UTC) + timedelta(seconds=wait_s), reason
+
+
+async def _post(ctx: Any, event_id: str, body: bytes) -> tuple[int, float | None]:
+    """One signed POST; a connection that never opened is retried at once, briefly."""
+    async for attempt in retries.at_once(nothing_sent):
+        with attempt:
+            now = datetime.now(UTC)
+            signature = Webhook(ctx.settings.hub_webhook_secret).sign(event_id, now, body.decode())
+            headers = {
+                "webhook-id": event_id,
+                "webhook-timestamp": str(int(now.timestamp())),
+                "webhook-signature": signature,
+                "content-type": "application/json",
+            }
+            response = await ctx.http.post(
+                ctx.settings.hub_webhook_url, content=body, headers=headers
+            )
+            return response.status_code, _retry_after(response)
+    raise AssertionError("unreachable")
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -121,18 +136,11 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-class _RetryAfter(wait_base):
-    """Wait what the Hub asked for (capped), else the fallback backoff."""
-
-    def __init__(self, fallback: wait_base, cap_s: float) -> None:
-        self.fallback = fallback
-        self.cap_s = cap_s
-
-    def __call__(self, retry_state: Any) -> float:
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        if isinstance(exc, HubRetryable) and exc.retry_after_s is not None:
-            return min(exc.retry_after_s, self.cap_s)
-        return self.fallback(retry_state)
+async def _pause(ctx: Any) -> None:
+    seconds = ctx.settings.hub_gone_pause_s
+    pause = Pause(_GONE, "the Hub answered 410 Gone", time.time() + seconds)
+    await ctx.redis.set(HUB_PAUSED_KEY, json.dumps(pause.as_dict()), px=int(seconds * 1000))
+    logger.error("ALERT Hub deliveries paused for %.0fs: the Hub answered 410 Gone", seconds)
 
 
 CONSUMER = Consumer("hub", HUB_STREAM, HUB_FORWARDERS_GROUP, handle)

@@ -1,7 +1,11 @@
 """Meta's Cloud API send call and the error taxonomy that decides retries.
 
-- `MetaUnavailable`, `MetaThrottled`: retryable (network errors before the request was sent,
-  5xx, Meta's "try again" and rate-limit codes).
+- `MetaUnavailable`: retryable (network errors before the request was sent, 5xx, Meta's
+  "try again" codes).
+- `MetaThrottled`: the whole number sends too fast (130429 and friends): back the number off.
+  `MetaPairLimited` (131056): too many messages to one recipient; only that one waits.
+- `MetaPaused`: nothing on this number will succeed for a while (spam limit 131048, token
+  expired or invalid 190, account locked): pause sending and alert, keep the messages.
 - `MetaRejected`: permanent; the message fails with Meta's code, title and details.
 - `MetaOutcomeUnknown`: the request may have reached Meta (timeout after sending, broken
   answer). Never retried, because a retry could send the message twice; the message stays
@@ -19,8 +23,12 @@ import orjson
 # Meta error codes worth another try: 1/2 API unknown/service, 4/80007/130429/131056/613
 # rate limits, 131000 "something went wrong", 131016 service unavailable, 133004 server
 # temporarily unavailable.
-_RETRYABLE_CODES = {1, 2, 4, 613, 80007, 130429, 131000, 131016, 131056, 133004}
-_THROTTLE_CODES = {4, 613, 80007, 130429, 131056}
+_RETRYABLE_CODES = {1, 2, 131000, 131016, 133004}
+_THROTTLE_CODES = {4, 613, 80007, 130429}
+_PAIR_LIMIT_CODE = 131056
+# 131048 spam rate limit, 190 access token expired or invalid, 368 temporarily blocked for
+# policy violations, 131031 business account locked.
+_PAUSE_CODES = {131048, 190, 368, 131031}
 
 
 class MetaError(Exception):
@@ -60,6 +68,14 @@ class MetaThrottled(MetaError):
     retryable = True
 
 
+class MetaPairLimited(MetaThrottled):
+    pass
+
+
+class MetaPaused(MetaError):
+    retryable = True
+
+
 class MetaRejected(MetaError):
     pass
 
@@ -78,7 +94,7 @@ async def send_message(
             content=orjson.dumps(payload),
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         )
-    except httpx.HTTPError as exc:
+    except Exception as exc:  # the transport lets some of aiohttp's own errors through
         if nothing_sent(exc):
             raise MetaUnavailable("network", "could not reach Meta", type(exc).__name__) from None
         raise MetaOutcomeUnknown(
@@ -100,13 +116,13 @@ async def send_message(
     raise error_from_response(response.status_code, body)
 
 
-def nothing_sent(exc: httpx.HTTPError) -> bool:
+def nothing_sent(exc: Exception) -> bool:
     """True only when the request cannot have reached Meta: the connection never opened.
 
     The aiohttp transport maps its errors loosely (a server that drops the connection after
     the request is reported as httpx.ConnectTimeout), so its own exception decides.
     """
-    cause = exc.__cause__
+    cause = exc.__cause__ if isinstance(exc, httpx.HTTPError) else exc
     if isinstance(cause, aiohttp.ClientError):
         return isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
     return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
@@ -123,7 +139,11 @@ def error_from_response(status: int, body: Any) -> MetaError:
     data = err.get("error_data")
     details = data.get("details", "") if isinstance(data, dict) else ""
     cls: type[MetaError]
-    if code in _THROTTLE_CODES or status == 429:
+    if code == _PAIR_LIMIT_CODE:
+        cls = MetaPairLimited
+    elif code in _PAUSE_CODES or status == 401:
+        cls = MetaPaused
+    elif code in _THROTTLE_CODES or status == 429:
         cls = MetaThrottled
     elif code in _RETRYABLE_CODES or status >= 500:
         cls = MetaUnavailable

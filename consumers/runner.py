@@ -1,8 +1,9 @@
 """The one stream loop every consumer runs; handlers never touch Redis plumbing.
 
 A consumer module declares a `Consumer` (stream, group, `handle`). The runner creates the
-group, reads batches with XREADGROUP, calls `handle(ctx, entries)`, then XACKs and XDELs
-what succeeded (so a stream's length is its backlog). Every `claim_interval_s` it takes over
+group, reads batches with XREADGROUP, calls `handle(ctx, entries)` on up to
+`batches_in_flight` batches at once, then XACKs and XDELs what succeeded (so a stream's
+length is its backlog). Every `claim_interval_s` it takes over
 entries another consumer left pending past the idle timeout (XAUTOCLAIM); an entry delivered
 more than `max_deliveries` times is moved to `<stream>:dead` instead.
 
@@ -12,7 +13,9 @@ Failure policy, in one place:
 - PostgreSQL or Redis unavailable: the same batch is retried in place with backoff, without
   counting against the entry (an outage must not dead-letter good work);
 - any other exception: the batch is retried entry by entry so one poison entry fails alone;
-  a failed entry stays pending and comes back through XAUTOCLAIM until it is dead-lettered.
+  a failed entry stays pending and comes back through XAUTOCLAIM until it is dead-lettered;
+- an unexpected error in the loop itself (a Redis error of a new kind, say) is logged and
+  the loop goes on after a backoff: a consumer never dies quietly while its process lives.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from server.constants import dead_letter_stream
-from server.errors import OUTAGES
+from server.errors import OUTAGES, TRANSIENT
 
 logger = logging.getLogger("consumers")
 
@@ -51,6 +54,8 @@ class Consumer:
     stream: str
     group: str
     handle: Handler
+    batch_size: int | None = None  # None: STREAM_BATCH_SIZE
+    batches_in_flight: int | None = None  # None: STREAM_BATCHES_IN_FLIGHT
 
 
 @dataclass
@@ -60,6 +65,7 @@ class Runner:
     consumer_name: str
     stop: asyncio.Event
     batch_size: int = 100
+    batches_in_flight: int = 1
     block_ms: int = 1000
     idle_timeout_s: float = 60.0
     max_deliveries: int = 5
@@ -69,38 +75,66 @@ class Runner:
         return self.ctx.redis
 
     async def run(self) -> None:
-        """Loop until `stop` is set; the batch in hand is finished, never abandoned."""
+        """Loop until `stop` is set; batches in hand are finished, never abandoned."""
         c = self.consumer
         logger.info(
-            "consumer started name=%s stream=%s group=%s consumer=%s",
+            "consumer started name=%s stream=%s group=%s consumer=%s batches_in_flight=%d",
             c.name,
             c.stream,
             c.group,
             self.consumer_name,
+            self.batches_in_flight,
         )
+        room = asyncio.Semaphore(self.batches_in_flight)
+        in_flight: set[asyncio.Task[None]] = set()
         next_claim = 0.0
         failures = 0
-        while not self.stop.is_set():
-            try:
-                if time.monotonic() >= next_claim:
-                    next_claim = time.monotonic() + max(self.idle_timeout_s / 2, 0.05)
-                    entries = await self._reclaim()
-                else:
-                    entries = await self._read()
-                if entries:
-                    await self._process(entries)
-                failures = 0
-            except OUTAGES as exc:
-                failures += 1
-                delay = _backoff(failures)
-                logger.warning(
-                    "consumer name=%s redis unavailable (%s); retry in %.1fs",
-                    c.name,
-                    type(exc).__name__,
-                    delay,
-                )
-                await self._sleep(delay)
+        try:
+            while not self.stop.is_set():
+                await room.acquire()
+                if self.stop.is_set():
+                    room.release()
+                    break
+                try:
+                    if time.monotonic() >= next_claim:
+                        next_claim = time.monotonic() + max(self.idle_timeout_s / 2, 0.05)
+                        entries = await self._reclaim()
+                    else:
+                        entries = await self._read()
+                    failures = 0
+                except Exception as exc:
+                    room.release()
+                    failures += 1
+                    await self._sleep(self._log_loop_error(exc, failures))
+                    continue
+                if not entries:
+                    room.release()
+                    continue
+                task = asyncio.create_task(self._process(entries))
+                in_flight.add(task)
+                task.add_done_callback(lambda t: (in_flight.discard(t), room.release()))
+            await asyncio.gather(*in_flight)
+        except asyncio.CancelledError:  # the shutdown deadline passed
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
+            raise
         logger.info("consumer stopped name=%s", c.name)
+
+    def _log_loop_error(self, exc: Exception, failures: int) -> float:
+        delay = _backoff(failures)
+        if isinstance(exc, OUTAGES):
+            logger.warning(
+                "consumer name=%s redis unavailable (%s); retry in %.1fs",
+                self.consumer.name,
+                type(exc).__name__,
+                delay,
+            )
+        else:
+            logger.exception(
+                "consumer name=%s loop error; retry in %.1fs", self.consumer.name, delay
+            )
+        return delay
 
     async def _read(self) -> list[Entry]:
         c = self.consumer
@@ -169,12 +203,20 @@ class Runner:
         return [e for e in live if e.id not in over]
 
     async def _process(self, entries: list[Entry]) -> None:
+        try:
+            await self._handle(entries)
+        except Exception:  # acking failed: the entries stay pending and come back
+            logger.exception(
+                "consumer name=%s batch of %d left pending", self.consumer.name, len(entries)
+            )
+
+    async def _handle(self, entries: list[Entry]) -> None:
         failures = 0
         while True:
             try:
                 dead = await self.consumer.handle(self.ctx, entries) or {}
                 break
-            except OUTAGES as exc:
+            except TRANSIENT as exc:
                 # Keep the batch: it is not the entries' fault. Stop waiting on shutdown;
                 # the entries stay pending and another consumer reclaims them.
                 failures += 1
@@ -198,7 +240,7 @@ class Runner:
                     )
                     return
                 for entry in entries:  # isolate the poison entry
-                    await self._process([entry])
+                    await self._handle([entry])
                 return
         if dead:
             await self._dead_letter([e for e in entries if e.id in dead], dead, {})

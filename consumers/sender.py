@@ -1,38 +1,43 @@
-"""The send path: outbound stream -> claim in PostgreSQL -> Meta -> sent or failed.
+"""The send path: outbound stream -> rate limit -> claim -> Meta -> sent, failed or parked.
 
-A message is claimed (queued -> sending) before any Meta call, in one statement for the
-whole batch, so a duplicated entry or a second replica can never send it twice. Retryable
-Meta errors are retried with tenacity (exponential backoff with jitter, capped); the batch's
-results are then recorded together, with their Hub events, in one transaction.
+For each batch the sender takes send slots from the shared rate limiter and claims
+(queued -> sending) only the messages those slots cover, right before their Meta calls: a
+crash leaves at most one slot window of claimed-but-unsent messages, and a claimed message
+is never sent twice (only a queued row can be claimed). Each claim makes one Meta call. A
+retryable answer parks the message (queued again, `next_attempt_at` set) and the scheduler
+re-publishes it when due, so a slow recipient or a throttled number never holds the stream.
+The batch's answers are recorded together, with their Hub events, retried through outages
+and deadlocks: they are never dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+import random
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_exponential_jitter,
+from consumers import events, retries
+from consumers.meta import (
+    MetaError,
+    MetaOutcomeUnknown,
+    MetaPairLimited,
+    MetaPaused,
+    MetaThrottled,
+    MetaUnavailable,
+    send_message,
 )
-
-from consumers import events
-from consumers.meta import MetaError, MetaOutcomeUnknown, send_message
 from consumers.runner import Consumer, Entry
 from db import messages
-from db.messages import StatusChange
+from db.messages import Parked, StatusChange
 from server.constants import FAILED, OUTBOUND_STREAM, SENDERS_GROUP, SENT
-from server.errors import OUTAGES
+from server.errors import TRANSIENT
 
 logger = logging.getLogger("consumers.sender")
 _RECORD_PATIENCE_S = 300  # after that, status webhooks or the sweeper settle the messages
+Outcome = StatusChange | Parked | None  # None: outcome unknown, the message stays `sending`
 
 
 async def handle(ctx: Any, entries: list[Entry]) -> dict[str, str]:
@@ -42,47 +47,160 @@ async def handle(ctx: Any, entries: list[Entry]) -> dict[str, str]:
             ids.append(UUID(e.fields.get("message_id", "")))
         except ValueError:
             bad[e.id] = "message_id is not a UUID"
-    claimed = await messages.claim(ctx.pool, ids) if ids else []
-    if not claimed:
-        return bad
-    limit = asyncio.Semaphore(ctx.settings.send_concurrency)
-    outcomes = await asyncio.gather(*(_send(ctx, row, limit) for row in claimed))
-    # These messages left `queued`, so a redelivered entry would not find them again: keep
-    # the answers we hold until they are stored, rather than failing the batch.
-    async for attempt in AsyncRetrying(
-        retry=retry_if_exception_type(OUTAGES),
-        wait=wait_exponential_jitter(initial=0.2, max=10),
-        stop=stop_after_delay(_RECORD_PATIENCE_S),
-        reraise=True,
-    ):
-        with attempt:
-            await events.record(ctx, [c for c in outcomes if c is not None])
+    if ids:
+        await _Batch(ctx).run(ids)
     return bad
 
 
-async def _send(ctx: Any, row: Any, limit: asyncio.Semaphore) -> StatusChange | None:
+class _Batch:
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.tasks: list[asyncio.Task[Outcome]] = []
+        self.outcomes: list[Outcome] = []
+        self.unposted: set[UUID] = set()  # claimed, Meta not called yet
+
+    async def run(self, ids: list[UUID]) -> None:
+        try:
+            await self._schedule(ids)
+            self.outcomes += await asyncio.gather(*self.tasks)
+        except asyncio.CancelledError:  # shutdown deadline: hand back what was never sent
+            for task in self.tasks:
+                task.cancel()
+            await self._collect()
+            now = datetime.now(UTC)
+            self.outcomes += [Parked(i, now, counts=False) for i in self.unposted]
+            await asyncio.shield(_record(self.ctx, self.outcomes, patience_s=5))
+            raise
+        except BaseException:  # an outage mid-batch: keep the answers already held
+            await self._collect()
+            await _record(self.ctx, self.outcomes)
+            raise
+        await _record(self.ctx, self.outcomes)
+
+    async def _schedule(self, ids: list[UUID]) -> None:
+        ctx, limiter = self.ctx, self.ctx.limiter
+        todo = ids
+        while todo:
+            now = datetime.now(UTC)
+            if ctx.stop.is_set():  # the rest stays queued, due at once for another worker
+                self.outcomes += [Parked(i, now, claimed=False) for i in todo]
+                return
+            pause = await limiter.paused()
+            if pause:
+                until = datetime.fromtimestamp(pause.until, UTC)
+                error = {"code": pause.code, "title": pause.title}
+                self.outcomes += [Parked(i, until, error, claimed=False) for i in todo]
+                return
+            slots = await limiter.reserve(len(todo))
+            if not slots.delays:
+                await _sleep(ctx.stop, slots.retry_in_s)
+                continue
+            chunk, todo = todo[: len(slots.delays)], todo[len(slots.delays) :]
+            rows = await messages.claim(ctx.pool, chunk)
+            self.unposted.update(r["id"] for r in rows)
+            blocked = await limiter.blocked(sorted({r["recipient"] for r in rows}))
+            for row, delay in zip(rows, slots.delays, strict=False):
+                if row["recipient"] in blocked:  # Meta's pair limit: only this recipient waits
+                    wait = timedelta(seconds=blocked[row["recipient"]])
+                    self.outcomes.append(Parked(row["id"], now + wait, counts=False))
+                    self.unposted.discard(row["id"])
+                else:
+                    self.tasks.append(asyncio.create_task(self._send(row, delay)))
+
+    async def _collect(self) -> None:
+        results = await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.outcomes += [r for r in results if not isinstance(r, BaseException)]
+
+    async def _send(self, row: Any, delay: float) -> Outcome:
+        ctx, message_id = self.ctx, row["id"]
+        await asyncio.sleep(delay)
+        async with ctx.http_slots:
+            self.unposted.discard(message_id)
+            try:
+                wamid = await _post(ctx, row["payload"])
+            except MetaError as exc:
+                return await _after_error(ctx, row, exc)
+            except Exception:  # a bug of ours: leave it `sending`, never risk a second send
+                logger.exception("send crashed message_id=%s", message_id)
+                return None
+        return StatusChange(message_id, SENT, datetime.now(UTC), "sender", wamid=wamid)
+
+
+async def _post(ctx: Any, payload: dict[str, Any]) -> str:
+    """One Meta call; a connection that never opened is retried at once, briefly."""
     s = ctx.settings
-    retrying = AsyncRetrying(
-        stop=stop_after_attempt(s.send_max_attempts),
-        wait=wait_exponential_jitter(initial=s.retry_initial_s, max=s.retry_max_s),
-        retry=retry_if_exception(lambda exc: isinstance(exc, MetaError) and exc.retryable),
-        reraise=True,
-    )
-    message_id = row["id"]
+    async for attempt in retries.at_once(
+        lambda e: isinstance(e, MetaUnavailable) and not e.http_status
+    ):
+        with attempt:
+            return await send_message(ctx.http, s.meta_messages_url, s.access_token, payload)
+    raise AssertionError("unreachable")
+
+
+async def _after_error(ctx: Any, row: Any, exc: MetaError) -> Outcome:
+    """Decide what a Meta error means for this message: the retry policy, in one place."""
+    s, limiter, message_id = ctx.settings, ctx.limiter, row["id"]
+    now = datetime.now(UTC)
+    error = exc.as_error()
     try:
-        async with limit:
-            async for attempt in retrying:
-                with attempt:
-                    wamid = await send_message(
-                        ctx.http, s.meta_messages_url, s.access_token, row["payload"]
-                    )
-    except MetaOutcomeUnknown as exc:
-        logger.warning("send outcome unknown message_id=%s error=%s", message_id, exc)
-        return None  # stays `sending`; a status webhook or the sweeper settles it
-    except MetaError as exc:
-        logger.info("send failed message_id=%s code=%s title=%s", message_id, exc.code, exc.title)
-        return StatusChange(message_id, FAILED, datetime.now(UTC), "sender", error=exc.as_error())
-    return StatusChange(message_id, SENT, datetime.now(UTC), "sender", wamid=wamid)
+        if isinstance(exc, MetaOutcomeUnknown):
+            logger.warning("send outcome unknown message_id=%s error=%s", message_id, exc)
+            return None  # stays `sending`; a status webhook or the sweeper settles it
+        if isinstance(exc, MetaPaused):
+            pause = await limiter.pause(exc.code, exc.title, s.send_pause_s)
+            logger.error(
+                "ALERT sending paused for %.0fs: Meta error %s %s (message_id=%s)",
+                s.send_pause_s,
+                exc.code,
+                exc.title,
+                message_id,
+            )
+            until = datetime.fromtimestamp(pause.until, UTC)
+            return Parked(message_id, until, error, counts=False)
+        if isinstance(exc, MetaPairLimited):
+            await limiter.block_recipient(row["recipient"], s.pair_rate_limit_s)
+            wait = timedelta(seconds=s.pair_rate_limit_s)
+            return Parked(message_id, now + wait, error, counts=False)
+        if isinstance(exc, MetaThrottled):
+            wait_s = 2 * s.retry_initial_s
+            await limiter.back_off(wait_s)
+            return Parked(message_id, now + timedelta(seconds=wait_s), error, counts=False)
+    except TRANSIENT as redis_down:  # the limiter is best effort; the message still waits
+        logger.warning("rate limiter unavailable (%s)", type(redis_down).__name__)
+        return Parked(message_id, now + timedelta(seconds=s.retry_initial_s), error, counts=False)
+    if exc.retryable and row["attempts"] < s.send_max_attempts:
+        wait = timedelta(seconds=retry_delay_s(s, row["attempts"]))
+        logger.info("send retry message_id=%s code=%s in=%s", message_id, exc.code, wait)
+        return Parked(message_id, now + wait, error)
+    logger.info("send failed message_id=%s code=%s title=%s", message_id, exc.code, exc.title)
+    return StatusChange(message_id, FAILED, now, "sender", error=error)
+
+
+def retry_delay_s(settings: Any, attempts: int) -> float:
+    """Exponential backoff from RETRY_INITIAL_S, capped at RETRY_MAX_S, with +-20% jitter."""
+    base = min(settings.retry_max_s, settings.retry_initial_s * 2 ** max(attempts - 1, 0))
+    return base * random.uniform(0.8, 1.2)
+
+
+async def _record(
+    ctx: Any, outcomes: list[Outcome], patience_s: float = _RECORD_PATIENCE_S
+) -> None:
+    """Store the answers; both steps are idempotent, so retrying a partial success is safe."""
+    parked = [o for o in outcomes if isinstance(o, Parked)]
+    changes = [o for o in outcomes if isinstance(o, StatusChange)]
+    if not parked and not changes:
+        return
+    async for attempt in retries.until_stored(patience_s):
+        with attempt:
+            await messages.park(ctx.pool, parked)
+            await events.record(ctx, changes)
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
 
 
 CONSUMER = Consumer("sender", OUTBOUND_STREAM, SENDERS_GROUP, handle)

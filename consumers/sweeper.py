@@ -70,7 +70,9 @@ async def sweep_once(ctx: Any) -> dict[str, int]:
     )
     if stuck:
         await events.record(
-            ctx, [StatusChange(i, FAILED, now, "sender", error=UNKNOWN_OUTCOME) for i in stuck]
+            ctx,
+            [StatusChange(i, FAILED, now, "sender", error=UNKNOWN_OUTCOME) for i in stuck],
+            only_while_sending=True,
         )
     done = {"queued": len(queued), "hub_events": len(pending), "outcome_unknown": len(stuck)}
     if any(done.values()):
@@ -105,6 +107,8 @@ async def run(ctx: Any, stop: asyncio.Event) -> None:
                 await sweep_once(ctx)
         except OUTAGES as exc:
             logger.warning("sweep skipped: dependency unavailable (%s)", type(exc).__name__)
+        except Exception:  # never die quietly: the next interval tries again
+            logger.exception("sweep failed")
         try:
             await asyncio.wait_for(stop.wait(), interval)
         except TimeoutError:

@@ -1,7 +1,9 @@
 """The worker process: shared resources, one runner per consumer, the sweeper, signals.
 
 Shutdown has an order: SIGTERM stops reading; in-flight batches get SHUTDOWN_TIMEOUT_S to
-finish (what does not finish is never acked: XAUTOCLAIM recovers it); resources close last.
+finish (the sender hands back messages it has not sent; what does not finish is never acked:
+XAUTOCLAIM recovers it); resources close last. A loop that ends on its own stops the worker
+with exit code 1, so the platform restarts it instead of leaving a half-worker running.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from httpx_aiohttp import AiohttpTransport
 from redis.asyncio import Redis
 
 import db
-from consumers import sweeper
+from consumers import scheduler, sweeper
+from consumers.ratelimit import RateLimiter
 from consumers.runner import Consumer, Runner
 from server import streams
 from server.settings import Settings
@@ -31,18 +34,30 @@ logger = logging.getLogger("consumers.worker")
 
 @dataclass
 class Context:
-    """What handlers get: settings and the process's pooled connections."""
+    """What handlers get: settings, the process's pooled connections and shared limits."""
 
     settings: Settings
     pool: asyncpg.Pool
     redis: Redis
     http: httpx.AsyncClient
+    limiter: RateLimiter
+    http_slots: asyncio.Semaphore  # Meta and Hub calls in flight in this process
+    stop: asyncio.Event
 
 
-async def open_context(settings: Settings) -> Context:
+async def open_context(settings: Settings, stop: asyncio.Event | None = None) -> Context:
     pool = await db.create_pool(settings.database_url, min_size=1, max_size=10)
     http = httpx.AsyncClient(timeout=settings.http_timeout_s, transport=http_transport(settings))
-    return Context(settings, pool, streams.connect(settings.redis_url), http)
+    redis = streams.connect(settings.redis_url)
+    return Context(
+        settings,
+        pool,
+        redis,
+        http,
+        RateLimiter(redis, settings.phone_number_id, settings.send_rate_per_s),
+        asyncio.Semaphore(settings.send_concurrency),
+        stop or asyncio.Event(),
+    )
 
 
 def http_transport(settings: Settings) -> AiohttpTransport:
@@ -68,7 +83,8 @@ def runners(ctx: Context, consumers: Sequence[Consumer], stop: asyncio.Event) ->
             ctx,
             name,
             stop,
-            batch_size=s.stream_batch_size,
+            batch_size=c.batch_size or s.stream_batch_size,
+            batches_in_flight=c.batches_in_flight or s.stream_batches_in_flight,
             block_ms=s.stream_block_ms,
             idle_timeout_s=s.stream_idle_timeout_s,
             max_deliveries=s.stream_max_deliveries,
@@ -77,27 +93,35 @@ def runners(ctx: Context, consumers: Sequence[Consumer], stop: asyncio.Event) ->
     ]
 
 
-async def run(settings: Settings, consumers: Sequence[Consumer], sweep: bool = True) -> None:
-    """Run until SIGTERM or SIGINT."""
+async def run(settings: Settings, consumers: Sequence[Consumer], sweep: bool = True) -> int:
+    """Run until SIGTERM or SIGINT; the exit code is 1 if a loop died on its own."""
+    failed = False
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     ctx = await _open_with_retry(settings, stop)
     if ctx is None:
-        return
+        return 0
     tasks: list[asyncio.Task[Any]] = []
     try:
         group = runners(ctx, consumers, stop)
         for r in group:
             await r.ensure_group()
         tasks = [asyncio.create_task(r.run(), name=r.consumer.name) for r in group]
+        tasks.append(asyncio.create_task(scheduler.run(ctx, stop), name="scheduler"))
         if sweep:
             tasks.append(asyncio.create_task(sweeper.run(ctx, stop), name="sweeper"))
         logger.info(
             "worker started consumers=%s sweeper=%s", ",".join(c.name for c in consumers), sweep
         )
-        await stop.wait()
+        stopping = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        if stopping not in done:  # a loop ended on its own: never keep a half-worker running
+            died = [t.get_name() for t in done]
+            logger.error("worker task(s) ended unexpectedly: %s; stopping", ",".join(died))
+            failed = True
+            stop.set()
         logger.info(
             "worker stopping: finishing in-flight batches (up to %.0fs)",
             settings.shutdown_timeout_s,
@@ -106,9 +130,10 @@ async def run(settings: Settings, consumers: Sequence[Consumer], sweep: bool = T
         for task in late:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        logger.info("worker stopped cleanly=%s", not late)
+        logger.info("worker stopped cleanly=%s", not late and not failed)
     finally:
         await close_context(ctx)
+    return 1 if failed else 0
 
 
 async def _open_with_retry(settings: Settings, stop: asyncio.Event) -> Context | None:
@@ -116,7 +141,7 @@ async def _open_with_retry(settings: Settings, stop: asyncio.Event) -> Context |
     delay = 0.5
     while not stop.is_set():
         try:
-            ctx = await open_context(settings)
+            ctx = await open_context(settings, stop)
             await ctx.redis.ping()
             return ctx
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:

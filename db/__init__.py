@@ -16,7 +16,8 @@ from pypika import Parameter, PostgreSQLQuery, Table
 from pypika import functions as fn
 from pypika.terms import Term
 
-__all__ = ["Params", "create_pool", "republish_stale"]
+__all__ = ["Params", "create_pool", "insert_rows", "republish_due", "republish_stale"]
+_CHUNK = 1000  # rows per multi-row INSERT, well under PostgreSQL's 32,767 parameters
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -57,6 +58,32 @@ class Params:
         return Parameter(f"${len(self.args)}{'::' + cast if cast else ''}")
 
 
+async def insert_rows(
+    conn: asyncpg.Connection,
+    table: Table,
+    columns: dict[str, str],
+    rows: list[tuple[Any, ...]],
+    *,
+    conflict: tuple[str, ...] = (),
+    returning: tuple[str, ...] = (),
+) -> list[asyncpg.Record]:
+    """Multi-row INSERT in chunks; `columns` maps each column to its cast ("" for none).
+    With `conflict`, rows that collide are skipped (ON CONFLICT DO NOTHING)."""
+    out: list[asyncpg.Record] = []
+    for start in range(0, len(rows), _CHUNK):
+        p = Params()
+        q = PostgreSQLQuery.into(table).columns(*columns)
+        for row in rows[start : start + _CHUNK]:
+            q = q.insert(*(p(v, cast) for v, cast in zip(row, columns.values(), strict=True)))
+        if conflict:
+            q = q.on_conflict(*conflict).do_nothing()
+        if returning:
+            out += await conn.fetch(str(q.returning(*returning)), *p.args)
+        else:
+            await conn.execute(str(q), *p.args)
+    return out
+
+
 async def republish_stale(
     conn: asyncpg.Connection | asyncpg.Pool,
     table: Table,
@@ -65,21 +92,49 @@ async def republish_stale(
     returning: tuple[str, ...],
     limit: int = 1000,
 ) -> list[asyncpg.Record]:
-    """Rows still `waiting_status` and last published before `older_than`, marked published
-    now. SKIP LOCKED lets two sweepers (or a sweeper and a worker) never block each other."""
+    """Rows still `waiting_status`, not parked, and last published before `older_than`, marked
+    published now. SKIP LOCKED lets two sweepers (or a sweeper and a worker) never block
+    each other."""
     p = Params()
     stale = (
         PostgreSQLQuery.from_(table)
         .select(table.id)
-        .where((table.status == waiting_status) & (table.published_at < p(older_than)))
+        .where(
+            (table.status == waiting_status)
+            & table.next_attempt_at.isnull()
+            & (table.published_at < p(older_than))
+        )
         .orderby(table.published_at)
         .limit(limit)
         .for_update(skip_locked=True)
     )
-    q = (
+    return await conn.fetch(_mark_published(table, stale, returning), *p.args)
+
+
+async def republish_due(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    table: Table,
+    waiting_status: str,
+    returning: tuple[str, ...],
+    limit: int = 1000,
+) -> list[asyncpg.Record]:
+    """Parked rows whose next attempt is due, unparked and marked published now."""
+    due = (
+        PostgreSQLQuery.from_(table)
+        .select(table.id)
+        .where((table.status == waiting_status) & (table.next_attempt_at <= fn.Now()))
+        .orderby(table.next_attempt_at)
+        .limit(limit)
+        .for_update(skip_locked=True)
+    )
+    return await conn.fetch(_mark_published(table, due, returning))
+
+
+def _mark_published(table: Table, rows: Any, returning: tuple[str, ...]) -> str:
+    return str(
         PostgreSQLQuery.update(table)
         .set(table.published_at, fn.Now())
-        .where(table.id.isin(stale))
+        .set(table.next_attempt_at, None)
+        .where(table.id.isin(rows))
         .returning(*returning)
     )
-    return await conn.fetch(str(q), *p.args)

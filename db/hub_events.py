@@ -17,8 +17,8 @@ from db import Params
 from server.constants import HUB_DEAD, HUB_DELIVERED, HUB_PENDING
 
 hub_events = Table("hub_events")
+attempts_table = Table("hub_event_attempts")
 _any = CustomFunction("ANY", ["array"])
-_CHUNK = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,65 +31,134 @@ class HubEvent:
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
+    """One POST to the Hub and what it decided: delivered, retry at `next_attempt_at`, dead."""
+
     event_id: str
-    status_code: int | None
-    error: str | None
+    outcome: str  # HUB_DELIVERED, HUB_PENDING (retry later) or HUB_DEAD
+    attempted_at: datetime
+    latency_ms: int
+    status_code: int | None = None
+    error: str | None = None
+    next_attempt_at: datetime | None = None
 
 
 async def insert_many(conn: asyncpg.Connection, events: list[HubEvent]) -> set[str]:
     """Add events to the outbox; return the ids that were new."""
-    new: set[str] = set()
-    for start in range(0, len(events), _CHUNK):
-        p = Params()
-        q = PostgreSQLQuery.into(hub_events).columns("id", "type", "message_id", "payload")
-        for e in events[start : start + _CHUNK]:
-            q = q.insert(p(e.id), p(e.type), p(e.message_id), p(e.payload, "jsonb"))
-        q = q.on_conflict("id").do_nothing().returning("id")
-        new.update(r["id"] for r in await conn.fetch(str(q), *p.args))
-    return new
+    events = sorted(events, key=lambda e: e.id)  # one lock order everywhere: no deadlocks
+    inserted = await db.insert_rows(
+        conn,
+        hub_events,
+        {"id": "", "type": "", "message_id": "", "payload": "jsonb"},
+        [(e.id, e.type, e.message_id, e.payload) for e in events],
+        conflict=("id",),
+        returning=("id",),
+    )
+    return {r["id"] for r in inserted}
 
 
-async def pending(conn: asyncpg.Connection | asyncpg.Pool, ids: list[str]) -> list[asyncpg.Record]:
-    """The events among `ids` still waiting for delivery (a re-published one may be done)."""
+async def due(conn: asyncpg.Connection | asyncpg.Pool, ids: list[str]) -> list[asyncpg.Record]:
+    """The events among `ids` still waiting for delivery and not parked for later."""
     p = Params()
+    not_parked = hub_events.next_attempt_at.isnull() | (hub_events.next_attempt_at <= fn.Now())
     q = (
         PostgreSQLQuery.from_(hub_events)
         .select(hub_events.id, hub_events.payload, hub_events.attempts)
-        .where((hub_events.id == _any(p(ids, "text[]"))) & (hub_events.status == HUB_PENDING))
+        .where(
+            (hub_events.id == _any(p(ids, "text[]")))
+            & (hub_events.status == HUB_PENDING)
+            & not_parked
+        )
     )
     return await conn.fetch(str(q), *p.args)
 
 
-async def record_outcomes(
-    conn: asyncpg.Connection | asyncpg.Pool,
-    delivered: list[Attempt],
-    dead: list[Attempt],
-    attempts: dict[str, int],
-) -> None:
-    """Mark events delivered or dead, with the last status code or error and attempt count."""
-    rows = [
-        (a.event_id, HUB_DELIVERED, a.status_code, a.error, attempts[a.event_id]) for a in delivered
-    ]
-    rows += [(a.event_id, HUB_DEAD, a.status_code, a.error, attempts[a.event_id]) for a in dead]
-    if rows:
-        await conn.executemany(_RECORD_OUTCOME, sorted(rows))
+async def record_attempts(conn: asyncpg.Connection, attempts: list[Attempt]) -> None:
+    """Store each POST and apply its outcome to the event, in one transaction."""
+    if not attempts:
+        return
+    attempts = sorted(attempts, key=lambda a: a.event_id)
+    async with conn.transaction():
+        await conn.executemany(
+            _RECORD_OUTCOME,
+            [(a.event_id, a.outcome, a.status_code, a.error, a.next_attempt_at) for a in attempts],
+        )
+        await db.insert_rows(
+            conn,
+            attempts_table,
+            {"event_id": "", "attempted_at": "", "status_code": "", "latency_ms": "", "error": ""},
+            [(a.event_id, a.attempted_at, a.status_code, a.latency_ms, a.error) for a in attempts],
+        )
 
 
 def _record_outcome_sql() -> str:
     p = Params()
-    event_id, status, code, error, attempts = p(None), p(None, "text"), p(None), p(None), p(None)
+    event_id, status, code, error = p(None), p(None, "text"), p(None), p(None)
+    next_attempt_at = p(None, "timestamptz")
     return str(
         PostgreSQLQuery.update(hub_events)
         .set(hub_events.status, status)
         .set(hub_events.last_status_code, code)
         .set(hub_events.last_error, error)
-        .set(hub_events.attempts, hub_events.attempts + attempts)
+        .set(hub_events.attempts, hub_events.attempts + 1)
+        .set(hub_events.next_attempt_at, next_attempt_at)
         .set(hub_events.delivered_at, Case().when(status == HUB_DELIVERED, fn.Now()))
-        .where(hub_events.id == event_id)
+        .where((hub_events.id == event_id) & (hub_events.status == HUB_PENDING))
     )
 
 
 _RECORD_OUTCOME = _record_outcome_sql()
+
+
+async def park(conn: asyncpg.Connection | asyncpg.Pool, ids: list[str], until: datetime) -> None:
+    """Hold pending events until `until` without counting an attempt (the Hub is paused)."""
+    p = Params()
+    q = (
+        PostgreSQLQuery.update(hub_events)
+        .set(hub_events.next_attempt_at, p(until))
+        .where(
+            (hub_events.id == _any(p(sorted(ids), "text[]"))) & (hub_events.status == HUB_PENDING)
+        )
+    )
+    await conn.execute(str(q), *p.args)
+
+
+async def replay(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    *,
+    ids: list[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[str]:
+    """Give dead events a fresh schedule: by id, by creation time range, or all of them.
+
+    They become pending and due now; the scheduler publishes them within RETRY_POLL_S.
+    """
+    p = Params()
+    where = hub_events.status == HUB_DEAD
+    if ids is not None:
+        where &= hub_events.id == _any(p(ids, "text[]"))
+    if since is not None:
+        where &= hub_events.created_at >= p(since)
+    if until is not None:
+        where &= hub_events.created_at < p(until)
+    q = (
+        PostgreSQLQuery.update(hub_events)
+        .set(hub_events.status, HUB_PENDING)
+        .set(hub_events.attempts, 0)
+        .set(hub_events.next_attempt_at, fn.Now())
+        .where(where)
+        .returning(hub_events.id)
+    )
+    return [r["id"] for r in await conn.fetch(str(q), *p.args)]
+
+
+async def republish_due(
+    conn: asyncpg.Connection | asyncpg.Pool, limit: int = 1000
+) -> list[asyncpg.Record]:
+    """Parked events whose next attempt is due; unparked and marked published now."""
+    return await db.republish_due(
+        conn, hub_events, HUB_PENDING, ("id", "type", "message_id"), limit
+    )
 
 
 async def republish_stale(

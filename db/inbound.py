@@ -28,6 +28,7 @@ class NewInbound:
 
 async def insert_many(conn: asyncpg.Connection, rows: list[NewInbound]) -> set[str]:
     """Store inbound messages; return the wamids that were new (Meta retries duplicates)."""
+    rows = sorted(rows, key=lambda r: r.wamid)  # one lock order everywhere: no deadlocks
     new: set[str] = set()
     for start in range(0, len(rows), _CHUNK):
         p = Params()

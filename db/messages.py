@@ -28,7 +28,10 @@ _STATUS_COLUMNS = {
     "read": "read_at",
     "failed": "failed_at",
 }
-_CHUNK = 1000  # rows per multi-row INSERT, well under PostgreSQL's 32,767 parameters
+
+
+def _param(name: str, cast: str = "") -> Parameter:
+    return Parameter(f"{name}::{cast}" if cast else name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,46 +129,98 @@ async def timeline(
 
 
 async def claim(conn: asyncpg.Connection | asyncpg.Pool, ids: list[UUID]) -> list[asyncpg.Record]:
-    """Move queued messages to sending. Only a queued row moves, so a duplicated stream
-    entry or a second worker can never send the same message twice."""
+    """Move queued messages that are due to sending, right before their Meta call.
+
+    Only a queued row moves, so a duplicated stream entry or a second worker can never send
+    the same message twice; a parked row moves only once its next attempt is due.
+    """
     p = Params()
+    due = messages.next_attempt_at.isnull() | (messages.next_attempt_at <= fn.Now())
     q = (
         PostgreSQLQuery.update(messages)
         .set(messages.status, SENDING)
         .set(messages.sending_at, fn.Now())
         .set(messages.updated_at, fn.Now())
+        .set(messages.next_attempt_at, None)
         .set(messages.attempts, messages.attempts + 1)
-        .where((messages.id == _any(p(ids, "uuid[]"))) & (messages.status == QUEUED))
-        .returning("id", "payload")
+        .where((messages.id == _any(p(ids, "uuid[]"))) & (messages.status == QUEUED) & due)
+        .returning("id", "recipient", "payload", "attempts")
     )
     return await conn.fetch(str(q), *p.args)
 
 
+@dataclass(frozen=True, slots=True)
+class Parked:
+    """A message put back to `queued` until `until`, with the error that made it wait."""
+
+    message_id: UUID
+    until: datetime
+    error: dict[str, Any] | None = None
+    claimed: bool = True  # we moved it to sending (else: still queued, never claimed)
+    counts: bool = True  # the Meta call counts as an attempt (not when throttled or paused)
+
+
+async def park(conn: asyncpg.Connection | asyncpg.Pool, parked: list[Parked]) -> None:
+    """Park messages; the scheduler re-publishes them when due. A claimed row is parked only
+    while still `sending`, an unclaimed one only while `queued`: never someone else's claim."""
+    if parked:
+        rows = [
+            (
+                p.message_id,
+                p.until,
+                p.error,
+                *((SENDING, not p.counts) if p.claimed else (QUEUED, False)),
+            )
+            for p in sorted(parked, key=lambda p: p.message_id)
+        ]
+        await conn.executemany(_PARK, rows)
+
+
+def _park_sql() -> str:
+    return str(
+        PostgreSQLQuery.update(messages)
+        .set(messages.status, QUEUED)
+        .set(messages.next_attempt_at, _param("$2", "timestamptz"))
+        .set(messages.last_error, fn.Coalesce(_param("$3", "jsonb"), messages.last_error))
+        .set(
+            messages.attempts,
+            Case().when(_param("$5", "boolean"), messages.attempts - 1).else_(messages.attempts),
+        )
+        .set(messages.updated_at, fn.Now())
+        .where((messages.id == _param("$1")) & (messages.status == _param("$4", "text")))
+    )
+
+
+_PARK = _park_sql()
+
+
 async def record_statuses(
-    conn: asyncpg.Connection, changes: list[StatusChange]
+    conn: asyncpg.Connection, changes: list[StatusChange], *, only_while_sending: bool = False
 ) -> list[StatusChange]:
     """Add status reports to the timeline and apply the new ones to their messages.
 
     Returns the reports that were new (a duplicate webhook returns nothing). A message's
     status only ever moves up in rank; each status keeps its own first timestamp.
-    Call inside a transaction.
+    `only_while_sending` applies the changes only to messages still `sending` (the sweeper's
+    verdicts must not overwrite a status that landed meanwhile). Call inside a transaction.
     """
+    if only_while_sending:
+        changes = [c for c in changes if c.message_id in await _lock_sending(conn, changes)]
     if not changes:
         return []
-    new: set[tuple[UUID, str]] = set()
-    for start in range(0, len(changes), _CHUNK):
-        p = Params()
-        q = PostgreSQLQuery.into(statuses).columns(
-            "message_id", "status", "occurred_at", "source", "details"
-        )
-        for c in changes[start : start + _CHUNK]:
-            q = q.insert(
-                p(c.message_id), p(c.status), p(c.occurred_at), p(c.source), p(c.details, "jsonb")
-            )
-        q = q.on_conflict("message_id", "status").do_nothing().returning("message_id", "status")
-        new.update((r["message_id"], r["status"]) for r in await conn.fetch(str(q), *p.args))
-    # Lock rows in one order everywhere so concurrent batches cannot deadlock. Of duplicates
-    # within the batch the first wins, as in the INSERT above.
+    # Every statement takes its locks in (message_id, status) order, so concurrent batches
+    # (a webhook batch and a sender batch, say) can never deadlock.
+    changes = sorted(changes, key=lambda c: (c.message_id, c.status))
+    inserted = await db.insert_rows(
+        conn,
+        statuses,
+        {"message_id": "", "status": "", "occurred_at": "", "source": "", "details": "jsonb"},
+        [(c.message_id, c.status, c.occurred_at, c.source, c.details) for c in changes],
+        conflict=("message_id", "status"),
+        returning=("message_id", "status"),
+    )
+    new = {(r["message_id"], r["status"]) for r in inserted}
+    # Of duplicates within the batch the first wins, as in the INSERT above.
     applied = sorted(
         (
             c
@@ -182,8 +237,19 @@ async def record_statuses(
     return applied
 
 
-def _param(name: str, cast: str = "") -> Parameter:
-    return Parameter(f"{name}::{cast}" if cast else name)
+async def _lock_sending(conn: asyncpg.Connection, changes: list[StatusChange]) -> set[UUID]:
+    p = Params()
+    q = (
+        PostgreSQLQuery.from_(messages)
+        .select(messages.id)
+        .where(
+            (messages.id == _any(p(sorted({c.message_id for c in changes}), "uuid[]")))
+            & (messages.status == SENDING)
+        )
+        .orderby(messages.id)
+        .for_update()
+    )
+    return {r["id"] for r in await conn.fetch(str(q), *p.args)}
 
 
 def _update_status_sql() -> str:
@@ -269,3 +335,9 @@ async def stuck_sending(
         .limit(limit)
     )
     return [r["id"] for r in await conn.fetch(str(q), *p.args)]
+
+
+async def republish_due(conn: asyncpg.Connection | asyncpg.Pool, limit: int = 1000) -> list[UUID]:
+    """Parked messages whose next attempt is due; unparked and marked published now."""
+    rows = await db.republish_due(conn, messages, QUEUED, ("id",), limit)
+    return [r["id"] for r in rows]

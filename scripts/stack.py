@@ -126,6 +126,12 @@ def stack_env(database_url: str, redis_url: str) -> dict[str, str]:
         "SWEEP_INTERVAL_S": "0.5",
         "SWEEP_STALE_S": "3",
         "SEND_OUTCOME_TIMEOUT_S": "4",
+        "SEND_RATE_PER_S": "1000",
+        "SEND_PAUSE_S": "1",
+        "PAIR_RATE_LIMIT_S": "0.3",
+        "HUB_RETRY_SCHEDULE_S": "0.05,0.1,0.2,0.3",
+        "HUB_GONE_PAUSE_S": "1",
+        "RETRY_POLL_S": "0.05",
     }
 
 

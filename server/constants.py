@@ -21,6 +21,12 @@ DEAD_LETTER_SUFFIX = ":dead"
 # One sweeper per interval across every worker replica.
 SWEEP_LOCK_KEY = "messaging:sweep-lock"
 
+# Throughput control toward Meta, shared by every sender replica (see consumers/ratelimit.py).
+RATE_KEY = "messaging:rate:{phone_number_id}"  # GCRA: when the next send slot is free
+SEND_PAUSED_KEY = "messaging:send-paused:{phone_number_id}"  # JSON reason; TTL = the pause
+PAIR_LIMIT_KEY = "messaging:pair-limit:{phone_number_id}:{recipient}"  # TTL = the wait
+HUB_PAUSED_KEY = "messaging:hub-paused"  # JSON reason; set when the Hub answers 410 Gone
+
 
 def dead_letter_stream(stream: str) -> str:
     return stream + DEAD_LETTER_SUFFIX

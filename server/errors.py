@@ -23,6 +23,10 @@ OUTAGES = (
     RedisTimeoutError,
 )
 
+# Worth retrying the same work in place: an outage, or PostgreSQL aborting one of two
+# concurrent transactions (it is nobody's fault and the retry succeeds).
+TRANSIENT = (*OUTAGES, asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+
 
 class ApiError(Exception):
     status = 500

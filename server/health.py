@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
+from consumers.ratelimit import parse_pause
 from db import hub_events
 from server.auth import require_health_token
-from server.constants import GROUPS, dead_letter_stream
+from server.constants import GROUPS, HUB_PAUSED_KEY, SEND_PAUSED_KEY, dead_letter_stream
 
 bp = Blueprint("health")
 _CHECK_TIMEOUT_S = 3
@@ -34,9 +36,22 @@ async def health(request: Request) -> HTTPResponse:
         "hub_events": dead_events,
         **{name: info["dead_letters"] for name, info in (streams or {}).items()},
     }
+    body["alerts"] = await _alerts(redis, request.app.ctx.settings) if body["redis"] == "ok" else []
     healthy = body["postgres"] == "ok" and body["redis"] == "ok"
-    body["status"] = "ok" if healthy else "unavailable"
-    return json(body, status=200 if healthy else 503)
+    body["status"] = ("degraded" if body["alerts"] else "ok") if healthy else "unavailable"
+    return json(body, status=200 if body["status"] == "ok" else 503)
+
+
+async def _alerts(redis: Any, settings: Any) -> list[dict[str, Any]]:
+    """Pauses that need a person: sending stopped by Meta, deliveries stopped by the Hub."""
+    send_key = SEND_PAUSED_KEY.format(phone_number_id=settings.phone_number_id)
+    send, hub = await redis.mget(send_key, HUB_PAUSED_KEY)
+    alerts = []
+    for kind, raw in (("sending_paused", send), ("hub_deliveries_paused", hub)):
+        if pause := parse_pause(raw):
+            until = datetime.fromtimestamp(pause.until, UTC).isoformat()
+            alerts.append({"alert": kind, "code": pause.code, "title": pause.title, "until": until})
+    return alerts
 
 
 async def _check(probe: Any) -> tuple[str, Any]:

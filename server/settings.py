@@ -84,6 +84,16 @@ def _float_in(low: float, high: float) -> Callable[[str], float]:
     return cast
 
 
+def _delays(value: str) -> tuple[float, ...]:
+    try:
+        delays = tuple(float(v) for v in _csv(value))
+    except ValueError:
+        raise ValueError("must be comma-separated seconds, like 5,300,1800") from None
+    if any(not 0 <= d <= 7 * 86400 for d in delays):
+        raise ValueError("each delay must be between 0 and 604800 seconds")
+    return delays
+
+
 def _whsec(value: str) -> str:
     # Standard Webhooks secrets are "whsec_" + base64 of 24-64 random bytes.
     value = value.strip()
@@ -209,26 +219,68 @@ class Settings:
         default="5",
         help="deliveries of one entry before it is dead-lettered",
     )
+    stream_batches_in_flight: int = _env(
+        "STREAM_BATCHES_IN_FLIGHT",
+        _int_in(1, 64),
+        default="4",
+        help="batches one consumer works on at once (keeps the Meta pipe full)",
+    )
     send_concurrency: int = _env(
         "SEND_CONCURRENCY",
-        _int_in(1, 1000),
-        default="64",
-        help="Meta calls in flight per sender process",
+        _int_in(1, 2000),
+        default="256",
+        help="Meta calls in flight per worker process (rate x Meta latency needs room)",
+    )
+    send_rate_per_s: float = _env(
+        "SEND_RATE_PER_S",
+        _float_in(0.1, 1000),
+        default="80",
+        help="messages per second to Meta per business number, across all sender replicas",
     )
     send_max_attempts: int = _env(
-        "SEND_MAX_ATTEMPTS", _int_in(1, 20), default="5", help="tries of one Meta call"
+        "SEND_MAX_ATTEMPTS",
+        _int_in(1, 50),
+        default="8",
+        help="Meta calls per message before it fails (throttling answers do not count)",
     )
-    hub_max_attempts: int = _env(
-        "HUB_MAX_ATTEMPTS", _int_in(1, 20), default="5", help="tries of one Hub POST"
+    send_pause_s: float = _env(
+        "SEND_PAUSE_S",
+        _float_in(0.1, 86400),
+        default="300",
+        help="sending pauses this long after Meta's spam-limit (131048) or token (190) errors",
+    )
+    pair_rate_limit_s: float = _env(
+        "PAIR_RATE_LIMIT_S",
+        _float_in(0.01, 3600),
+        default="6",
+        help="a recipient's messages wait this long after Meta's pair rate limit (131056)",
+    )
+    hub_retry_schedule_s: tuple[float, ...] = _env(
+        "HUB_RETRY_SCHEDULE_S",
+        _delays,
+        default="5,300,1800,7200,18000,36000,50400,72000,86400",
+        help="waits between Hub delivery attempts (Standard Webhooks schedule; +-10% jitter)",
+    )
+    hub_gone_pause_s: float = _env(
+        "HUB_GONE_PAUSE_S",
+        _float_in(0.1, 86400),
+        default="3600",
+        help="Hub deliveries stop this long after the Hub answers 410 Gone",
+    )
+    retry_poll_s: float = _env(
+        "RETRY_POLL_S",
+        _float_in(0.01, 60),
+        default="0.5",
+        help="how often parked messages and Hub events are checked for their next attempt",
     )
     retry_initial_s: float = _env(
         "RETRY_INITIAL_S",
         _float_in(0.001, 60),
         default="0.5",
-        help="first backoff of Meta and Hub retries (doubles, with jitter)",
+        help="first wait before a message is retried (doubles, with jitter)",
     )
     retry_max_s: float = _env(
-        "RETRY_MAX_S", _float_in(0.001, 600), default="30", help="cap of one backoff"
+        "RETRY_MAX_S", _float_in(0.001, 3600), default="60", help="cap of one message retry wait"
     )
     http_timeout_s: float = _env(
         "HTTP_TIMEOUT_S", _float_in(0.1, 120), default="10", help="Meta and Hub call timeout"

@@ -12,6 +12,8 @@ import pytest
 
 from consumers.meta import (
     MetaOutcomeUnknown,
+    MetaPairLimited,
+    MetaPaused,
     MetaRejected,
     MetaThrottled,
     MetaUnavailable,
@@ -63,6 +65,15 @@ def _meta_error(code: int, details: str = "") -> dict:
     }
 
 
+async def _garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Not HTTP: the transport lets aiohttp's own parse error through, unmapped."""
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"HTTP/1.1 abc\r\n\r\n")
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+
+
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings.from_env({**VALID, "HTTP_TIMEOUT_S": "0.5"})
@@ -77,12 +88,14 @@ CASES = [
     ("500", _answer(500, _meta_error(2)), MetaUnavailable),
     ("131000 something went wrong", _answer(400, _meta_error(131000)), MetaUnavailable),
     ("429 throughput", _answer(429, _meta_error(130429)), MetaThrottled),
-    ("131056 pair rate limit", _answer(400, _meta_error(131056)), MetaThrottled),
+    ("131056 pair rate limit", _answer(400, _meta_error(131056)), MetaPairLimited),
+    ("131048 spam rate limit", _answer(400, _meta_error(131048)), MetaPaused),
     ("131026 undeliverable", _answer(400, _meta_error(131026, "not on WhatsApp")), MetaRejected),
-    ("190 token expired", _answer(401, _meta_error(190)), MetaRejected),
+    ("190 token expired", _answer(401, _meta_error(190)), MetaPaused),
     ("200 without an id", _answer(200, {"messages": []}), MetaOutcomeUnknown),
     ("hung up after the request", _hang_up, MetaOutcomeUnknown),
     ("no answer before the timeout", _stall, MetaOutcomeUnknown),
+    ("malformed status line", _garbage, MetaOutcomeUnknown),
 ]
 
 
@@ -97,7 +110,8 @@ async def test_answers_map_to_retry_decisions(client, label, reply, expected):
             return
         with pytest.raises(expected) as caught:
             await call
-        assert caught.value.retryable == (expected in (MetaUnavailable, MetaThrottled))
+        retryable = (MetaUnavailable, MetaThrottled, MetaPairLimited, MetaPaused)
+        assert caught.value.retryable == (expected in retryable)
     finally:
         server.close()
         await server.wait_closed()

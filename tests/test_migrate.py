@@ -17,7 +17,16 @@ import pytest
 from db.migrate import MIGRATIONS_DIR, MigrationError, migrate
 from tests.conftest import ROOT, Services, with_database
 
-TABLES = {"schema_migrations", "messages", "message_statuses", "inbound_messages", "hub_events"}
+TABLES = {
+    "schema_migrations",
+    "messages",
+    "message_statuses",
+    "inbound_messages",
+    "hub_events",
+    "hub_event_attempts",
+}
+ALL = sorted(p.stem for p in MIGRATIONS_DIR.glob("*.sql"))  # what a fresh database gets
+VERSIONS = [name[:4] for name in ALL]
 
 
 @pytest.fixture
@@ -62,30 +71,31 @@ async def applied_versions(url: str) -> list[str]:
 
 
 async def test_fresh_database_gets_initial_migration_and_tables(fresh_db: str) -> None:
-    assert await migrate(fresh_db) == ["0001_initial"]
+    assert ALL[0] == "0001_initial"
+    assert await migrate(fresh_db) == ALL
     assert await tables(fresh_db) == TABLES
-    assert await applied_versions(fresh_db) == ["0001"]
+    assert await applied_versions(fresh_db) == VERSIONS
 
 
 async def test_second_run_is_a_no_op(fresh_db: str) -> None:
     await migrate(fresh_db)
     assert await migrate(fresh_db) == []
-    assert await applied_versions(fresh_db) == ["0001"]
+    assert await applied_versions(fresh_db) == VERSIONS
 
 
 async def test_concurrent_runs_apply_each_file_once(fresh_db: str) -> None:
     results = await asyncio.gather(migrate(fresh_db), migrate(fresh_db))
-    assert sorted(results) == [[], ["0001_initial"]]
-    assert await applied_versions(fresh_db) == ["0001"]
+    assert sorted(results) == [[], ALL]
+    assert await applied_versions(fresh_db) == VERSIONS
 
 
 async def test_later_migration_is_applied_alone(fresh_db: str, migrations_dir: Path) -> None:
     await migrate(fresh_db, directory=migrations_dir)
-    (migrations_dir / "0002_add_notes.sql").write_text(
+    (migrations_dir / "9999_add_notes.sql").write_text(
         "ALTER TABLE messages ADD COLUMN notes text;"
     )
-    assert await migrate(fresh_db, directory=migrations_dir) == ["0002_add_notes"]
-    assert await applied_versions(fresh_db) == ["0001", "0002"]
+    assert await migrate(fresh_db, directory=migrations_dir) == ["9999_add_notes"]
+    assert await applied_versions(fresh_db) == [*VERSIONS, "9999"]
     columns = await fetch(
         fresh_db,
         "SELECT column_name FROM information_schema.columns "
@@ -123,7 +133,7 @@ async def test_drift_between_disk_and_database_raises_naming_the_file(
     change(migrations_dir)
     with pytest.raises(MigrationError, match=fragment):
         await migrate(fresh_db, directory=migrations_dir)
-    assert await applied_versions(fresh_db) == ["0001"]
+    assert await applied_versions(fresh_db) == VERSIONS
 
 
 def run_migrate(database_url: str | None) -> subprocess.CompletedProcess[str]:
@@ -143,7 +153,8 @@ def run_migrate(database_url: str | None) -> subprocess.CompletedProcess[str]:
 async def test_command_applies_then_reports_up_to_date(fresh_db: str) -> None:
     first = await asyncio.to_thread(run_migrate, fresh_db)
     second = await asyncio.to_thread(run_migrate, fresh_db)
-    assert (first.returncode, first.stdout) == (0, "migrate: applied 0001_initial\n"), first.stderr
+    applied = f"migrate: applied {', '.join(ALL)}\n"
+    assert (first.returncode, first.stdout) == (0, applied), first.stderr
     assert (second.returncode, second.stdout) == (0, "migrate: up to date\n"), second.stderr
 
 

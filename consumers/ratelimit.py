@@ -1,0 +1,119 @@
+"""Throughput control toward Meta, shared by every sender replica through Redis.
+
+- The rate: a GCRA schedule per business number. `reserve(n)` hands out up to `n` send
+  slots spaced `1/rate` apart (never more than `_HORIZON_S` ahead), in one atomic script on
+  Redis's clock, so two replicas never share a slot and no second sees more than the rate.
+- Meta's throughput error (130429) pushes the whole number's schedule back.
+- Meta's pair rate limit (131056) blocks one recipient for a while; others go on.
+- Spam limits (131048) and a bad token (190) pause sending for the number: the messages in
+  hand are parked, not failed, and /health/ shows the pause (the alert).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from server.constants import PAIR_LIMIT_KEY, RATE_KEY, SEND_PAUSED_KEY
+
+_HORIZON_S = 0.25  # slots are handed out at most this far ahead
+
+# KEYS[1] rate key; ARGV: interval_s, n, horizon_s. Returns {first_slot_delay_s, granted}
+# with the delay relative to Redis's own clock, so replicas' clocks never matter.
+_RESERVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local interval, n, horizon = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local granted = math.min(n, math.floor((now + horizon - tat) / interval) + 1)
+if granted < 0 then granted = 0 end
+redis.call('SET', KEYS[1], string.format('%.6f', tat + granted * interval), 'PX', 3600000)
+return {string.format('%.6f', tat - now), granted}
+"""
+
+# KEYS[1] rate key; ARGV: seconds. Nothing is sent on this number before now + seconds.
+_BACK_OFF = """
+local t = redis.call('TIME')
+local until_ = tonumber(t[1]) + tonumber(t[2]) / 1e6 + tonumber(ARGV[1])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < until_ then redis.call('SET', KEYS[1], string.format('%.6f', until_), 'PX', 3600000) end
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Slots:
+    """`delays[i]` is how long to wait before the i-th granted send; empty means wait."""
+
+    delays: list[float]
+    retry_in_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    code: Any
+    title: str
+    until: float  # unix time
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "title": self.title, "until": self.until}
+
+
+class RateLimiter:
+    def __init__(self, redis: Redis, phone_number_id: str, rate_per_s: float) -> None:
+        self.redis = redis
+        self.phone_number_id = phone_number_id
+        self.interval_s = 1.0 / rate_per_s
+        self._rate_key = RATE_KEY.format(phone_number_id=phone_number_id)
+        self._paused_key = SEND_PAUSED_KEY.format(phone_number_id=phone_number_id)
+        self._reserve = redis.register_script(_RESERVE)
+        self._back_off = redis.register_script(_BACK_OFF)
+
+    async def reserve(self, n: int) -> Slots:
+        first, granted = await self._reserve(
+            keys=[self._rate_key], args=[self.interval_s, n, _HORIZON_S]
+        )
+        first, granted = float(first), int(granted)
+        if granted == 0:
+            return Slots([], max(first - _HORIZON_S, self.interval_s))
+        return Slots([first + i * self.interval_s for i in range(granted)], 0.0)
+
+    async def back_off(self, seconds: float) -> None:
+        """Meta said the number sends too fast: no replica sends on it for `seconds`."""
+        await self._back_off(keys=[self._rate_key], args=[seconds])
+
+    async def pause(self, code: Any, title: str, seconds: float) -> Pause:
+        pause = Pause(code, title, time.time() + seconds)
+        await self.redis.set(self._paused_key, json.dumps(pause.as_dict()), px=int(seconds * 1000))
+        return pause
+
+    async def paused(self) -> Pause | None:
+        return parse_pause(await self.redis.get(self._paused_key))
+
+    async def block_recipient(self, recipient: str, seconds: float) -> None:
+        await self.redis.set(self._pair_key(recipient), "1", px=max(1, int(seconds * 1000)))
+
+    async def blocked(self, recipients: list[str]) -> dict[str, float]:
+        """Recipients under a pair rate limit, with the seconds left on each."""
+        if not recipients:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for r in recipients:
+                pipe.pttl(self._pair_key(r))
+            ttls = await pipe.execute()
+        return {r: ms / 1000 for r, ms in zip(recipients, ttls, strict=True) if ms > 0}
+
+    def _pair_key(self, recipient: str) -> str:
+        return PAIR_LIMIT_KEY.format(phone_number_id=self.phone_number_id, recipient=recipient)
+
+
+def parse_pause(raw: str | bytes | None) -> Pause | None:
+    if not raw:
+        return None
+    data = json.loads(raw)
+    return Pause(data.get("code"), data.get("title", ""), float(data.get("until", 0)))

@@ -1,0 +1,47 @@
+"""Parked work back onto its stream when due: messages waiting for their next send attempt,
+Hub events waiting for their next delivery.
+
+PostgreSQL holds the schedule (`next_attempt_at`), so a Redis restart loses nothing. Every
+worker runs this loop: rows are taken with SKIP LOCKED, so replicas never publish one twice,
+and a crash between the update and the publish is repaired by the sweeper.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from db import hub_events, messages
+from db.hub_events import HubEvent
+from server import streams
+
+logger = logging.getLogger("consumers.scheduler")
+
+
+async def publish_due(ctx: Any) -> dict[str, int]:
+    """One pass; returns how many of each were put back, for logs and tests."""
+    ids = await messages.republish_due(ctx.pool)
+    if ids:
+        await streams.publish_outbound(ctx.redis, ids)
+    rows = await hub_events.republish_due(ctx.pool)
+    if rows:
+        await streams.publish_hub_events(
+            ctx.redis, [HubEvent(r["id"], r["type"], r["message_id"], {}) for r in rows]
+        )
+    return {"messages": len(ids), "hub_events": len(rows)}
+
+
+async def run(ctx: Any, stop: asyncio.Event) -> None:
+    interval = ctx.settings.retry_poll_s
+    while not stop.is_set():
+        try:
+            done = await publish_due(ctx)
+            if any(done.values()):
+                logger.debug("scheduler republished %s", done)
+        except Exception as exc:  # never die: the next pass tries again
+            logger.warning("scheduler pass failed (%s: %s)", type(exc).__name__, exc)
+        try:
+            await asyncio.wait_for(stop.wait(), interval)
+        except TimeoutError:
+            pass
