@@ -27,7 +27,7 @@ from server.errors import TRANSIENT
 def at_once(nothing_sent: Callable[[BaseException], bool]) -> AsyncRetrying:
     return AsyncRetrying(
         retry=retry_if_exception(nothing_sent),
-        wait=wait_exponential_jitter(initial=0.05, max=0.5),
+        wait=wait_exponential_jitter(multiplier=0.05, max=0.5, jitter=0.05),
         stop=stop_after_attempt(3),
         reraise=True,
     )
@@ -36,7 +36,7 @@ def at_once(nothing_sent: Callable[[BaseException], bool]) -> AsyncRetrying:
 def until_stored(patience_s: float) -> AsyncRetrying:
     return AsyncRetrying(
         retry=retry_if_exception_type(TRANSIENT),
-        wait=wait_exponential_jitter(initial=0.2, max=10),
+        wait=wait_exponential_jitter(multiplier=0.2, max=10, jitter=0.2),
         stop=stop_after_delay(patience_s),
         reraise=True,
     )

@@ -48,7 +48,16 @@ class Context:
 async def open_context(settings: Settings, stop: asyncio.Event | None = None) -> Context:
     pool = await db.create_pool(settings.database_url, min_size=1, max_size=10)
     http = httpx.AsyncClient(timeout=settings.http_timeout_s, transport=http_transport(settings))
-    redis = streams.connect(settings.redis_url)
+    return build_context(settings, pool, streams.connect(settings.redis_url), http, stop)
+
+
+def build_context(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    redis: Redis,
+    http: httpx.AsyncClient,
+    stop: asyncio.Event | None = None,
+) -> Context:
     return Context(
         settings,
         pool,

@@ -240,3 +240,33 @@ async def _xlen_is(redis: Redis, stream: str, length: int) -> bool:
 
 async def _exists(redis: Redis, stream: str) -> bool:
     return bool(await redis.exists(stream))
+
+
+async def test_loop_survives_an_unexpected_redis_error(redis: Redis, stream: str) -> None:
+    await redis.set(stream, "not a stream")  # XREADGROUP now fails with WRONGTYPE
+    batches, handle = recorder()
+    async with running(redis, stream, handle) as runner:
+        await asyncio.sleep(0.5)
+        await redis.delete(stream)
+        await redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
+        await add(redis, stream, 2)
+        await until(lambda: sum(map(len, batches)) == 2)
+        assert not runner.stop.is_set()
+
+
+async def test_several_batches_are_worked_on_at_once(redis: Redis, stream: str) -> None:
+    await redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
+    await add(redis, stream, 6)
+    busy, most = 0, 0
+
+    async def handle(ctx: Any, entries: list[Entry]) -> None:
+        nonlocal busy, most
+        busy += 1
+        most = max(most, busy)
+        await asyncio.sleep(0.2)
+        busy -= 1
+
+    async with running(redis, stream, handle, batch_size=1, batches_in_flight=3):
+        await until(lambda: _xlen_is(redis, stream, 0))
+    assert most == 3
+    assert await pending_count(redis, stream) == 0

@@ -214,3 +214,31 @@ async def test_recorded_event_id_is_derived_from_message_and_status(
     [event] = await events.record(ctx, [change(message_id, "sent")])
     assert event.id == events.event_id(str(message_id), "sent")
     assert [r["id"] for r in await hub_rows(pool)] == [event.id]
+
+
+async def test_concurrent_batches_in_opposite_order_never_deadlock(pool: asyncpg.Pool) -> None:
+    rows = await pool.fetch(
+        "INSERT INTO messages (id, request_hash, recipient, type, payload) "
+        "SELECT gen_random_uuid(), '', '1', 'text', '{}' FROM generate_series(1, 3000) "
+        "RETURNING id"
+    )
+    ids = [r["id"] for r in rows]
+    forward = [change(i, s) for i in ids for s in ("sent", "delivered")]
+    backward = list(reversed(forward))
+    for _ in range(3):
+        await asyncio.gather(record(pool, forward), record(pool, backward))
+    rows = await pool.fetch("SELECT status FROM messages WHERE id = ANY($1)", ids)
+    assert {r["status"] for r in rows} == {"delivered"}
+
+
+async def test_sweeper_verdict_never_overwrites_a_status_that_landed(pool: asyncpg.Pool) -> None:
+    message_id = await queued(pool)
+    await messages.claim(pool, [message_id])
+    await record(pool, [change(message_id, "sent")])
+    async with pool.acquire() as conn, conn.transaction():
+        applied = await messages.record_statuses(
+            conn, [change(message_id, "failed", 1, error=ERROR)], only_while_sending=True
+        )
+    assert applied == []
+    row = await messages.get(pool, message_id)
+    assert (row["status"], row["error"]) == ("sent", None)
