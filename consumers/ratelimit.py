@@ -22,8 +22,8 @@ from server.constants import PAIR_LIMIT_KEY, RATE_KEY, SEND_PAUSED_KEY
 
 _HORIZON_S = 0.25  # slots are handed out at most this far ahead
 
-# KEYS[1] rate key; ARGV: interval_s, n, horizon_s. Returns {first_slot_delay_s, granted}
-# with the delay relative to Redis's own clock, so replicas' clocks never matter.
+# KEYS[1] rate key; ARGV: interval_s, n, horizon_s. Returns {first_slot_delay_s, granted,
+# first_slot_at}: the delay is relative to Redis's own clock, so replicas' clocks never matter.
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
@@ -33,7 +33,7 @@ if tat < now then tat = now end
 local granted = math.min(n, math.floor((now + horizon - tat) / interval) + 1)
 if granted < 0 then granted = 0 end
 redis.call('SET', KEYS[1], string.format('%.6f', tat + granted * interval), 'PX', 3600000)
-return {string.format('%.6f', tat - now), granted}
+return {string.format('%.6f', tat - now), granted, string.format('%.6f', tat)}
 """
 
 # KEYS[1] rate key; ARGV: seconds. Nothing is sent on this number before now + seconds.
@@ -52,6 +52,7 @@ class Slots:
 
     delays: list[float]
     retry_in_s: float
+    first_at: float = 0.0  # the first slot on Redis's clock (unix time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +76,14 @@ class RateLimiter:
         self._back_off = redis.register_script(_BACK_OFF)
 
     async def reserve(self, n: int) -> Slots:
-        first, granted = await self._reserve(
+        first, granted, first_at = await self._reserve(
             keys=[self._rate_key], args=[self.interval_s, n, _HORIZON_S]
         )
         first, granted = float(first), int(granted)
         if granted == 0:
             return Slots([], max(first - _HORIZON_S, self.interval_s))
-        return Slots([first + i * self.interval_s for i in range(granted)], 0.0)
+        delays = [first + i * self.interval_s for i in range(granted)]
+        return Slots(delays, 0.0, float(first_at))
 
     async def back_off(self, seconds: float) -> None:
         """Meta said the number sends too fast: no replica sends on it for `seconds`."""

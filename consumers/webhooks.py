@@ -103,4 +103,5 @@ def _error(e: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-CONSUMER = Consumer("webhooks", WEBHOOKS_STREAM, WEBHOOK_PROCESSORS_GROUP, handle)
+# One POST may carry 1,000 statuses (~1.7 MB once parsed): 20 entries bound a batch's memory.
+CONSUMER = Consumer("webhooks", WEBHOOKS_STREAM, WEBHOOK_PROCESSORS_GROUP, handle, batch_size=20)

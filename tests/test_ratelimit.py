@@ -1,0 +1,56 @@
+"""consumers.ratelimit on real Redis: two replicas share one rate, back-offs and pauses hold."""
+
+from __future__ import annotations
+
+import asyncio
+
+from redis.asyncio import Redis
+
+from consumers.ratelimit import RateLimiter
+
+NUMBER = "106540352242922"
+
+
+async def _take_slots(limiter: RateLimiter, seconds: float, slots: list[float]) -> None:
+    """Act like a sender: reserve up to 20 slots at a time; note each slot on Redis's clock."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        granted = await limiter.reserve(20)
+        if not granted.delays:
+            await asyncio.sleep(granted.retry_in_s)
+            continue
+        slots += [granted.first_at + d - granted.delays[0] for d in granted.delays]
+        await asyncio.sleep(granted.delays[-1])
+
+
+async def test_two_replicas_never_exceed_the_rate_together(redis: Redis) -> None:
+    a, b = RateLimiter(redis, NUMBER, 100), RateLimiter(redis, NUMBER, 100)
+    slots: list[float] = []
+    await asyncio.gather(_take_slots(a, 1.5, slots), _take_slots(b, 1.5, slots))
+    slots.sort()
+    busiest = max(sum(1 for t in slots[i:] if t < start + 1.0) for i, start in enumerate(slots))
+    assert busiest <= 101  # 100/s, +1 for a slot on the window's closing edge
+    assert len(slots) >= 140  # and the rate is actually used (1.5 s x 100/s, less start-up)
+    gaps = [b - a for a, b in zip(slots, slots[1:], strict=False)]
+    assert min(gaps) > 0.0099  # 10 ms apart, whichever replica took them
+
+
+async def test_back_off_holds_every_replica(redis: Redis) -> None:
+    a, b = RateLimiter(redis, NUMBER, 1000), RateLimiter(redis, NUMBER, 1000)
+    await a.back_off(2.0)
+    granted = await b.reserve(5)
+    assert granted.delays == [] and 1.5 < granted.retry_in_s <= 2.0
+
+
+async def test_pause_and_pair_limits_are_shared_and_expire(redis: Redis) -> None:
+    a, b = RateLimiter(redis, NUMBER, 80), RateLimiter(redis, NUMBER, 80)
+    assert await b.paused() is None
+    await a.pause(131048, "Spam rate limit hit", 0.3)
+    pause = await b.paused()
+    assert pause is not None and (pause.code, pause.title) == (131048, "Spam rate limit hit")
+    await a.block_recipient("4915100000001", 0.3)
+    assert set(await b.blocked(["4915100000001", "4915100000002"])) == {"4915100000001"}
+    await asyncio.sleep(0.4)
+    assert await b.paused() is None
+    assert await b.blocked(["4915100000001"]) == {}
