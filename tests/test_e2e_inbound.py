@@ -16,7 +16,7 @@ from tests.conftest import Stack, new_recipient
 from tests.test_e2e import client, eventually, hub_events, scenario, send, status_of, text_message
 from tests.test_meta_events import FIXTURES, HUB_CASES, HubCase
 
-__all__ = ["client"]  # the fixture, imported for its side effect on pytest
+__all__ = ["client"]  # the shared fixture: pytest finds it in this module by name
 
 pytestmark = pytest.mark.timeout(90)
 
