@@ -2,8 +2,9 @@
 
 `record()` is the single place where state changes and the Hub events describing them are
 written, in one transaction, then published to the hub stream. Event ids are derived from
-what they describe (message + status, or inbound wamid), so replaying the same input can
-never create a second event.
+what they describe (message + status, inbound wamid, or another change's field, entry and
+content), so replaying the same input can never create a second event. docs/events.md
+documents every shape.
 """
 
 from __future__ import annotations
@@ -13,12 +14,22 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from db import hub_events, inbound, messages
+import orjson
+
+from consumers.inbound_types import normalise
+from consumers.meta_events import INVALID_KINDS
+from db import hub_events, inbound, messages, webhook_changes
 from db.hub_events import HubEvent
 from db.inbound import NewInbound
 from db.messages import StatusChange
+from db.webhook_changes import NewChange
 from server import streams
-from server.constants import EVENT_MESSAGE_RECEIVED, EVENT_MESSAGE_STATUS
+from server.constants import (
+    EVENT_MESSAGE_RECEIVED,
+    EVENT_MESSAGE_STATUS,
+    EVENT_WEBHOOK_UNPARSED,
+    EVENT_WHATSAPP_PREFIX,
+)
 
 _NAMESPACE = uuid.UUID("5b0f2a4e-8d1c-4e55-9a43-0c6f3f1f7a10")
 
@@ -36,6 +47,7 @@ def status_event(change: StatusChange, message: Any) -> HubEvent:
         "timestamp": change.occurred_at.isoformat(),
         "recipient": message["recipient"],
         "error": change.error,
+        "errors": details.get("errors"),
         "metadata": message["metadata"],
         "conversation": details.get("conversation"),
         "pricing": details.get("pricing"),
@@ -48,18 +60,38 @@ def status_event(change: StatusChange, message: Any) -> HubEvent:
     )
 
 
-def received_event(m: NewInbound, context: dict[str, Any] | None) -> HubEvent:
+def received_event(m: NewInbound) -> HubEvent:
     data = {
         "wamid": m.wamid,
         "from": m.sender,
         "profile_name": m.profile_name,
         "type": m.type,
         "timestamp": m.sent_at.isoformat(),
-        m.type: m.payload.get(m.type),
-        "context": context,
         "phone_number_id": m.phone_number_id,
+        **normalise(m.payload),
     }
     return _event(EVENT_MESSAGE_RECEIVED, event_id("inbound", m.wamid), None, data)
+
+
+def new_change(
+    field: str, value: dict[str, Any], entry_id: str | None, time: int | None
+) -> NewChange:
+    """A change to store, its id derived from everything Meta said (a replay maps to it)."""
+    content = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    id_ = event_id("change", field, entry_id or "", "" if time is None else str(time), content)
+    at = datetime.fromtimestamp(time, UTC) if time is not None and 0 <= time < 2**37 else None
+    return NewChange(id_, field, entry_id, at, value)
+
+
+def change_event(c: NewChange) -> HubEvent:
+    type_ = EVENT_WEBHOOK_UNPARSED if c.field in INVALID_KINDS else EVENT_WHATSAPP_PREFIX + c.field
+    data = {
+        "field": c.field,
+        "waba_id": c.entry_id,
+        "time": c.entry_time.isoformat() if c.entry_time else None,
+        "value": c.value,
+    }
+    return _event(type_, c.id, None, data)
 
 
 def _event(type_: str, id_: str, message_id: uuid.UUID | None, data: dict[str, Any]) -> HubEvent:
@@ -71,16 +103,18 @@ async def record(
     ctx: Any,
     changes: Sequence[StatusChange] = (),
     received: Sequence[NewInbound] = (),
+    others: Sequence[NewChange] = (),
     *,
     only_while_sending: bool = False,
 ) -> list[HubEvent]:
-    """Apply status changes and store inbound messages, queue their Hub events, publish.
+    """Apply status changes, store inbound messages and other changes, queue their Hub
+    events, publish.
 
     A crash after the commit but before the publish loses nothing: the sweeper publishes
     outbox rows that stayed unpublished.
     """
     events: list[HubEvent] = []
-    if not changes and not received:
+    if not changes and not received and not others:
         return events
     async with ctx.pool.acquire() as conn, conn.transaction():
         applied = await messages.record_statuses(
@@ -91,9 +125,10 @@ async def record(
             events += [status_event(c, known[c.message_id]) for c in applied]
         if received:
             new = await inbound.insert_many(conn, list(received))
-            events += [
-                received_event(m, m.payload.get("context")) for m in received if m.wamid in new
-            ]
+            events += [received_event(m) for m in received if m.wamid in new]
+        if others:
+            new = await webhook_changes.insert_many(conn, list(others))
+            events += [change_event(c) for c in others if c.id in new]
         if events:
             fresh = await hub_events.insert_many(conn, events)
             events = [e for e in events if e.id in fresh]

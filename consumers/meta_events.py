@@ -14,8 +14,9 @@ Leniency, so one odd object never costs the rest of the POST:
   `invalid_change`. Their value is `{"reason": ..., "item": <the object as received>}`.
 - A timestamp that is present but unparsable becomes the parse time (UTC), so the update
   still applies; its `raw` keeps Meta's value.
-- A change whose `field` is not `messages` is kept whole as `OtherChange(field, value)`;
-  a `value.errors` array (Meta could not deliver an inbound message to us) as
+- A change whose `field` is not `messages` (template status, account and phone number
+  updates, any field Meta adds) is kept whole as `OtherChange(field, value, entry_id,
+  time)`; a `value.errors` array (Meta could not deliver an inbound message to us) as
   `OtherChange("errors", {"metadata": ..., "errors": [...]})`.
 - A message of a type we do not know is kept, with `content = message.get(type)`.
 """
@@ -32,6 +33,7 @@ __all__ = [
     "ERRORS_FIELD",
     "INVALID_CHANGE",
     "INVALID_ENTRY",
+    "INVALID_KINDS",
     "INVALID_MESSAGE",
     "INVALID_STATUS",
     "InboundMessage",
@@ -48,6 +50,7 @@ INVALID_ENTRY = "invalid_entry"
 INVALID_CHANGE = "invalid_change"
 INVALID_STATUS = "invalid_status"
 INVALID_MESSAGE = "invalid_message"
+INVALID_KINDS = frozenset({INVALID_ENTRY, INVALID_CHANGE, INVALID_STATUS, INVALID_MESSAGE})
 
 
 class MalformedWebhook(ValueError):
@@ -79,7 +82,7 @@ class InboundMessage:
     profile_name: str | None
     type: str
     timestamp: datetime
-    content: dict | None
+    content: Any  # Meta's object under the type's key (a list for `contacts`), or None
     context: dict | None
     phone_number_id: str | None
     raw: dict
@@ -87,10 +90,13 @@ class InboundMessage:
 
 @dataclass(frozen=True, slots=True)
 class OtherChange:
-    """Anything we do not type, kept so the consumer can log it instead of losing it."""
+    """A change that is not a status or a message, or an item we could not read: kept whole
+    so it can be stored and forwarded rather than lost."""
 
     field: str
     value: dict
+    entry_id: str | None = None  # the WhatsApp Business Account id of the entry
+    time: int | None = None  # the entry's `time` (unix seconds), when Meta sends one
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +116,7 @@ def parse_webhook(body: bytes | str | dict) -> Notification:
         raise MalformedWebhook("webhook body has no 'entry' list")
     parser = _Parser()
     for entry in entries:
+        parser.entry_id, parser.time = _entry_id_and_time(entry)
         changes = entry.get("changes") if isinstance(entry, dict) else None
         if not isinstance(changes, list):
             parser.invalid(INVALID_ENTRY, "entry has no 'changes' list", entry)
@@ -134,16 +141,19 @@ def _load(body: bytes | str | dict) -> dict:
 class _Parser:
     """Accumulates one POST's results; `now` is computed once, and only if needed."""
 
-    __slots__ = ("_now", "messages", "others", "statuses")
+    __slots__ = ("_now", "entry_id", "messages", "others", "statuses", "time")
 
     def __init__(self) -> None:
         self.statuses: list[StatusUpdate] = []
         self.messages: list[InboundMessage] = []
         self.others: list[OtherChange] = []
         self._now: datetime | None = None
+        self.entry_id: str | None = None  # of the entry being parsed
+        self.time: int | None = None
 
     def invalid(self, field: str, reason: str, item: Any) -> None:
-        self.others.append(OtherChange(field, {"reason": reason, "item": item}))
+        value = {"reason": reason, "item": item}
+        self.others.append(OtherChange(field, value, self.entry_id, self.time))
 
     def change(self, change: Any) -> None:
         field = change.get("field") if isinstance(change, dict) else None
@@ -152,7 +162,7 @@ class _Parser:
             self.invalid(INVALID_CHANGE, "change needs a string 'field' and object 'value'", change)
             return
         if field != MESSAGES_FIELD:
-            self.others.append(OtherChange(field, value))
+            self.others.append(OtherChange(field, value, self.entry_id, self.time))
             return
         metadata = value.get("metadata")
         phone_number_id = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
@@ -168,7 +178,11 @@ class _Parser:
             for message in messages:
                 self._message(message, phone_number_id, names, only_name)
         if errors:
-            self.others.append(OtherChange(ERRORS_FIELD, {"metadata": metadata, "errors": errors}))
+            self.others.append(
+                OtherChange(
+                    ERRORS_FIELD, {"metadata": metadata, "errors": errors}, self.entry_id, self.time
+                )
+            )
 
     def _list(self, value: dict, key: str, change: dict) -> list:
         items = value.get(key)
@@ -243,7 +257,7 @@ class _Parser:
                 profile_name=name,
                 type=kind,
                 timestamp=self._time(ts),
-                content=content if isinstance(content, dict) else None,
+                content=content,
                 context=context if isinstance(context, dict) else None,
                 phone_number_id=phone_number_id,
                 raw=message,
@@ -261,6 +275,17 @@ class _Parser:
         if self._now is None:
             self._now = datetime.now(UTC)
         return self._now
+
+
+def _entry_id_and_time(entry: Any) -> tuple[str | None, int | None]:
+    if not isinstance(entry, dict):
+        return None, None
+    entry_id = entry.get("id")
+    time = entry.get("time")
+    return (
+        entry_id if isinstance(entry_id, str) else None,
+        time if isinstance(time, int) and not isinstance(time, bool) else None,
+    )
 
 
 def _text(value: Any) -> bool:

@@ -1,26 +1,37 @@
-"""The webhook path: Meta's verified POST bodies -> statuses and inbound messages -> outbox.
+"""The webhook path: Meta's verified POST bodies -> statuses, inbound messages and other
+changes -> outbox.
 
 A batch of stream entries (each one of Meta's POSTs, each with many statuses and messages)
 is parsed and recorded in one transaction. Statuses find their message by our id, which we
 send as `biz_opaque_callback_data`, or else by wamid; a status for a message we never sent
-is logged and skipped.
+is logged and skipped. Every other change (template status, account updates, any field
+Meta adds) and every item the parser could not read is stored and forwarded, never lost.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from consumers import events
-from consumers.meta_events import MalformedWebhook, Notification, StatusUpdate, parse_webhook
+from consumers.meta_events import (
+    INVALID_KINDS,
+    MalformedWebhook,
+    Notification,
+    StatusUpdate,
+    parse_webhook,
+)
 from consumers.runner import Consumer, Entry
 from db import messages
 from db.inbound import NewInbound
 from db.messages import StatusChange
+from db.webhook_changes import NewChange
 from server.constants import WEBHOOK_PROCESSORS_GROUP, WEBHOOKS_STREAM
 
 logger = logging.getLogger("consumers.webhooks")
+T = TypeVar("T")
 
 
 async def handle(ctx: Any, entries: list[Entry]) -> dict[str, str]:
@@ -31,19 +42,40 @@ async def handle(ctx: Any, entries: list[Entry]) -> dict[str, str]:
             parsed.append(parse_webhook(e.fields.get("body", "")))
         except MalformedWebhook as exc:
             malformed[e.id] = f"malformed webhook: {exc}"
-    updates = [s for n in parsed for s in n.statuses]
-    received = [m for n in parsed for m in n.messages]
-    for n in parsed:
-        for other in n.others:
-            logger.info("webhook change not handled yet field=%s", other.field)
-    changes = await _changes(ctx, updates)
-    inbound = [
-        NewInbound(m.wamid, m.phone_number_id, m.sender, m.profile_name, m.type, m.timestamp, m.raw)
-        for m in received
-    ]
-    if changes or inbound:
-        await events.record(ctx, changes, inbound)
+    changes = await _changes(ctx, [s for n in parsed for s in n.statuses])
+    inbound = inbound_rows(parsed)
+    others = change_rows(parsed)
+    for c in others:
+        if c.field in INVALID_KINDS:
+            logger.warning("unreadable webhook item kind=%s event=%s", c.field, c.id)
+    if changes or inbound or others:
+        await events.record(ctx, changes, inbound, others)
     return malformed
+
+
+def inbound_rows(parsed: list[Notification]) -> list[NewInbound]:
+    """Inbound messages to store, once per wamid even when Meta's retry is in the batch."""
+    rows = (
+        NewInbound(m.wamid, m.phone_number_id, m.sender, m.profile_name, m.type, m.timestamp, m.raw)
+        for n in parsed
+        for m in n.messages
+    )
+    return _first_of_each(rows, lambda m: m.wamid)
+
+
+def change_rows(parsed: list[Notification]) -> list[NewChange]:
+    """Other changes to store, once per content-derived id."""
+    rows = (
+        events.new_change(o.field, o.value, o.entry_id, o.time) for n in parsed for o in n.others
+    )
+    return _first_of_each(rows, lambda c: c.id)
+
+
+def _first_of_each(items: Iterable[T], key: Callable[[T], str]) -> list[T]:
+    first: dict[str, T] = {}
+    for item in items:
+        first.setdefault(key(item), item)
+    return list(first.values())
 
 
 async def _changes(ctx: Any, updates: list[StatusUpdate]) -> list[StatusChange]:

@@ -53,6 +53,10 @@ STATUSES = (QUEUED, SENDING, SENT, DELIVERED, READ, FAILED)
 # Hub event types and outbox states.
 EVENT_MESSAGE_STATUS = "message.status"
 EVENT_MESSAGE_RECEIVED = "message.received"
+# Any other webhook field Meta sends (template status, account updates...) is forwarded as
+# `whatsapp.<field>`, Meta's field name verbatim; what we could not read as `webhook.unparsed`.
+EVENT_WHATSAPP_PREFIX = "whatsapp."
+EVENT_WEBHOOK_UNPARSED = "webhook.unparsed"
 HUB_PENDING = "pending"
 HUB_DELIVERED = "delivered"
 HUB_DEAD = "dead"

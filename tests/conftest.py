@@ -25,7 +25,7 @@ from scripts.embedded import services as embedded_services
 from scripts.stack import Stack, new_stack, redis_db_of, with_database, with_redis_db
 
 ROOT = Path(__file__).resolve().parent.parent
-_TABLES = "hub_events, message_statuses, inbound_messages, messages"
+_TABLES = "hub_events, message_statuses, inbound_messages, webhook_changes, messages"
 
 
 @dataclass

@@ -12,7 +12,10 @@ from typing import Any
 import orjson
 import pytest
 
+from consumers.events import change_event, received_event
+from consumers.inbound_types import normalise
 from consumers.meta_events import MalformedWebhook, Notification, parse_webhook
+from consumers.webhooks import change_rows, inbound_rows
 
 FIXTURES = Path(__file__).parent / "fixtures" / "meta"
 
@@ -716,3 +719,641 @@ def test_a_thousand_statuses_in_one_post() -> None:
     assert [s.wamid for s in result.statuses] == [s["id"] for s in statuses]
     assert [s.status for s in result.statuses[:4]] == list(states)
     assert result.statuses[-1].timestamp == _at(1750263773 + 999)
+
+
+# --- what the Hub receives ------------------------------------------------------------------
+# One case per inbound type and per other webhook field: the fixture, parsed and turned into
+# Hub events exactly as the webhook processor does, must give these `(type, data)` pairs.
+# tests/test_e2e_inbound.py posts the same fixtures through the simulator and expects the
+# same data at the Hub sink; docs/events.md documents these shapes.
+
+SHEENA = ("16505551234", "Sheena Nelson")
+KERRY = ("16315558151", "Kerry Fisher")
+AMARA = ("447700900123", "Amara Okafor")
+WABA = "102290129340398"
+
+
+def received(
+    who: tuple[str, str], wamid: str, ts: int, kind: str, content: Any, **rest: Any
+) -> tuple[str, dict]:
+    """Expected `message.received`: every key present, null unless the case says otherwise."""
+    sender, name = who
+    data = {
+        "wamid": wamid,
+        "from": sender,
+        "profile_name": name,
+        "type": kind,
+        "timestamp": _at(ts).isoformat(),
+        "phone_number_id": PNID,
+        "context": None,
+        "referral": None,
+        "errors": None,
+        kind: content,
+        "extra": None,
+    }
+    return "message.received", {**data, **rest}
+
+
+def change(field: str, ts: int | None, value: dict, type_: str | None = None) -> tuple[str, dict]:
+    """Expected event for another webhook field: its value as Meta sent it."""
+    data = {
+        "field": field,
+        "waba_id": WABA,
+        "time": _at(ts).isoformat() if ts is not None else None,
+        "value": value,
+    }
+    return type_ or f"whatsapp.{field}", data
+
+
+def _value_of(fixture: str) -> dict:
+    return _value(orjson.loads((FIXTURES / fixture).read_bytes()))
+
+
+def _content(fixture: str) -> Any:
+    message = _value_of(fixture)["messages"][0]
+    return message.get(message["type"])
+
+
+def _context(**flags: Any) -> dict:
+    return {"forwarded": False, "frequently_forwarded": False, **flags}
+
+
+REPLY_TO_ORDER = _context(**{"from": DISPLAY, "id": W_ORDER})
+FLOW_RESPONSE = {
+    "flow_token": "order-42-survey",
+    "delivery_rating": "5",
+    "comment": "Fast and friendly",
+}
+UNKNOWN_ERROR = {
+    "code": 131051,
+    "title": "Message type unknown",
+    "message": "Message type unknown",
+    "error_data": {"details": "Message type is not currently supported"},
+}
+
+
+@dataclass(frozen=True)
+class HubCase:
+    label: str
+    fixture: str
+    events: list[tuple[str, dict]]
+
+
+HUB_CASES = [
+    HubCase(
+        "text",
+        "message_text.json",
+        [
+            received(
+                SHEENA,
+                "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=",
+                1749416383,
+                "text",
+                {"body": "Does it come in another color?"},
+            )
+        ],
+    ),
+    HubCase(
+        "text reply: context names the message replied to",
+        "message_text_reply_context.json",
+        [
+            received(
+                SHEENA,
+                "wamid.HBgLMTY1MDU1NTEyMzQVAgASGBRBNURGRDFFMkExNTQxM0MyMzlDNQA=",
+                1750264200,
+                "text",
+                {"body": "Can you deliver it on Friday instead?"},
+                context=REPLY_TO_ORDER,
+            )
+        ],
+    ),
+    HubCase(
+        "frequently forwarded text: both flags true",
+        "message_text_forwarded.json",
+        [
+            received(
+                KERRY,
+                "wamid.HBgLMTYzMTU1NTgxNTEVAgASGBQ4MzY1RkQzRDE3MURDMEI2RDMzOQA=",
+                1750264302,
+                "text",
+                {"body": "Is this offer real?"},
+                context=_context(forwarded=True, frequently_forwarded=True),
+            )
+        ],
+    ),
+    HubCase(
+        "text about a catalog product: context keeps referred_product",
+        "message_product_enquiry.json",
+        [
+            received(
+                SHEENA,
+                "wamid.HBgLMTY1MDU1NTEyMzQVAgASGBREMDk2QTNCMTJDMjk3NUVBQkRGNwA=",
+                1750271013,
+                "text",
+                {"body": "Is this one pet-safe?"},
+                context=_context(
+                    **{
+                        "from": DISPLAY,
+                        "id": "wamid.HBgLMTY1MDU1NTEyMzQVAgARGBJEMkQ2QTUzQjMwNjY2RjkxNUMA",
+                        "referred_product": {
+                            "catalog_id": "194836987003835",
+                            "product_retailer_id": "di9ozbzfi4",
+                        },
+                    }
+                ),
+            )
+        ],
+    ),
+    HubCase(
+        "text from a click-to-WhatsApp ad: referral",
+        "message_referral_ad.json",
+        [
+            received(
+                AMARA,
+                "wamid.HBgMNDQ3NzAwOTAwMTIzFQIAEhgUQzE3RDdFRjdDMEI5RjM2MDk3OUYA",
+                1750271012,
+                "text",
+                {"body": "Hi, I saw your ad. Do you ship to London?"},
+                referral=_value_of("message_referral_ad.json")["messages"][0]["referral"],
+            )
+        ],
+    ),
+    HubCase(
+        "image",
+        "message_image.json",
+        [
+            received(
+                SHEENA,
+                "wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQ5NzhFQTdBRjM5QUQ1RkVGQjZCRgA=",
+                1750264410,
+                "image",
+                _content("message_image.json"),
+            )
+        ],
+    ),
+    HubCase(
+        "audio file: voice false",
+        "message_audio.json",
+        [
+            received(
+                AMARA,
+                "wamid.HBgMNDQ3NzAwOTAwMTIzFQIAEhgUM0E1QjcyQzQ0RDdGMkQ1QzlBOEUA",
+                1750271001,
+                "audio",
+                {**_content("message_audio.json"), "voice": False},
+            )
+        ],
+    ),
+    HubCase(
+        "voice note: voice true",
+        "message_audio_voice.json",
+        [
+            received(
+                SHEENA,
+                "wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQzQTlFRDI3QzhGMTk0NjZCRjBCMAA=",
+                1750271002,
+                "audio",
+                {**_content("message_audio_voice.json"), "voice": True},
+            )
+        ],
+    ),
+    HubCase(
+        "video",
+        "message_video.json",
+        [
+            received(
+                KERRY,
+                "wamid.HBgLMTYzMTU1NTgxNTEVAgASGBQzRjE0QkM2NUE2OUM3NzNEMTUyRgA=",
+                1750271003,
+                "video",
+                _content("message_video.json"),
+            )
+        ],
+    ),
+    HubCase(
+        "document with filename and caption",
+        "message_document.json",
+        [
+            received(
+                SHEENA,
+                "wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQ0RjJEMzYwNjg2RkQ5RTE1MzZFOAA=",
+                1750271004,
+                "document",
+                _content("message_document.json"),
+            )
+        ],
+    ),
+    HubCase(
+        "sticker: animated false",
+        "message_sticker.json",
+        [
+            received(
+                AMARA,
+                "wamid.HBgMNDQ3NzAwOTAwMTIzFQIAEhgUNUM4RTM3RDFFN0U2RjJBRjM1OUIA",
+                1750271005,
+                "sticker",
+                {**_content("message_sticker.json"), "animated": False},
+            )
+        ],
+    ),
+    HubCase(
+        "location",
+        "message_location.json",
+        [
+            received(
+                KERRY,
+                "wamid.HBgLMTYzMTU1NTgxNTEVAgASGBQ2MUE3NjBFQjE3QjgwNEJCRDg5NAA=",
+                1750271006,
+                "location",
+                _content("message_location.json"),
+            )
+        ],
+    ),
+    HubCase(
+        "contacts: the list as Meta sends it",
+        "message_contacts.json",
+        [
+            received(
+                SHEENA,
+                "wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQ3QkQ1NkQ4QkFDMDI1MzBFRjcwNAA=",
+                1750271007,
+                "contacts",
+                _content("message_contacts.json"),
+            )
+        ],
+    ),
+    HubCase(
+        "interactive button reply",
+        "message_interactive_button_reply.json",
+        [
+            received(
+                SHEENA,
+                "wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQyMTIzMDFDNTkzREY3QTEwRUU2NAA=",
+                1750264500,
+                "interactive",
+                {
+                    "type": "button_reply",
+                    "button_reply": {"id": "change-delivery-date", "title": "Change"},
+                },
+                context=REPLY_TO_ORDER,
+            )
+        ],
+    ),
+    HubCase(
+        "interactive list reply",
+        "message_interactive_list_reply.json",
+        [
+            received(
+                AMARA,
+                "wamid.HBgMNDQ3NzAwOTAwMTIzFQIAEhgUMzhCNjJCRTRCRERBQTU2NjFDN0QA",
+                1750264620,
+                "interactive",
+                _content("message_interactive_list_reply.json"),
+                context=_context(
+                    **{
+                        "from": DISPLAY,
+                        "id": "wamid.HBgMNDQ3NzAwOTAwMTIzFQIAERgSMzhCNjJCRTRCRERBQTU2NjFDAA==",
+                    }
+                ),
+            )
+        ],
+    ),
+    HubCase(
+        "interactive flow reply: response_json decoded as response",
+        "message_interactive_nfm_reply.json",
+        [
+            received(
+                AMARA,
+                "wamid.HBgMNDQ3NzAwOTAwMTIzFQIAEhgUOEMwNjc0RjI1OUIyRDZBNDBGQTgA",
+                1750271008,
+                "interactive",
+                {
+                    "type": "nfm_reply",
+                    "nfm_reply": {
+                        "name": "flow",
+                        "body": "Sent",
+                        "response_json": orjson.dumps(FLOW_RESPONSE).decode(),
+                        "response": FLOW_RESPONSE,
+                    },
+                },
+                context=_context(
+                    **{
+                        "from": DISPLAY,
+                        "id": "wamid.HBgMNDQ3NzAwOTAwMTIzFQIAERgSNUQwNzBCQjk3RDhFNEI5NjI5AA==",
+                    }
+                ),
+            )
+        ],
+    ),
+    HubCase(
+        "template quick-reply button",
+        "message_button_template_reply.json",
+        [
+            received(
+                KERRY,
+                "wamid.HBgLMTYzMTU1NTgxNTEVAgASGBQ5QTU3NTFENUFDRUNGMjZGRjdFQgA=",
+                1750264700,
+                "button",
+                {"payload": "STOP_PROMOTIONS", "text": "Stop promotions"},
+                context=_context(**{"from": DISPLAY, "id": W_PROMO}),
+            )
+        ],
+    ),
+    HubCase(
+        "reaction",
+        "message_reaction.json",
+        [
+            received(
+                SHEENA,
+                "wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQ2QjgxMEM5MEFBOUE5OTg1ODIzMAA=",
+                1750264800,
+                "reaction",
+                {"message_id": W_ORDER, "emoji": "\U0001f44d"},
+            )
+        ],
+    ),
+    HubCase(
+        "reaction removed: emoji null",
+        "message_reaction_removed.json",
+        [
+            received(
+                SHEENA,
+                "wamid.HBgLMTY1MDU1NTEyMzQVAgASGBRFMTQ2RkI3MzVEQjI3N0E2NUVGNQA=",
+                1750271014,
+                "reaction",
+                {"message_id": W_ORDER, "emoji": None},
+            )
+        ],
+    ),
+    HubCase(
+        "order from the catalog",
+        "message_order.json",
+        [
+            received(
+                KERRY,
+                "wamid.HBgLMTYzMTU1NTgxNTEVAgASGBQ5RjNCMjQ4QjE4QzQ0QzdFQzBBRQA=",
+                1750271009,
+                "order",
+                _content("message_order.json"),
+            )
+        ],
+    ),
+    HubCase(
+        "system: user changed number",
+        "message_system_number_change.json",
+        [
+            received(
+                SHEENA,
+                "wamid.HBgLMTY1MDU1NTEyMzQVAgASGBRBOUU0NEI4QjFBMDM4QjYyOTdFNQA=",
+                1750271010,
+                "system",
+                _content("message_system_number_change.json"),
+            )
+        ],
+    ),
+    HubCase(
+        "system: identity changed, Meta's identity object under extra",
+        "message_system_identity_change.json",
+        [
+            received(
+                KERRY,
+                "wamid.HBgLMTYzMTU1NTgxNTEVAgASGBRCMzRDODA5RjY4MUE1NEUwQ0IyMwA=",
+                1750271011,
+                "system",
+                _content("message_system_identity_change.json"),
+                extra={
+                    "identity": {
+                        "acknowledged": True,
+                        "created_timestamp": "1750271011",
+                        "hash": "Sjvjlx8G6Z0=",
+                    }
+                },
+            )
+        ],
+    ),
+    HubCase(
+        "request_welcome: no content object",
+        "message_request_welcome.json",
+        [
+            received(
+                KERRY,
+                "wamid.HBgLMTYzMTU1NTgxNTEVAgASGBRGNUI5NDY4NTVFQjEwQkE1NzRCMgA=",
+                1750271015,
+                "request_welcome",
+                None,
+            )
+        ],
+    ),
+    HubCase(
+        "unsupported: Meta's errors and what it was",
+        "message_unknown_type.json",
+        [
+            received(
+                AMARA,
+                "wamid.HBgMNDQ3NzAwOTAwMTIzFQIAEhgUNEI2ODc4OTEzODJGRDY1OEY1OTQA",
+                1750264900,
+                "unsupported",
+                {"type": "poll_update"},
+                errors=[
+                    {
+                        "code": 131051,
+                        "title": "Message type unknown",
+                        "message": "Message type unknown",
+                        "error_data": {"details": "Message type is currently not supported."},
+                    }
+                ],
+            )
+        ],
+    ),
+    HubCase(
+        "type unknown with errors",
+        "message_unknown_errors.json",
+        [
+            received(
+                AMARA,
+                "wamid.HBgMNDQ3NzAwOTAwMTIzFQIAEhgURjhEMzI1QzE1OTZFNjNCNjdBMjEA",
+                1750271016,
+                "unknown",
+                None,
+                errors=[UNKNOWN_ERROR],
+            )
+        ],
+    ),
+    HubCase(
+        "a type we do not know yet: its object, and the whole message as raw",
+        "message_revoke.json",
+        [
+            received(
+                SHEENA,
+                "wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQxMEJFNjAwQTY4RjQ3QjBGNTE0QwA=",
+                1750271017,
+                "revoke",
+                _content("message_revoke.json"),
+                raw=_value_of("message_revoke.json")["messages"][0],
+            )
+        ],
+    ),
+    HubCase(
+        "interactive without its object, and Meta's value.errors as whatsapp.errors",
+        "message_interactive_value_errors.json",
+        [
+            received(
+                KERRY,
+                "wamid.HBgLMTYzMTU1NTgxNTEVAgASGBQxNzE5MTAzRjdDOUJDQ0Q0OUREOAA=",
+                1750265100,
+                "interactive",
+                None,
+                context=_context(
+                    **{
+                        "from": DISPLAY,
+                        "id": "wamid.HBgLMTYzMTU1NTgxNTEVAgARGBJEOEY3RTlDNzgzQkU4MjMyOEYA",
+                    }
+                ),
+            ),
+            change(
+                "errors",
+                None,
+                {
+                    "metadata": {"display_phone_number": DISPLAY, "phone_number_id": PNID},
+                    "errors": _value_of("message_interactive_value_errors.json")["errors"],
+                },
+            ),
+        ],
+    ),
+    # --- other webhook fields: `whatsapp.<field>` with Meta's value -------------------------
+    *[
+        HubCase(
+            f"{field}: whatsapp.{field}",
+            fixture,
+            [change(field, ts, _value_of(fixture))],
+        )
+        for field, fixture, ts in [
+            ("message_template_status_update", "template_status_update.json", 1750267000),
+            ("message_template_status_update", "template_status_rejected.json", 1750272001),
+            ("message_template_quality_update", "template_quality_update.json", 1750272002),
+            ("template_category_update", "template_category_update.json", 1750272003),
+            ("phone_number_quality_update", "phone_number_quality_update.json", 1750272004),
+            ("phone_number_name_update", "phone_number_name_update.json", 1750272005),
+            ("account_update", "account_update_restriction.json", 1750272006),
+            ("account_review_update", "account_review_update.json", 1750272007),
+            ("business_capability_update", "business_capability_update.json", 1750272008),
+            ("user_preferences", "user_preferences_stop.json", None),
+        ]
+    ],
+]
+
+
+def hub_events_of(body: bytes) -> list[tuple[str, dict]]:
+    """Parse one POST and build its Hub events the way the webhook processor does."""
+    parsed = [parse_webhook(body)]
+    built = [received_event(m) for m in inbound_rows(parsed)]
+    built += [change_event(c) for c in change_rows(parsed)]
+    return [(e.type, e.payload["data"]) for e in built]
+
+
+@pytest.mark.parametrize("case", HUB_CASES, ids=[c.label for c in HUB_CASES])
+def test_hub_event_per_type(case: HubCase) -> None:
+    assert hub_events_of((FIXTURES / case.fixture).read_bytes()) == case.events
+
+
+def test_every_fixture_is_in_a_table() -> None:
+    used = {c.fixture for c in CASES} | {c.fixture for c in HUB_CASES}
+    assert {p.name for p in FIXTURES.glob("*.json")} <= used
+
+
+def _no_from(payload: dict) -> None:
+    del _value(payload)["messages"][0]["from"]
+
+
+def _future_field(payload: dict) -> None:
+    payload["entry"][0]["changes"][0]["field"] = "automatic_events"
+
+
+UNPARSED_CASES = [
+    (
+        "message without `from`: webhook.unparsed with the reason and the item",
+        "message_text.json",
+        _no_from,
+        "webhook.unparsed",
+        "invalid_message",
+    ),
+    (
+        "a field Meta adds tomorrow: whatsapp.<field>, value as sent",
+        "account_review_update.json",
+        _future_field,
+        "whatsapp.automatic_events",
+        "automatic_events",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "patch", "type_", "field"),
+    [c[1:] for c in UNPARSED_CASES],
+    ids=[c[0] for c in UNPARSED_CASES],
+)
+def test_nothing_is_dropped(
+    fixture: str, patch: Callable[[dict], None], type_: str, field: str
+) -> None:
+    payload = orjson.loads((FIXTURES / fixture).read_bytes())
+    patch(payload)
+    [(got_type, data)] = hub_events_of(orjson.dumps(payload))
+    assert (got_type, data["field"], data["waba_id"]) == (type_, field, WABA)
+    if field == "invalid_message":
+        assert data["value"]["item"] == _value(payload)["messages"][0]
+    else:
+        assert data["value"] == _value(payload)
+
+
+def test_change_ids_follow_the_content() -> None:
+    """A replayed change keeps its event id; a different one (even only in time) gets another."""
+    body = (FIXTURES / "template_status_update.json").read_bytes()
+    payload = orjson.loads(body)
+    payload["entry"][0]["time"] += 1
+    [first] = change_rows([parse_webhook(body)])
+    [again] = change_rows([parse_webhook(orjson.loads(body))])
+    [later] = change_rows([parse_webhook(orjson.dumps(payload))])
+    assert first.id == again.id != later.id
+    assert first.id.startswith("evt_")
+
+
+ODD_MESSAGES = [
+    (
+        "flow reply whose response_json is not JSON",
+        {
+            "type": "interactive",
+            "interactive": {
+                "type": "nfm_reply",
+                "nfm_reply": {"name": "flow", "response_json": "{oops"},
+            },
+        },
+        "interactive",
+        {
+            "type": "nfm_reply",
+            "nfm_reply": {"name": "flow", "response_json": "{oops", "response": None},
+        },
+    ),
+    ("audio object that is a string", {"type": "audio", "audio": "x"}, "audio", "x"),
+    (
+        "context that is a list",
+        {"type": "text", "text": {"body": "a"}, "context": [1]},
+        "context",
+        [1],
+    ),
+    (
+        "type named like a data key",
+        {"type": "timestamp", "timestamp": "1"},
+        "raw",
+        {"type": "timestamp", "timestamp": "1"},
+    ),
+    ("type missing", {"id": "x"}, "unknown", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("message", "key", "expected"),
+    [c[1:] for c in ODD_MESSAGES],
+    ids=[c[0] for c in ODD_MESSAGES],
+)
+def test_odd_messages_never_raise(message: dict, key: str, expected: Any) -> None:
+    assert normalise(message)[key] == expected

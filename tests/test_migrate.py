@@ -24,6 +24,7 @@ TABLES = {
     "inbound_messages",
     "hub_events",
     "hub_event_attempts",
+    "webhook_changes",
 }
 ALL = sorted(p.stem for p in MIGRATIONS_DIR.glob("*.sql"))  # what a fresh database gets
 VERSIONS = [name[:4] for name in ALL]
