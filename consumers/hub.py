@@ -18,6 +18,7 @@ reason and are replayed with `python -m consumers.replay`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
@@ -25,7 +26,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import orjson
 from standardwebhooks import Webhook
 
@@ -112,26 +112,32 @@ def _outcome(
 
 async def _post(ctx: Any, event_id: str, body: bytes) -> tuple[int, float | None]:
     """One signed POST; a connection that never opened is retried at once, briefly."""
-    async for attempt in retries.at_once(nothing_sent):
-        with attempt:
-            now = datetime.now(UTC)
-            signature = Webhook(ctx.settings.hub_webhook_secret).sign(event_id, now, body.decode())
-            headers = {
-                "webhook-id": event_id,
-                "webhook-timestamp": str(int(now.timestamp())),
-                "webhook-signature": signature,
-                "content-type": "application/json",
-            }
-            response = await ctx.http.post(
-                ctx.settings.hub_webhook_url, content=body, headers=headers
-            )
-            return response.status_code, _retry_after(response)
-    raise AssertionError("unreachable")
+
+    async def post() -> tuple[int, float | None]:
+        now = datetime.now(UTC)
+        headers = {
+            "webhook-id": event_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": _signer(ctx.settings.hub_webhook_secret).sign(
+                event_id, now, body.decode()
+            ),
+            "content-type": "application/json",
+        }
+        async with ctx.http.post(ctx.settings.hub_webhook_url, data=body, headers=headers) as r:
+            await r.read()
+            return r.status, _retry_after(r.headers.get("Retry-After", ""))
+
+    return await retries.at_once(post, nothing_sent)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+@functools.cache
+def _signer(secret: str) -> Webhook:
+    return Webhook(secret)
+
+
+def _retry_after(value: str) -> float | None:
     try:
-        return max(0.0, float(response.headers.get("Retry-After", "")))
+        return max(0.0, float(value))
     except ValueError:
         return None
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
-import httpx
 import orjson
 
 # Meta error codes worth another try: 1/2 API unknown/service, 4/80007/130429/131056/613
@@ -85,16 +84,14 @@ class MetaOutcomeUnknown(MetaError):
 
 
 async def send_message(
-    client: httpx.AsyncClient, url: str, token: str, payload: dict[str, Any]
+    session: aiohttp.ClientSession, url: str, token: str, payload: dict[str, Any]
 ) -> str:
     """POST one message; return Meta's wamid or raise a MetaError subclass."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     try:
-        response = await client.post(
-            url,
-            content=orjson.dumps(payload),
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        )
-    except Exception as exc:  # the transport lets some of aiohttp's own errors through
+        async with session.post(url, data=orjson.dumps(payload), headers=headers) as response:
+            status, content = response.status, await response.read()
+    except Exception as exc:
         if nothing_sent(exc):
             raise MetaUnavailable("network", "could not reach Meta", type(exc).__name__) from None
         raise MetaOutcomeUnknown(
@@ -102,30 +99,24 @@ async def send_message(
             "no answer from Meta after sending",
             f"{type(exc).__name__}; the message may or may not have been sent",
         ) from None
-    body = _json(response)
-    if response.status_code == 200:
+    body = _json(content)
+    if status == 200:
         try:
             return body["messages"][0]["id"]
         except (KeyError, IndexError, TypeError):
             raise MetaOutcomeUnknown(
                 "outcome_unknown",
                 "Meta answered 200 without a message id",
-                response.text[:500],
+                content[:500].decode(errors="replace"),
                 200,
             ) from None
-    raise error_from_response(response.status_code, body)
+    raise error_from_response(status, body)
 
 
-def nothing_sent(exc: Exception) -> bool:
-    """True only when the request cannot have reached Meta: the connection never opened.
-
-    The aiohttp transport maps its errors loosely (a server that drops the connection after
-    the request is reported as httpx.ConnectTimeout), so its own exception decides.
-    """
-    cause = exc.__cause__ if isinstance(exc, httpx.HTTPError) else exc
-    if isinstance(cause, aiohttp.ClientError):
-        return isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
-    return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+def nothing_sent(exc: BaseException) -> bool:
+    """True only when the request cannot have reached the server: the connection never
+    opened (refused, unreachable, or no connection within the connect timeout)."""
+    return isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
 
 
 def error_from_response(status: int, body: Any) -> MetaError:
@@ -152,8 +143,8 @@ def error_from_response(status: int, body: Any) -> MetaError:
     return cls(code, title, message, details, status)
 
 
-def _json(response: httpx.Response) -> Any:
+def _json(content: bytes) -> Any:
     try:
-        return orjson.loads(response.content)
+        return orjson.loads(content)
     except orjson.JSONDecodeError:
         return None

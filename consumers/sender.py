@@ -129,12 +129,10 @@ class _Batch:
 async def _post(ctx: Any, payload: dict[str, Any]) -> str:
     """One Meta call; a connection that never opened is retried at once, briefly."""
     s = ctx.settings
-    async for attempt in retries.at_once(
-        lambda e: isinstance(e, MetaUnavailable) and not e.http_status
-    ):
-        with attempt:
-            return await send_message(ctx.http, s.meta_messages_url, s.access_token, payload)
-    raise AssertionError("unreachable")
+    return await retries.at_once(
+        lambda: send_message(ctx.http, s.meta_messages_url, s.access_token, payload),
+        lambda e: isinstance(e, MetaUnavailable) and not e.http_status,
+    )
 
 
 async def _after_error(ctx: Any, row: Any, exc: MetaError) -> Outcome:

@@ -11,12 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-import httpx
 import orjson
 from aiohttp import web
 from redis.asyncio import Redis
 
-from consumers.worker import Context, build_context, http_transport
+from consumers.worker import Context, build_context, http_session
 from server.settings import Settings
 from tests.test_settings import VALID
 
@@ -94,8 +93,8 @@ async def worker_context(
             **env,
         }
     )
-    http = httpx.AsyncClient(timeout=settings.http_timeout_s, transport=http_transport(settings))
+    http = http_session(settings)
     try:
         yield build_context(settings, pool, redis, http)
     finally:
-        await http.aclose()
+        await http.close()

@@ -1,4 +1,4 @@
-"""consumers.meta.send_message over real sockets, through the worker's real HTTP transport:
+"""consumers.meta.send_message over real sockets, through the worker's real HTTP client:
 each way Meta can answer (or not) maps to the right retry decision."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import httpx
+import aiohttp
 import orjson
 import pytest
 
@@ -19,7 +19,7 @@ from consumers.meta import (
     MetaUnavailable,
     send_message,
 )
-from consumers.worker import http_transport
+from consumers.worker import http_session
 from server.settings import Settings
 from tests.test_settings import VALID
 
@@ -75,11 +75,9 @@ async def _garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
+async def client() -> AsyncIterator[aiohttp.ClientSession]:
     settings = Settings.from_env({**VALID, "HTTP_TIMEOUT_S": "0.5"})
-    async with httpx.AsyncClient(
-        timeout=settings.http_timeout_s, transport=http_transport(settings)
-    ) as c:
+    async with http_session(settings) as c:
         yield c
 
 
