@@ -63,3 +63,25 @@ async def test_each_type_reaches_meta_as_expected(http, stack, name: str) -> Non
     assert [c["status_code"] for c in calls] == [200]
     expected = {**case["meta_payload"], "to": to, "biz_opaque_callback_data": message_id}
     assert calls[0]["body"] == expected
+
+
+async def test_a_message_meta_would_refuse_is_a_400_naming_the_field(http, stack) -> None:
+    to = new_recipient()
+    body = CASES["interactive_button_image_header"]["request"]
+    buttons = body["interactive"]["action"]["buttons"]
+    too_long = {**buttons[2], "reply": {"id": "later", "title": "Remind me later, please"}}
+    bad = {
+        **body,
+        "to": to,
+        "interactive": {**body["interactive"], "action": {"buttons": [*buttons[:2], too_long]}},
+    }
+    r = await http.post(
+        f"{stack.api}/api/v1/messages/send/", content=orjson.dumps(bad), headers=stack.headers()
+    )
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["fields"] == [
+        {
+            "field": "interactive.action.buttons[2].reply.title",
+            "message": "must be at most 20 characters",
+        }
+    ]
