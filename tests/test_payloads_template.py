@@ -150,18 +150,41 @@ INVALID = [
     ),
 ]
 
-VALID_EDGES = [
-    ("header without parameters", header()),
+# (label, accepted at the limit, refused one past it, the field named)
+BOUNDARIES = [
     (
-        "location header without name",
+        "one header parameter, not two",
+        header({"type": "text", "text": "a"}),
+        header({"type": "text", "text": "a"}, {"type": "text", "text": "b"}),
+        f"{C}[0].parameters",
+    ),
+    (
+        "header location needs no name, but a longitude",
         changed(LOCATED, {f"{C}[0].parameters[0].location": {"latitude": 0, "longitude": -180}}),
+        changed(LOCATED, {f"{C}[0].parameters[0].location": {"latitude": 0}}),
+        f"{C}[0].parameters[0].location.longitude",
     ),
     (
-        "negative currency amount",
+        "negative amounts, not fractions",
         changed(EVERY, {f"{C}[1].parameters[1].currency.amount_1000": -500}),
+        changed(EVERY, {f"{C}[1].parameters[1].currency.amount_1000": -0.5}),
+        f"{C}[1].parameters[1].currency.amount_1000",
     ),
-    ("coupon of 15 chars", changed(EVERY, {f"{C}[5].parameters[0].coupon_code": "C" * 15})),
-    ("a template as a reply", changed(LOCATED, {"context": {"message_id": "wamid.R"}})),
+    (
+        "coupon of 15 chars, not 16",
+        changed(EVERY, {f"{C}[5].parameters[0].coupon_code": "C" * 15}),
+        changed(EVERY, {f"{C}[5].parameters[0].coupon_code": "C" * 16}),
+        f"{C}[5].parameters[0].coupon_code",
+    ),
+    (
+        "voice_call button without parameters, not with one",
+        valid_request("template_text_and_video_headers"),
+        changed(
+            valid_request("template_text_and_video_headers"),
+            {f"{C}[2].parameters": [{"type": "payload", "payload": "x"}]},
+        ),
+        f"{C}[2].parameters[0].type",
+    ),
 ]
 
 
@@ -170,6 +193,9 @@ def test_invalid_template_names_the_field(case: Bad) -> None:
     check_bad(case)
 
 
-@pytest.mark.parametrize(("label", "body"), VALID_EDGES, ids=[c[0] for c in VALID_EDGES])
-def test_valid_template_edge(label: str, body: dict) -> None:
-    accepted(body)
+@pytest.mark.parametrize(
+    ("label", "ok", "bad", "field"), BOUNDARIES, ids=[b[0] for b in BOUNDARIES]
+)
+def test_template_boundary(label: str, ok: dict, bad: dict, field: str) -> None:
+    accepted(ok)
+    check_bad(Bad(label, bad, [field]))
