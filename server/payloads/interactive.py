@@ -28,6 +28,11 @@ HEADER_TEXT_MAX_CHARS = 60
 FOOTER_MAX_CHARS = 60
 
 
+_BodyText = bounded_text(BODY_MAX_CHARS)
+_ListBodyText = bounded_text(LIST_BODY_MAX_CHARS)
+_FooterText = bounded_text(FOOTER_MAX_CHARS)
+
+
 class _Header(StrictModel):
     type: str
 
@@ -52,15 +57,15 @@ TextHeader = _header("text")
 
 
 class Body(StrictModel):
-    text: bounded_text(BODY_MAX_CHARS)
+    text: _BodyText
 
 
 class ListBody(StrictModel):
-    text: bounded_text(LIST_BODY_MAX_CHARS)
+    text: _ListBodyText
 
 
 class Footer(StrictModel):
-    text: bounded_text(FOOTER_MAX_CHARS)
+    text: _FooterText
 
 
 class _Framed(StrictModel):

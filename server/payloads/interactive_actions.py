@@ -39,9 +39,18 @@ def _choice_id(max_chars: int) -> Any:
     ]
 
 
+_ButtonId = _choice_id(BUTTON_ID_MAX_CHARS)
+_ButtonTitle = bounded_text(BUTTON_TITLE_MAX_CHARS)
+_RowId = _choice_id(ROW_ID_MAX_CHARS)
+_RowTitle = bounded_text(ROW_TITLE_MAX_CHARS)
+_SectionTitle = bounded_text(SECTION_TITLE_MAX_CHARS)
+_ListButton = bounded_text(LIST_BUTTON_MAX_CHARS)
+_FlowCta = bounded_text(FLOW_CTA_MAX_CHARS)
+
+
 class Reply(StrictModel):
-    id: _choice_id(BUTTON_ID_MAX_CHARS)
-    title: bounded_text(BUTTON_TITLE_MAX_CHARS)
+    id: _ButtonId
+    title: _ButtonTitle
 
 
 class ReplyButton(StrictModel):
@@ -63,20 +72,20 @@ class ButtonAction(StrictModel):
 
 
 class Row(StrictModel):
-    id: _choice_id(ROW_ID_MAX_CHARS)
-    title: bounded_text(ROW_TITLE_MAX_CHARS)
+    id: _RowId
+    title: _RowTitle
     description: Annotated[str, Field(max_length=ROW_DESCRIPTION_MAX_CHARS)] | None = None
 
 
 class Section(StrictModel):
-    title: bounded_text(SECTION_TITLE_MAX_CHARS) | None = None
+    title: _SectionTitle | None = None
     rows: Annotated[list[Row], Field(min_length=1, max_length=ROWS_MAX)]
 
 
 class ListAction(StrictModel):
     """The list's button and its sections: at most 10 rows in all, row ids unique."""
 
-    button: bounded_text(LIST_BUTTON_MAX_CHARS)
+    button: _ListButton
     sections: Annotated[list[Section], Field(min_length=1, max_length=SECTIONS_MAX)]
 
     @model_validator(mode="after")
@@ -105,7 +114,7 @@ class ListAction(StrictModel):
 
 
 class CtaUrlParameters(StrictModel):
-    display_text: bounded_text(BUTTON_TITLE_MAX_CHARS)
+    display_text: _ButtonTitle
     url: Annotated[str, patterned(r"^https?://[^\s/?#]+[^\s]*$", "must be an http(s):// URL")]
 
 
@@ -125,7 +134,7 @@ class FlowParameters(StrictModel):
     flow_message_version: Literal["3"]
     flow_id: NonEmpty | None = None
     flow_name: NonEmpty | None = None
-    flow_cta: bounded_text(FLOW_CTA_MAX_CHARS)
+    flow_cta: _FlowCta
     flow_token: NonEmpty | None = None
     mode: Literal["draft", "published"] | None = None
     flow_action: Literal["navigate", "data_exchange"] | None = None

@@ -70,23 +70,28 @@ def _parameters(*members: Any) -> Any:
     return list[Annotated[reduce(or_, members), Field(discriminator="type")]]
 
 
+_HeaderParameters = Annotated[
+    _parameters(_HEADER_TEXT, *(_MEMBERS[k] for k in ("image", "video", "document", "location"))),
+    Field(max_length=1),
+]
+_BodyParameters = _parameters(*(_MEMBERS[k] for k in ("text", "currency", "date_time")))
+_ButtonParameters = _parameters(
+    *(_MEMBERS[k] for k in ("payload", "text", "coupon_code", "action"))
+)
+
+
 class HeaderComponent(StrictModel):
     """The header's one variable: a text, a media file or a location."""
 
     type: Literal["header"]
-    parameters: Annotated[
-        _parameters(
-            _HEADER_TEXT, *(_MEMBERS[k] for k in ("image", "video", "document", "location"))
-        ),
-        Field(max_length=1),
-    ]
+    parameters: _HeaderParameters
 
 
 class BodyComponent(StrictModel):
     """The body's variables, in order or by name."""
 
     type: Literal["body", "footer"]
-    parameters: _parameters(*(_MEMBERS[k] for k in ("text", "currency", "date_time")))
+    parameters: _BodyParameters
 
 
 # Which parameter each button sub_type takes; sub_types missing here take none.
@@ -109,7 +114,7 @@ class ButtonComponent(StrictModel):
         "quick_reply", "url", "copy_code", "flow", "catalog", "mpm", "order_details", "voice_call"
     ]
     index: Annotated[int, Field(ge=0, le=9)]
-    parameters: _parameters(*(_MEMBERS[k] for k in ("payload", "text", "coupon_code", "action")))
+    parameters: _ButtonParameters
 
     @model_validator(mode="after")
     def _parameter_fits_sub_type(self) -> ButtonComponent:
