@@ -102,7 +102,7 @@ _PARAMETER = {
     "document": media(filename=True),
     "location": _LOCATION,
     "payload": text(),
-    "coupon_code": text(15),
+    "coupon_code": text(20),
     "action": anything,
 }
 

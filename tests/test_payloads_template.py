@@ -131,10 +131,10 @@ INVALID = [
         "must be text for a url button",
     ),
     Bad(
-        "copy_code coupon of 16 chars",
-        changed(EVERY, {f"{C}[5].parameters[0].coupon_code": "C" * 16}),
+        "copy_code coupon of 21 chars",
+        changed(EVERY, {f"{C}[5].parameters[0].coupon_code": "C" * 21}),
         [f"{C}[5].parameters[0].coupon_code"],
-        "must be at most 15 characters",
+        "must be at most 20 characters",
     ),
     Bad(
         "flow button with a coupon",
@@ -171,9 +171,9 @@ BOUNDARIES = [
         f"{C}[1].parameters[1].currency.amount_1000",
     ),
     (
-        "coupon of 15 chars, not 16",
-        changed(EVERY, {f"{C}[5].parameters[0].coupon_code": "C" * 15}),
-        changed(EVERY, {f"{C}[5].parameters[0].coupon_code": "C" * 16}),
+        "coupon of 20 chars, not 21",
+        changed(EVERY, {f"{C}[5].parameters[0].coupon_code": "C" * 20}),
+        changed(EVERY, {f"{C}[5].parameters[0].coupon_code": "C" * 21}),
         f"{C}[5].parameters[0].coupon_code",
     ),
     (

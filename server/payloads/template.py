@@ -22,7 +22,7 @@ from server.payloads.media import DocumentRef, MediaRef
 TEMPLATE_NAME_MAX_CHARS = 512
 TEXT_PARAMETER_MAX_CHARS = 32768
 HEADER_TEXT_PARAMETER_MAX_CHARS = 60
-COUPON_CODE_MAX_CHARS = 15
+COUPON_CODE_MAX_CHARS = 20  # Meta raised it from 15 (coupon code templates page, 2025)
 COMPONENTS_MAX = 10
 
 
