@@ -8,15 +8,13 @@ path, the error paths and the JSON schema follow without other changes.
 
 from __future__ import annotations
 
-from functools import reduce
-from operator import or_
-from typing import Annotated, Any
+from typing import Any
 
 import pydantic
-from pydantic import Field, TypeAdapter
+from pydantic import TypeAdapter
 
 from server.errors import ValidationError
-from server.payloads.base import SendRequest, keyed_by_type
+from server.payloads.base import SendRequest, keyed_members, tagged_union
 from server.payloads.contacts import Contacts
 from server.payloads.field_errors import to_fields, unstorable_fields
 from server.payloads.interactive import Interactive
@@ -42,10 +40,7 @@ CONTENT_TYPES: dict[str, Any] = {
     "reaction": Reaction,
 }
 
-_AnySendRequest = Annotated[
-    reduce(or_, (keyed_by_type(SendRequest, name, obj) for name, obj in CONTENT_TYPES.items())),
-    Field(discriminator="type"),
-]
+_AnySendRequest = tagged_union(*keyed_members(SendRequest, CONTENT_TYPES).values())
 _ADAPTER: TypeAdapter[SendRequest] = TypeAdapter(_AnySendRequest)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import reduce
+from operator import or_
 from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
@@ -117,3 +119,13 @@ def unique(values: Iterable[tuple[tuple[int | str, ...], str]], what: str) -> No
         if value in seen:
             raise error_at(at, "duplicate", f"must be unique: another {what} is {value!r}")
         seen.add(value)
+
+
+def keyed_members(base: type[_M], values: dict[str, Any]) -> dict[str, type[_M]]:
+    """One `keyed_by_type` member per type name: `{"image": ImageHeader, ...}`."""
+    return {name: keyed_by_type(base, name, value) for name, value in values.items()}
+
+
+def tagged_union(*members: Any) -> Any:
+    """The members as one union that pydantic picks from by their `type`."""
+    return Annotated[reduce(or_, members), Field(discriminator="type")]

@@ -6,13 +6,11 @@ A discriminated union on `interactive.type`. Each kind takes the headers Meta al
 
 from __future__ import annotations
 
-from functools import reduce
-from operator import or_
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from server.payloads.base import StrictModel, bounded_text, keyed_by_type
+from server.payloads.base import StrictModel, bounded_text, keyed_members, tagged_union
 from server.payloads.interactive_actions import (
     ButtonAction,
     CtaUrlAction,
@@ -37,19 +35,19 @@ class _Header(StrictModel):
     type: str
 
 
-_HEADERS: dict[str, Any] = {
-    name: keyed_by_type(_Header, name, value)
-    for name, value in {
+_HEADERS = keyed_members(
+    _Header,
+    {
         "text": bounded_text(HEADER_TEXT_MAX_CHARS),
         "image": MediaRef,
         "video": MediaRef,
         "document": DocumentRef,
-    }.items()
-}
+    },
+)
 
 
 def _header(*kinds: str) -> Any:
-    return Annotated[reduce(or_, (_HEADERS[k] for k in kinds)), Field(discriminator="type")]
+    return tagged_union(*(_HEADERS[k] for k in kinds))
 
 
 AnyHeader = _header("text", "image", "video", "document")

@@ -8,13 +8,11 @@ Parameters are discriminated unions on `type`, each value under the key of its t
 
 from __future__ import annotations
 
-from functools import reduce
-from operator import or_
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from server.payloads.base import NonEmpty, StrictModel, keyed_by_type
+from server.payloads.base import NonEmpty, StrictModel, keyed_by_type, keyed_members, tagged_union
 from server.payloads.field_errors import error_at, patterned
 from server.payloads.location import Location
 from server.payloads.media import DocumentRef, MediaRef
@@ -48,9 +46,9 @@ def _text(max_chars: int) -> Any:
     return Annotated[str, Field(min_length=1, max_length=max_chars)]
 
 
-_MEMBERS: dict[str, Any] = {
-    kind: keyed_by_type(Parameter, kind, value)
-    for kind, value in {
+_MEMBERS = keyed_members(
+    Parameter,
+    {
         "text": _text(TEXT_PARAMETER_MAX_CHARS),
         "currency": Currency,
         "date_time": DateTime,
@@ -61,13 +59,13 @@ _MEMBERS: dict[str, Any] = {
         "payload": NonEmpty,  # quick-reply buttons: a string, not an object
         "coupon_code": _text(COUPON_CODE_MAX_CHARS),  # copy-code buttons: a string too
         "action": dict[str, Any],  # flow, catalog, multi-product buttons: an object
-    }.items()
-}
+    },
+)
 _HEADER_TEXT = keyed_by_type(Parameter, "text", _text(HEADER_TEXT_PARAMETER_MAX_CHARS), "Header")
 
 
 def _parameters(*members: Any) -> Any:
-    return list[Annotated[reduce(or_, members), Field(discriminator="type")]]
+    return list[tagged_union(*members)]
 
 
 _HeaderParameters = Annotated[
