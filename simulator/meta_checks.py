@@ -1,18 +1,43 @@
 """What Meta's send endpoint checks in a message body, and the error bodies it answers with.
 
-`TYPE_CHECKS` maps each message type to a check of its object; adding a type is one
-function and one line there.
+`TYPE_CHECKS` maps each message type to the shape of its object, with the limits Meta
+documents (lengths, counts, required keys, `id` xor `link`); adding a type is one line there.
+Written apart from the service's models on purpose: the end-to-end tests prove that what
+the service sends is what this independent description of Meta accepts.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable
 from typing import Any
 
+from simulator.meta_interactive import INTERACTIVE
+from simulator.meta_shapes import (
+    Check,
+    anything,
+    array,
+    boolean,
+    by_type,
+    integer,
+    keyed,
+    media,
+    number,
+    obj,
+    one_of,
+    text,
+)
+
 _TO = re.compile(r"\+?[0-9]{5,20}")
-_TEXT_MAX = 4096
+_ENVELOPE = {
+    "messaging_product",
+    "recipient_type",
+    "to",
+    "type",
+    "context",
+    "biz_opaque_callback_data",
+}
+_EMOJI = r"|(?=.*[^\x00-\x7f])\S{1,16}"  # one emoji (a sequence of up to 16), or "" to remove
 
 
 def error_body(
@@ -48,81 +73,142 @@ def check_message(body: Any) -> str | None:
     check = TYPE_CHECKS.get(kind) if isinstance(kind, str) else None
     if check is None:
         return f"Param type must be one of {{{', '.join(TYPE_CHECKS)}}}"
-    obj = body.get(kind)
-    if not isinstance(obj, dict if kind != "contacts" else list):
+    if kind not in body:
         return f"Param {kind} is required"
-    return check(obj)
+    for key in body.keys() - _ENVELOPE - {kind}:
+        return f"Param {key} is not a valid parameter for a {kind} message"
+    if "context" in body:
+        problem = _CONTEXT(body["context"], "context")
+        if problem:
+            return problem
+    return check(body[kind], kind)
 
 
-def _text(obj: dict[str, Any]) -> str | None:
-    text = obj.get("body")
-    if not isinstance(text, str) or not text:
-        return "Param text['body'] is required"
-    if len(text) > _TEXT_MAX:
-        return f"Param text['body'] must be at most {_TEXT_MAX} characters long"
+_CONTEXT = obj({"message_id": text()})
+_LOCATION = obj(
+    {"latitude": number(-90, 90), "longitude": number(-180, 180)},
+    {"name": text(), "address": text()},
+)
+
+# -- templates
+_PARAMETER = {
+    "text": text(32768),
+    "currency": obj(
+        {"fallback_value": text(), "code": text(pattern="[A-Z]{3}"), "amount_1000": integer}
+    ),
+    "date_time": obj({"fallback_value": text()}),
+    "image": media(),
+    "video": media(),
+    "document": media(filename=True),
+    "location": _LOCATION,
+    "payload": text(),
+    "coupon_code": text(20),
+    "action": anything,
+}
+
+
+def _parameters(*kinds: str, high: int | None = None, **override: Check) -> Check:
+    shapes = {k: override.get(k, _PARAMETER[k]) for k in kinds}
+    return array(keyed(shapes, parameter_name=text()), low=0, high=high)
+
+
+_BUTTON_PARAMETER = {
+    "quick_reply": "payload",
+    "url": "text",
+    "copy_code": "coupon_code",
+    "flow": "action",
+    "catalog": "action",
+    "mpm": "action",
+    "order_details": "action",
+    "voice_call": None,
+}
+
+
+def _button_parameters_fit(value: dict[str, Any], path: str) -> str | None:
+    wanted = _BUTTON_PARAMETER.get(value["sub_type"])
+    if any(p.get("type") != wanted for p in value["parameters"]):
+        return f"Param {path}['parameters'] must be of type {wanted} for this sub_type"
     return None
 
 
-def _template(obj: dict[str, Any]) -> str | None:
-    if not isinstance(obj.get("name"), str) or not obj["name"]:
-        return "Param template['name'] is required"
-    language = obj.get("language")
-    if not isinstance(language, dict) or not isinstance(language.get("code"), str):
-        return "Param template['language']['code'] is required"
-    components = obj.get("components", [])
-    if not isinstance(components, list):
-        return "Param template['components'] must be an array"
+_COMPONENT = by_type(
+    {
+        "header": obj(
+            {
+                "type": anything,
+                "parameters": _parameters(
+                    "text", "image", "video", "document", "location", high=1, text=text(60)
+                ),
+            }
+        ),
+        "body": obj({"type": anything, "parameters": _parameters("text", "currency", "date_time")}),
+        "footer": obj({"type": anything, "parameters": _parameters("text")}),
+        "button": obj(
+            {
+                "type": anything,
+                "sub_type": one_of(*_BUTTON_PARAMETER),
+                "index": number(0, 9),
+                "parameters": _parameters("payload", "text", "coupon_code", "action"),
+            },
+            {},
+            _button_parameters_fit,
+        ),
+    }
+)
+_TEMPLATE = obj(
+    {
+        "name": text(512, pattern="[a-z0-9_]+"),
+        "language": obj({"code": text()}, {"policy": one_of("deterministic")}),
+    },
+    {"components": array(_COMPONENT, low=0, high=10)},
+)
+
+# -- contacts
+_ANY_TEXT = text()
+_NAME_PARTS = ("first_name", "last_name", "middle_name", "suffix", "prefix")
+
+
+def _name_part(name: dict[str, Any], path: str) -> str | None:
+    if not any(part in name for part in _NAME_PARTS):
+        return f"Param {path} needs one of {', '.join(_NAME_PARTS)} besides formatted_name"
     return None
 
 
-def _media(kind: str) -> Callable[[dict[str, Any]], str | None]:
-    def check(obj: dict[str, Any]) -> str | None:
-        if not (isinstance(obj.get("id"), str) or isinstance(obj.get("link"), str)):
-            return f"Param {kind} must have an 'id' or a 'link'"
-        return None
+_CONTACT = obj(
+    {"name": obj({"formatted_name": text()}, {k: _ANY_TEXT for k in _NAME_PARTS}, _name_part)},
+    {
+        "addresses": array(
+            obj(
+                {},
+                {
+                    k: _ANY_TEXT
+                    for k in ("street", "city", "state", "zip", "country", "country_code", "type")
+                },
+            ),
+            low=0,
+        ),
+        "birthday": text(pattern="[0-9]{4}-[0-9]{2}-[0-9]{2}"),
+        "emails": array(
+            obj({"email": text(pattern=r"[^@\s]+@[^@\s]+")}, {"type": _ANY_TEXT}), low=0
+        ),
+        "org": obj({}, {"company": _ANY_TEXT, "department": _ANY_TEXT, "title": _ANY_TEXT}),
+        "phones": array(
+            obj({"phone": _ANY_TEXT}, {"type": _ANY_TEXT, "wa_id": text(pattern="[0-9]+")}), low=0
+        ),
+        "urls": array(obj({"url": _ANY_TEXT}, {"type": _ANY_TEXT}), low=0),
+    },
+)
 
-    return check
-
-
-def _location(obj: dict[str, Any]) -> str | None:
-    for key in ("latitude", "longitude"):
-        if not isinstance(obj.get(key), int | float | str):
-            return f"Param location['{key}'] is required"
-    return None
-
-
-def _contacts(obj: list[Any]) -> str | None:
-    if not obj or not all(isinstance(c, dict) and c.get("name") for c in obj):
-        return "Param contacts must be a non-empty array of contacts with a 'name'"
-    return None
-
-
-def _interactive(obj: dict[str, Any]) -> str | None:
-    if not isinstance(obj.get("type"), str):
-        return "Param interactive['type'] is required"
-    if not isinstance(obj.get("action"), dict):
-        return "Param interactive['action'] is required"
-    return None
-
-
-def _reaction(obj: dict[str, Any]) -> str | None:
-    if not isinstance(obj.get("message_id"), str):
-        return "Param reaction['message_id'] is required"
-    if not isinstance(obj.get("emoji"), str):  # "" removes a reaction
-        return "Param reaction['emoji'] is required"
-    return None
-
-
-TYPE_CHECKS: dict[str, Callable[[Any], str | None]] = {
-    "text": _text,
-    "template": _template,
-    "image": _media("image"),
-    "video": _media("video"),
-    "audio": _media("audio"),
-    "document": _media("document"),
-    "sticker": _media("sticker"),
-    "location": _location,
-    "contacts": _contacts,
-    "interactive": _interactive,
-    "reaction": _reaction,
+TYPE_CHECKS: dict[str, Check] = {
+    "text": obj({"body": text(4096)}, {"preview_url": boolean}),
+    "template": _TEMPLATE,
+    "image": media(caption=True),
+    "video": media(caption=True),
+    "audio": media(voice=True),
+    "document": media(caption=True, filename=True),
+    "sticker": media(),
+    "location": _LOCATION,
+    "contacts": array(_CONTACT),
+    "interactive": INTERACTIVE,
+    "reaction": obj({"message_id": text(), "emoji": text(empty=True, pattern=_EMOJI)}),
 }

@@ -1,23 +1,26 @@
 """The body of `POST /api/v1/messages/send/`: parsed, checked and turned into Meta's message.
 
 `CONTENT_TYPES` below is the one place to add a message type: write a model for Meta's object
-of that type (as `text.py` and `template.py` do) and add one line mapping the type's name to
-it. The request is a pydantic discriminated union on `type`, built from this registry, so
-the send path, the error paths and the JSON schema follow without other changes.
+of that type (as `text.py`, `media.py`... do) and add one line mapping the type's name to it.
+The request is a pydantic discriminated union on `type`, built from this registry, so the send
+path, the error paths and the JSON schema follow without other changes.
 """
 
 from __future__ import annotations
 
-from functools import reduce
-from operator import or_
-from typing import Annotated, Any
+from typing import Any
 
 import pydantic
-from pydantic import Field, TypeAdapter
+from pydantic import TypeAdapter
 
 from server.errors import ValidationError
-from server.payloads.base import SendRequest, keyed_by_type
+from server.payloads.base import SendRequest, keyed_members, tagged_union
+from server.payloads.contacts import Contacts
 from server.payloads.field_errors import to_fields, unstorable_fields
+from server.payloads.interactive import Interactive
+from server.payloads.location import Location
+from server.payloads.media import Audio, Document, Image, Sticker, Video
+from server.payloads.reaction import Reaction
 from server.payloads.template import Template
 from server.payloads.text import Text
 
@@ -26,12 +29,18 @@ __all__ = ["CONTENT_TYPES", "SendRequest", "parse_send_request", "send_request_s
 CONTENT_TYPES: dict[str, Any] = {
     "text": Text,
     "template": Template,
+    "image": Image,
+    "video": Video,
+    "audio": Audio,
+    "document": Document,
+    "sticker": Sticker,
+    "location": Location,
+    "contacts": Contacts,
+    "interactive": Interactive,
+    "reaction": Reaction,
 }
 
-_AnySendRequest = Annotated[
-    reduce(or_, (keyed_by_type(SendRequest, name, obj) for name, obj in CONTENT_TYPES.items())),
-    Field(discriminator="type"),
-]
+_AnySendRequest = tagged_union(*keyed_members(SendRequest, CONTENT_TYPES).values())
 _ADAPTER: TypeAdapter[SendRequest] = TypeAdapter(_AnySendRequest)
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from functools import reduce
+from operator import or_
 from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 from pydantic_core import PydanticCustomError
 
-from server.payloads.field_errors import patterned
+from server.payloads.field_errors import error_at, patterned
 
 METADATA_MAX_BYTES = 4096
 _M = TypeVar("_M", bound=BaseModel)
@@ -45,9 +48,16 @@ def not_blank(text: str) -> str:
     return text
 
 
+def bounded_text(max_chars: int) -> Any:
+    """A required, non-blank string of at most `max_chars` characters (Meta counts characters)."""
+    return Annotated[str, Field(min_length=1, max_length=max_chars), AfterValidator(not_blank)]
+
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+# E.164: a country code never starts with 0; 8 to 15 digits in all.
 PhoneNumber = Annotated[
     str,
-    patterned(r"^\+?[0-9]{8,15}$", "must be 8 to 15 digits (E.164), optionally after a +"),
+    patterned(r"^\+?[1-9][0-9]{7,14}$", "must be 8 to 15 digits (E.164), optionally after a +"),
     AfterValidator(_digits_only),
 ]
 Metadata = Annotated[dict[str, Any], AfterValidator(_small_metadata)]
@@ -56,7 +66,7 @@ Metadata = Annotated[dict[str, Any], AfterValidator(_small_metadata)]
 class Context(StrictModel):
     """The message this one replies to; WhatsApp shows it quoted."""
 
-    message_id: Annotated[str, Field(min_length=1)]
+    message_id: NonEmpty
 
 
 class SendRequest(StrictModel):
@@ -85,9 +95,37 @@ class SendRequest(StrictModel):
         return payload
 
 
-def keyed_by_type(base: type[_M], type_name: str, value: Any) -> type[_M]:
+def keyed_by_type(base: type[_M], type_name: str, value: Any, prefix: str = "") -> type[_M]:
     """One union member: `type` fixed to `type_name`, whose object sits under the same key."""
     # Meta's shape throughout: {"type": "text", "text": {...}}, {"type": "payload", "payload": "X"}.
     fields: dict[str, Any] = {"type": (Literal[type_name], ...), type_name: (value, ...)}
-    name = "".join(part.title() for part in type_name.split("_")) + base.__name__.lstrip("_")
+    name = prefix + "".join(part.title() for part in type_name.split("_"))
+    name += base.__name__.lstrip("_")
     return create_model(name, __base__=base, __module__=base.__module__, **fields)
+
+
+def exactly_one(model: BaseModel, first: str, second: str) -> None:
+    """Meta's "either X or Y" fields: one of them, never both."""
+    if getattr(model, first) is not None and getattr(model, second) is not None:
+        raise error_at((second,), "exclusive", f"must not be given with {first} (use one of them)")
+    if getattr(model, first) is None and getattr(model, second) is None:
+        raise error_at((), "one_of", f"must have {first} or {second}")
+
+
+def unique(values: Iterable[tuple[tuple[int | str, ...], str]], what: str) -> None:
+    """Ids (and titles) the user picks from must differ, or Meta cannot tell which was picked."""
+    seen: set[str] = set()
+    for at, value in values:
+        if value in seen:
+            raise error_at(at, "duplicate", f"must be unique: another {what} is {value!r}")
+        seen.add(value)
+
+
+def keyed_members(base: type[_M], values: dict[str, Any]) -> dict[str, type[_M]]:
+    """One `keyed_by_type` member per type name: `{"image": ImageHeader, ...}`."""
+    return {name: keyed_by_type(base, name, value) for name, value in values.items()}
+
+
+def tagged_union(*members: Any) -> Any:
+    """The members as one union that pydantic picks from by their `type`."""
+    return Annotated[reduce(or_, members), Field(discriminator="type")]

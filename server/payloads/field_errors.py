@@ -15,6 +15,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 import pydantic
 from pydantic import BaseModel, Field
 from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
 
 _PATTERN_MESSAGES: dict[str, str] = {}
 _INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1  # what orjson, hence our jsonb codec, encodes
@@ -25,6 +26,8 @@ _MESSAGES: dict[str, Callable[[dict[str, Any]], str]] = {
     "string_type": lambda c: "must be a string",
     "bool_type": lambda c: "must be true or false",
     "int_type": lambda c: "must be an integer",
+    "float_type": lambda c: "must be a number",
+    "finite_number": lambda c: "must be a finite number",
     "dict_type": lambda c: "must be an object",
     "model_type": lambda c: "must be an object",
     "model_attributes_type": lambda c: "must be an object",
@@ -35,10 +38,10 @@ _MESSAGES: dict[str, Callable[[dict[str, Any]], str]] = {
         else f"must be at least {c['min_length']} characters"
     ),
     "string_too_long": lambda c: f"must be at most {c['max_length']} characters",
-    "too_short": lambda c: f"must have at least {c['min_length']} items",
-    "too_long": lambda c: f"must have at most {c['max_length']} items",
-    "greater_than_equal": lambda c: f"must be at least {c['ge']}",
-    "less_than_equal": lambda c: f"must be at most {c['le']}",
+    "too_short": lambda c: f"must have at least {_items(c['min_length'])}",
+    "too_long": lambda c: f"must have at most {_items(c['max_length'])}",
+    "greater_than_equal": lambda c: f"must be at least {c['ge']:g}",
+    "less_than_equal": lambda c: f"must be at most {c['le']:g}",
     "literal_error": lambda c: f"must be {c['expected']}",
     "string_pattern_mismatch": lambda c: _PATTERN_MESSAGES.get(c["pattern"], "is not valid"),
     "union_tag_not_found": lambda c: "is required",
@@ -50,6 +53,15 @@ def patterned(pattern: str, message: str) -> Any:
     """`Field(pattern=...)` whose mismatch reads `message`, not pydantic's regex dump."""
     _PATTERN_MESSAGES[pattern] = message
     return Field(pattern=pattern)
+
+
+def error_at(at: tuple[int | str, ...], kind: str, message: str, **ctx: Any) -> Exception:
+    """An error a model validator raises about one of its own fields: `at` is the path below it.
+
+    Pydantic places a model validator's error at the model; `at` carries it down to the
+    field that is wrong (`buttons[2].reply.id`), so the API names that field.
+    """
+    return PydanticCustomError(kind, message, {**ctx, "at": at})
 
 
 def to_fields(exc: pydantic.ValidationError, root: Any) -> list[dict[str, str]]:
@@ -65,6 +77,8 @@ def unstorable_fields(data: Any) -> list[dict[str, str]]:
 def _field(err: Any, root: Any) -> dict[str, str]:
     kind, ctx = err["type"], err.get("ctx") or {}
     parts, owner = _walk(err["loc"], root)
+    if "at" in ctx:
+        parts, owner = [*parts, *ctx["at"]], None
     if kind in ("union_tag_not_found", "union_tag_invalid"):
         parts.append(ctx.get("discriminator", "type").strip("'"))
         owner = None
@@ -74,6 +88,10 @@ def _field(err: Any, root: Any) -> dict[str, str]:
     if owner is not None and kind in ("missing", "extra_forbidden"):
         message += _for_type(kind, parts[-1], *owner)
     return {"field": _dotted(parts), "message": message}
+
+
+def _items(count: int) -> str:
+    return f"{count} item" if count == 1 else f"{count} items"
 
 
 def _body_message(kind: str, ctx: dict[str, Any]) -> str:

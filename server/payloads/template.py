@@ -1,61 +1,107 @@
 """`type: template`: a pre-approved template, its language and the values for its variables.
 
-Parameters are a discriminated union built from `PARAMETER_TYPES` (parameter type -> the
-value under the same key). Only `text` is checked closely for now: `payload` and `coupon_code`
-take any non-empty string, the others any object.
+Each component takes the parameter types Meta allows it: the header one text (60
+characters), media or location value; the body text, currency and date_time values; a
+button the value its `sub_type` needs (a quick reply's `payload`, a URL button's `text`...).
+Parameters are discriminated unions on `type`, each value under the key of its type.
 """
 
 from __future__ import annotations
 
-from functools import reduce
-from operator import or_
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from server.payloads.base import StrictModel, keyed_by_type
-from server.payloads.field_errors import patterned
+from server.payloads.base import NonEmpty, StrictModel, keyed_by_type, keyed_members, tagged_union
+from server.payloads.field_errors import error_at, patterned
+from server.payloads.location import Location
+from server.payloads.media import DocumentRef, MediaRef
 
 TEMPLATE_NAME_MAX_CHARS = 512
 TEXT_PARAMETER_MAX_CHARS = 32768
+HEADER_TEXT_PARAMETER_MAX_CHARS = 60
+COUPON_CODE_MAX_CHARS = 20  # Meta raised it from 15 (coupon code templates page, 2025)
 COMPONENTS_MAX = 10
 
-_NonEmpty = Annotated[str, Field(min_length=1)]
-_AnyObject = dict[str, Any]
 
-PARAMETER_TYPES: dict[str, Any] = {
-    "text": Annotated[str, Field(min_length=1, max_length=TEXT_PARAMETER_MAX_CHARS)],
-    "currency": _AnyObject,
-    "date_time": _AnyObject,
-    "image": _AnyObject,
-    "video": _AnyObject,
-    "document": _AnyObject,
-    "location": _AnyObject,
-    "payload": _NonEmpty,  # quick-reply buttons: a string, not an object
-    "coupon_code": _NonEmpty,  # copy-code buttons: a string too
-    "action": _AnyObject,
-}
+class Currency(StrictModel):
+    fallback_value: NonEmpty
+    code: Annotated[str, patterned(r"^[A-Z]{3}$", "must be an ISO 4217 code like EUR")]
+    amount_1000: int  # the amount times 1000: 99.90 EUR is 99900
+
+
+class DateTime(StrictModel):
+    fallback_value: NonEmpty  # Meta shows this text as it is
 
 
 class Parameter(StrictModel):
-    """One value for a template variable; `PARAMETER_TYPES` makes a subclass per type."""
+    """One value for a template variable; `_MEMBERS` holds a subclass per type."""
 
     type: str
     # Templates with named variables ({{order_id}}) say which one this value fills.
-    parameter_name: _NonEmpty | None = None
+    parameter_name: NonEmpty | None = None
 
 
-AnyParameter = Annotated[
-    reduce(or_, (keyed_by_type(Parameter, n, v) for n, v in PARAMETER_TYPES.items())),
-    Field(discriminator="type"),
+def _text(max_chars: int) -> Any:
+    return Annotated[str, Field(min_length=1, max_length=max_chars)]
+
+
+_MEMBERS = keyed_members(
+    Parameter,
+    {
+        "text": _text(TEXT_PARAMETER_MAX_CHARS),
+        "currency": Currency,
+        "date_time": DateTime,
+        "image": MediaRef,
+        "video": MediaRef,
+        "document": DocumentRef,
+        "location": Location,
+        "payload": NonEmpty,  # quick-reply buttons: a string, not an object
+        "coupon_code": _text(COUPON_CODE_MAX_CHARS),  # copy-code buttons: a string too
+        "action": dict[str, Any],  # flow, catalog, multi-product buttons: an object
+    },
+)
+_HEADER_TEXT = keyed_by_type(Parameter, "text", _text(HEADER_TEXT_PARAMETER_MAX_CHARS), "Header")
+
+
+def _parameters(*members: Any) -> Any:
+    return list[tagged_union(*members)]
+
+
+_HeaderParameters = Annotated[
+    _parameters(_HEADER_TEXT, *(_MEMBERS[k] for k in ("image", "video", "document", "location"))),
+    Field(max_length=1),
 ]
+_BodyParameters = _parameters(*(_MEMBERS[k] for k in ("text", "currency", "date_time")))
+_ButtonParameters = _parameters(
+    *(_MEMBERS[k] for k in ("payload", "text", "coupon_code", "action"))
+)
 
 
-class TextComponent(StrictModel):
-    """Header, body or footer: the values for its variables, in order or by name."""
+class HeaderComponent(StrictModel):
+    """The header's one variable: a text, a media file or a location."""
 
-    type: Literal["header", "body", "footer"]
-    parameters: list[AnyParameter]
+    type: Literal["header"]
+    parameters: _HeaderParameters
+
+
+class BodyComponent(StrictModel):
+    """The body's variables, in order or by name."""
+
+    type: Literal["body", "footer"]
+    parameters: _BodyParameters
+
+
+# Which parameter each button sub_type takes; sub_types missing here take none.
+BUTTON_PARAMETER = {
+    "quick_reply": "payload",
+    "url": "text",
+    "copy_code": "coupon_code",
+    "flow": "action",
+    "catalog": "action",
+    "mpm": "action",
+    "order_details": "action",
+}
 
 
 class ButtonComponent(StrictModel):
@@ -66,10 +112,26 @@ class ButtonComponent(StrictModel):
         "quick_reply", "url", "copy_code", "flow", "catalog", "mpm", "order_details", "voice_call"
     ]
     index: Annotated[int, Field(ge=0, le=9)]
-    parameters: list[AnyParameter]
+    parameters: _ButtonParameters
+
+    @model_validator(mode="after")
+    def _parameter_fits_sub_type(self) -> ButtonComponent:
+        expected = BUTTON_PARAMETER.get(self.sub_type)
+        for i, parameter in enumerate(self.parameters):
+            if parameter.type != expected:
+                raise error_at(
+                    ("parameters", i, "type"),
+                    "button_parameter",
+                    "must be {expected} for a {sub_type} button",
+                    expected=expected or "absent (no parameter)",
+                    sub_type=self.sub_type,
+                )
+        return self
 
 
-Component = Annotated[TextComponent | ButtonComponent, Field(discriminator="type")]
+Component = Annotated[
+    HeaderComponent | BodyComponent | ButtonComponent, Field(discriminator="type")
+]
 
 
 class Language(StrictModel):
