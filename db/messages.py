@@ -220,6 +220,12 @@ async def record_statuses(
         returning=("message_id", "status"),
     )
     new = {(r["message_id"], r["status"]) for r in inserted}
+    # Meta's `sent` webhook repeats what the sender recorded, but brings pricing and the
+    # conversation: keep them on the timeline entry that has none.
+    late = {(c.message_id, c.status): c.details for c in changes if c.details}
+    late = {k: v for k, v in late.items() if k not in new}
+    if late:
+        await conn.executemany(_ADD_DETAILS, [(*k, v) for k, v in sorted(late.items())])
     # Of duplicates within the batch the first wins, as in the INSERT above.
     applied = sorted(
         (
@@ -276,6 +282,15 @@ def _update_status_sql() -> str:
 
 
 _UPDATE_STATUS = _update_status_sql()
+_ADD_DETAILS = str(
+    PostgreSQLQuery.update(statuses)
+    .set(statuses.details, _param("$3", "jsonb"))
+    .where(
+        (statuses.message_id == _param("$1"))
+        & (statuses.status == _param("$2", "text"))
+        & statuses.details.isnull()
+    )
+)
 
 
 async def contexts(conn: asyncpg.Connection, ids: list[UUID]) -> dict[UUID, asyncpg.Record]:

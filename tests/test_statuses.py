@@ -242,3 +242,15 @@ async def test_sweeper_verdict_never_overwrites_a_status_that_landed(pool: async
     assert applied == []
     row = await messages.get(pool, message_id)
     assert (row["status"], row["error"]) == ("sent", None)
+
+
+async def test_pricing_from_a_repeated_status_is_kept_on_the_timeline(pool: asyncpg.Pool) -> None:
+    message_id = await queued(pool)
+    await record(pool, [StatusChange(message_id, "sent", T0, "sender", wamid="wamid.A")])
+    pricing = {"pricing": {"billable": True, "category": "utility"}}
+    assert await record(pool, [change(message_id, "sent", 1, details=pricing)]) == []
+    [entry] = await messages.timeline(pool, message_id)
+    assert (entry["source"], entry["details"]) == ("sender", pricing)
+    other = {"pricing": {"billable": False}}
+    await record(pool, [change(message_id, "sent", 2, details=other)])  # the first one stays
+    assert (await messages.timeline(pool, message_id))[0]["details"] == pricing
