@@ -19,6 +19,10 @@ OUTAGES = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
+    # A pooled connection PostgreSQL just dropped (restart, failover) can fail its next query
+    # with "cannot switch to state ...; another operation is in progress" before asyncpg
+    # notices the socket is gone: an outage too, not a bug of ours.
+    asyncpg.InternalClientError,
     RedisConnectionError,
     RedisTimeoutError,
 )
