@@ -67,15 +67,18 @@ class _Batch:
             for task in self.tasks:
                 task.cancel()
             await self._collect()
-            now = datetime.now(UTC)
-            self.outcomes += [Parked(i, now, counts=False) for i in self.unposted]
-            await asyncio.shield(_record(self.ctx, self.outcomes, patience_s=5))
+            await asyncio.shield(_record(self.ctx, self._handed_back(), patience_s=5))
             raise
-        except BaseException:  # an outage mid-batch: keep the answers already held
+        except Exception:  # an outage mid-batch: keep the answers held, hand back the rest
             await self._collect()
-            await _record(self.ctx, self.outcomes)
+            await _record(self.ctx, self._handed_back())
             raise
         await _record(self.ctx, self.outcomes)
+
+    def _handed_back(self) -> list[Outcome]:
+        """The answers held, plus claimed messages never sent: queued again, due at once."""
+        now = datetime.now(UTC)
+        return self.outcomes + [Parked(i, now, counts=False) for i in self.unposted]
 
     async def _schedule(self, ids: list[UUID]) -> None:
         ctx, limiter = self.ctx, self.ctx.limiter

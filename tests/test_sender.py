@@ -194,3 +194,18 @@ async def test_unknown_outcome_stays_sending(ctx, meta):
     r = await row(ctx.pool, message_id)
     assert (r["status"], r["attempts"]) == ("sending", 1)
     assert r["sending_at"] > datetime.now(UTC) - timedelta(seconds=5)
+
+
+async def test_outage_mid_batch_hands_back_claimed_but_unsent_messages(ctx, meta):
+    ids = [await queue(ctx.pool, A), await queue(ctx.pool, B)]
+
+    async def broken(recipients: list[str]) -> dict[str, float]:
+        raise ConnectionError("redis went away")  # the network edge fails after the claim
+
+    ctx.limiter.blocked = broken
+    with pytest.raises(ConnectionError):
+        await send(ctx, *ids)
+    assert meta.calls == []
+    rows = [await row(ctx.pool, i) for i in ids]
+    assert {(r["status"], r["attempts"]) for r in rows} == {("queued", 0)}
+    assert all(waits(r) <= 0 for r in rows)
