@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 from python_multipart.multipart import MultipartParser, parse_options_header
 from sanic import Request
 
-from server.errors import ApiError, ValidationError
+from server.errors import UnsupportedMediaType, ValidationError
 
 _MAX_FIELD_BYTES = 1024
 
@@ -47,7 +47,7 @@ def boundary_of(content_type: str | None) -> bytes:
     ctype, params = parse_options_header(content_type or "")
     boundary = params.get(b"boundary")
     if ctype != b"multipart/form-data" or not boundary:
-        raise _NotMultipart("Content-Type must be multipart/form-data with a boundary")
+        raise UnsupportedMediaType("Content-Type must be multipart/form-data with a boundary")
     return boundary
 
 
@@ -70,11 +70,6 @@ async def read_form(
     if not reader.ended:
         raise ValidationError([{"field": "body", "message": "the multipart body is incomplete"}])
     return reader.form
-
-
-class _NotMultipart(ApiError):
-    status = 415
-    code = "unsupported_media_type"
 
 
 class _Reader:

@@ -125,9 +125,17 @@ async def _relay(
         # Headers are out: the Hub can only see the connection drop short of Content-Length.
         error = type(exc).__name__
         logger.warning("media download broke off media_id=%s error=%s", media_id, error)
-        request.transport.abort()
+        _drop_connection(request)
         return
     await response.eof()
+
+
+def _drop_connection(request: Request) -> None:
+    """Close the connection mid-body, and tell Sanic the response is over so it does not try
+    to end it (which would log "Response was smaller than content-length" with a traceback)."""
+    request.transport.abort()
+    if request.stream is not None:
+        request.stream.response_func = None  # Http1's "no more sends"
 
 
 def _owner(settings: Settings) -> dict[str, str]:

@@ -8,7 +8,8 @@
 - Mark read (`status: read` on `/messages`): checked and recorded; `GET /_sim/reads` lists them.
 - `POST /_sim/media`: seeds an inbound file, `{"mime_type", "size"}` (random bytes) or
   `{"mime_type", "content_b64"}`; `hold_at` pauses its download after that many bytes until
-  `POST /_sim/media/{id}/release` (tests prove the service streams with it).
+  `POST /_sim/media/{id}/release` (tests prove the service streams with it); `break_at` drops
+  the connection after that many bytes.
 - `POST /_sim/faults`: `{"operation": "upload"|"lookup"|"download"|"read", "responses": [...]}`,
   error answers consumed one per call, shaped as in `/_sim/scenarios`.
 
@@ -47,6 +48,7 @@ class Media:
     mime_type: str
     sha256: str
     hold_at: int | None = None
+    break_at: int | None = None
     released: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -58,9 +60,9 @@ class MediaState:
         default_factory=lambda: {op: deque() for op in OPERATIONS}
     )
 
-    def add(self, data: bytes, mime_type: str, hold_at: int | None = None) -> tuple[str, Media]:
+    def add(self, data: bytes, mime_type: str, **options: int | None) -> tuple[str, Media]:
         media_id = str(secrets.randbelow(10**15) + 10**15)  # Meta's ids are 16 digits
-        item = Media(data, mime_type, hashlib.sha256(data).hexdigest(), hold_at)
+        item = Media(data, mime_type, hashlib.sha256(data).hexdigest(), **options)
         self.media[media_id] = item
         while sum(len(m.data) for m in self.media.values()) > MAX_STORED_BYTES:
             del self.media[next(iter(self.media))]
@@ -164,6 +166,9 @@ async def download(request: Request) -> HTTPResponse | None:
     for start in range(0, len(view), _CHUNK_BYTES):
         if item.hold_at is not None and start >= item.hold_at:
             await item.released.wait()
+        if item.break_at is not None and start >= item.break_at:
+            request.transport.abort()  # the connection drops mid-file
+            return None
         await response.send(bytes(view[start : start + _CHUNK_BYTES]))
     await response.eof()
     return None
@@ -180,8 +185,8 @@ async def seed(request: Request) -> HTTPResponse:
         data = os.urandom(body["size"])
     else:
         return json({"error": "size must be an integer up to 1 GiB"}, status=400)
-    hold_at = body.get("hold_at")
-    media_id, item = request.app.ctx.media.add(data, body["mime_type"], hold_at)
+    options = {k: body[k] for k in ("hold_at", "break_at") if isinstance(body.get(k), int)}
+    media_id, item = request.app.ctx.media.add(data, body["mime_type"], **options)
     return json({"id": media_id, "sha256": item.sha256, "file_size": len(data)})
 
 

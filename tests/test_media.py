@@ -241,3 +241,20 @@ async def test_large_upload_is_spooled_not_held(http, stack):
     assert r.status_code == 201, r.text
     assert r.json()["sha256"] == hashlib.sha256(content).hexdigest()
     assert memory_kb(stack, "VmHWM") - before < _BOUNDED_KB
+
+
+async def test_download_broken_off_by_meta_closes_short(http, stack):
+    seeded = await seed(http, stack, mime_type="video/mp4", size=4 * MB, break_at=MB)
+    log_start = len(stack.log("web"))
+    url = f"{stack.api}/api/v1/media/{seeded['id']}/"
+    received = 0
+    with pytest.raises(httpx.RemoteProtocolError):
+        async with http.stream("GET", url, headers={"Api-Key": stack.api_key}) as r:
+            assert r.headers["content-length"] == str(4 * MB)
+            async for chunk in r.aiter_raw():
+                received += len(chunk)
+    assert MB <= received < 4 * MB
+    r = await download(http, stack, "1")  # the web process serves on
+    assert r.status_code == 404
+    log = stack.log("web")[log_start:]
+    assert "media download broke off" in log and "Traceback" not in log
