@@ -62,7 +62,6 @@ async def upload(request: Request) -> HTTPResponse:
                 data={"messaging_product": "whatsapp", "type": mime_type},
                 files={_FILE: (file.filename or "file", spool, mime_type)},
             ),
-            not_found="Meta does not know the business phone number",
         )
     media_id = meta_client.json_body(response).get("id")
     if not isinstance(media_id, str) or not _MEDIA_ID.match(media_id):

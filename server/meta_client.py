@@ -3,10 +3,12 @@
 The worker's send path and these calls read Meta's answers the same way
 (`consumers.meta.error_from_response`); here a failure is answered, not retried:
 
-- Meta throttling -> 429 `meta_throttled` (the Hub may retry later);
-- Meta down, unreachable, or refusing *our* credentials -> 502 `meta_unavailable` (nothing the
-  Hub can fix; the answer names the setting, never its value), a timeout -> 504 `meta_timeout`;
-- an object Meta does not know (404, or code 100 subcode 33) -> 404 `not_found`;
+- Meta throttling (rate limits, the spam limit 131048) -> 429 `meta_throttled` (retry later);
+- Meta down, unreachable, refusing *our* credentials, or blocking the business account -> 502
+  `meta_unavailable` (nothing the Hub can fix; the answer names the setting, never its value),
+  a timeout -> 504 `meta_timeout`;
+- an object Meta does not know (404, or code 100 subcode 33) -> 404 `not_found` when the id is
+  the Hub's (a media id), else 502: the unknown object is our phone number id;
 - any other refusal -> 422 `meta_rejected` with Meta's code, title and details.
 """
 
@@ -17,12 +19,19 @@ from typing import Any
 import httpx
 import orjson
 
-from consumers.meta import MetaError, MetaThrottled, MetaUnavailable, error_from_response
+from consumers.meta import (
+    MetaError,
+    MetaPaused,
+    MetaThrottled,
+    MetaUnavailable,
+    error_from_response,
+)
 from server.errors import ApiError, NotFound
 from server.settings import Settings
 
 # Meta's "your token or app may not do this" codes: 190 bad token, 10 and 200 permissions.
 _CREDENTIAL_CODES = {10, 190, 200}
+_SPAM_RATE_LIMIT_CODE = 131048
 _OBJECT_MISSING_SUBCODE = 33
 
 
@@ -64,11 +73,15 @@ def open_client(settings: Settings) -> httpx.AsyncClient:
 
 
 async def call(
-    client: httpx.AsyncClient, request: httpx.Request, *, not_found: str, stream: bool = False
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    *,
+    not_found: str | None = None,
+    stream: bool = False,
 ) -> httpx.Response:
     """Send `request` to Meta; a 2xx answer is returned (open, if `stream`), anything else raised.
 
-    `not_found` is the 404 message for an object Meta does not know.
+    `not_found` is the 404 message when the URL names an object of the Hub's (a media id).
     """
     try:
         response = await client.send(request, stream=stream)
@@ -88,18 +101,25 @@ async def call(
     raise api_error(response.status_code, _json(content), not_found)
 
 
-def api_error(status: int, body: Any, not_found: str) -> ApiError:
+def api_error(status: int, body: Any, not_found: str | None = None) -> ApiError:
     """The API error the Hub gets for Meta's non-2xx answer."""
     error = error_from_response(status, body)
     if status in (404, 410) or _subcode(body) == _OBJECT_MISSING_SUBCODE:
-        return NotFound(not_found)
+        if not_found:
+            return NotFound(not_found)
+        return MetaUnavailableError(
+            f"Meta does not know the object in the URL (code {error.code}); "
+            "check WHATSAPP_PHONE_NUMBER_ID"
+        )
     if status in (401, 403) or error.code in _CREDENTIAL_CODES:
         return MetaUnavailableError(
             f"Meta refused the service's credentials (code {error.code}); "
             "check WHATSAPP_ACCESS_TOKEN and the app's permissions"
         )
-    if isinstance(error, MetaThrottled):
+    if isinstance(error, MetaThrottled) or error.code == _SPAM_RATE_LIMIT_CODE:
         return MetaThrottledRequest(error)
+    if isinstance(error, MetaPaused):  # the business account is blocked or locked
+        return MetaUnavailableError(f"Meta refuses the business account: {error.title}")
     if isinstance(error, MetaUnavailable):
         return MetaUnavailableError(f"Meta is unavailable: {error.code} {error.title}")
     return MetaRejectedRequest(error)

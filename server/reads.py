@@ -52,9 +52,7 @@ async def mark_read(request: Request, wamid: str) -> HTTPResponse:
         payload["typing_indicator"] = {"type": "text"}
     settings, client = request.app.ctx.settings, request.app.ctx.meta
     await meta_client.call(
-        client,
-        client.build_request("POST", settings.meta_messages_url, json=payload),
-        not_found=f"Meta does not know the message {wamid}",
+        client, client.build_request("POST", settings.meta_messages_url, json=payload)
     )
     return json({"wamid": wamid, "status": "read", "typing_indicator": options.typing_indicator})
 

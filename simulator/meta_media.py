@@ -11,7 +11,7 @@
   `POST /_sim/media/{id}/release` (tests prove the service streams with it); `break_at` drops
   the connection after that many bytes.
 - `POST /_sim/faults`: `{"operation": "upload"|"lookup"|"download"|"read", "responses": [...]}`,
-  error answers consumed one per call, shaped as in `/_sim/scenarios`.
+  error answers consumed one per call, shaped as in `/_sim/scenarios` (plus `error_subcode`).
 
 Files live in memory; the oldest are forgotten past `MAX_STORED_BYTES`.
 """
@@ -72,7 +72,12 @@ class MediaState:
         """The next injected error answer for `operation`, if one is queued."""
         queue = self.faults[operation]
         step = queue.popleft() if queue else {}
-        return step_error(step) if step.get("status", 200) >= 300 else None
+        if step.get("status", 200) < 300:
+            return None
+        status, body = step_error(step)
+        if isinstance(step.get("error_subcode"), int):  # 33: "Object with ID ... does not exist"
+            body["error"]["error_subcode"] = step["error_subcode"]
+        return status, body
 
 
 def register(app: Sanic) -> None:

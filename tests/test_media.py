@@ -153,6 +153,8 @@ META_UPLOAD_ERRORS = [
     ("Meta refuses the file", {"status": 400, "code": 131053, "details": "bad"}, 422,
      "meta_rejected"),
     ("Meta refuses our token", {"status": 401}, 502, "meta_unavailable"),
+    ("Meta does not know our number", {"status": 400, "code": 100, "error_subcode": 33}, 502,
+     "meta_unavailable"),
 ]  # fmt: skip
 
 
@@ -178,6 +180,8 @@ DOWNLOADS = [
     ("lookup refuses our token", None, [("lookup", {"status": 401})], 502, "meta_unavailable",
      None),
     ("download expired", None, [("download", {"status": 404})], 404, "not_found", None),
+    ("lookup: Meta does not know it", None,
+     [("lookup", {"status": 400, "code": 100, "error_subcode": 33})], 404, "not_found", None),
     ("download 500", None, [("download", {"status": 503})], 502, "meta_unavailable", None),
 ]  # fmt: skip
 

@@ -65,7 +65,12 @@ CASES = [
     ("Meta refuses the id", b"", {"status": 400, "code": 100, "details": "Invalid message_id"},
      422, "meta_rejected", None, None),
     ("Meta refuses our token", b"", {"status": 401}, 502, "meta_unavailable", None, None),
-    ("Meta does not know it", b"", {"status": 404, "code": 100}, 404, "not_found", None, None),
+    ("Meta's spam rate limit", b"", {"status": 400, "code": 131048}, 429, "meta_throttled",
+     None, None),
+    ("Meta blocks the account", b"", {"status": 400, "code": 368}, 502, "meta_unavailable",
+     None, None),
+    ("Meta does not know our number", b"", {"status": 400, "code": 100, "error_subcode": 33},
+     502, "meta_unavailable", None, None),
 ]  # fmt: skip
 
 
