@@ -144,6 +144,7 @@ async def test_upload_over_the_largest_limit_is_refused_before_reading(http, sta
     await writer.drain()
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
     writer.close()
+    await writer.wait_closed()
     assert head.startswith(b"HTTP/1.1 413")
 
 

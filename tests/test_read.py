@@ -3,6 +3,8 @@ simulator, which records each mark-read call; Meta's errors become the Hub's 4xx
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -10,6 +12,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from server import meta_client
+from server.errors import ApiError
 from tests.conftest import Stack, new_recipient
 
 pytestmark = pytest.mark.timeout(60)
@@ -146,3 +150,49 @@ async def test_api_key_required(http, stack, label, headers):
     assert r.status_code == 401
     assert r.json()["error"]["code"] == "unauthorized"
     assert await reads_of(http, stack, wamid) == []
+
+
+async def _stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.read()  # never answers; returns when the client gives up
+
+
+async def _html_500(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"HTTP/1.1 500 X\r\nContent-Length: 6\r\nConnection: close\r\n\r\n<html>")
+    await writer.drain()
+
+
+# label, how the socket answers (None: nothing listens), status, error code
+NETWORK = [
+    ("no answer in time", _stall, 504, "meta_timeout"),
+    ("nothing listening", None, 502, "meta_unavailable"),
+    ("a 500 without JSON", _html_500, 502, "meta_unavailable"),
+]
+
+
+@pytest.mark.parametrize(("label", "serve", "status", "code"), NETWORK, ids=[n[0] for n in NETWORK])
+async def test_meta_call_network_failures(label, serve, status, code):
+    """meta_client.call on a real socket: every way Meta can fail is an ApiError, never a 500."""
+    done = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await serve(reader, writer)
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            done.set()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    if serve is None:
+        server.close()
+        await server.wait_closed()
+    async with httpx.AsyncClient(timeout=0.3) as client:
+        with pytest.raises(ApiError) as caught:
+            await meta_client.call(client, client.build_request("POST", url))
+    server.close()
+    if serve is not None:
+        await asyncio.wait_for(done.wait(), 5)
+    assert (caught.value.status, caught.value.code) == (status, code)
