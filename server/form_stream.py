@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from python_multipart.exceptions import ParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from sanic import Request
 
@@ -64,11 +65,14 @@ async def read_form(
     """Parse the body; the `file_field` part goes to `spool`, at most `limit(...)` bytes of it."""
     reader = _Reader(spool, file_field, allowed, head_bytes, limit)
     parser = MultipartParser(boundary, reader.callbacks())
-    while (chunk := await request.stream.read()) is not None:
-        parser.write(chunk)
-    parser.finalize()
+    try:
+        while (chunk := await request.stream.read()) is not None:
+            parser.write(chunk)
+        parser.finalize()
+    except ParseError as exc:
+        raise _field_error("body", f"is not a valid multipart body ({exc})") from None
     if not reader.ended:
-        raise ValidationError([{"field": "body", "message": "the multipart body is incomplete"}])
+        raise _field_error("body", "is an incomplete multipart body (no closing boundary)")
     return reader.form
 
 

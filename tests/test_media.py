@@ -125,11 +125,31 @@ async def test_upload(http, stack, label, content, part_type, fields, status, fi
     assert back.headers["content-type"] == mime_type
 
 
-async def test_upload_needs_multipart(http, stack):
-    r = await http.post(
-        f"{stack.api}/api/v1/media/", json={"file": "x"}, headers={"Api-Key": stack.api_key}
-    )
-    assert r.status_code == 415 and r.json()["error"]["code"] == "unsupported_media_type"
+_PART = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
+# label, Content-Type, raw body, status, field
+RAW_BODIES = [
+    ("JSON, not multipart", "application/json", b'{"file": "x"}', 415, None),
+    ("no boundary", "multipart/form-data", _PART, 415, None),
+    ("not multipart inside", "multipart/form-data; boundary=b", b"garbage", 400, "body"),
+    ("no closing boundary", "multipart/form-data; boundary=b",
+     _PART + b"Content-Type: image/jpeg\r\n\r\n\xff\xd8", 400, "body"),
+    ("a part without a name", "multipart/form-data; boundary=b",
+     b"--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n--b--\r\n", 400, "body"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("label", "content_type", "body", "status", "field"), RAW_BODIES, ids=[b[0] for b in RAW_BODIES]
+)
+async def test_upload_body_must_be_multipart(http, stack, label, content_type, body, status, field):
+    headers = {"Api-Key": stack.api_key, "Content-Type": content_type}
+    r = await http.post(f"{stack.api}/api/v1/media/", content=body, headers=headers)
+    assert r.status_code == status, r.text
+    error = r.json()["error"]
+    if field:
+        assert [f["field"] for f in error["fields"]] == [field]
+    else:
+        assert error["code"] == "unsupported_media_type"
 
 
 async def test_upload_over_the_largest_limit_is_refused_before_reading(http, stack):
