@@ -14,14 +14,15 @@ from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse, json
 
 import db
-from server import health, messages, streams, webhooks
+from server import health, media, messages, meta_client, reads, streams, webhooks
 from server.errors import OUTAGES, ApiError, Unavailable
 from server.logs import configure_logging
 from server.settings import Settings
 
 logger = logging.getLogger("server")
 
-# Webhook batches of 1,000 statuses are about 1 MB; nothing legitimate is larger.
+# Webhook batches of 1,000 statuses are about 1 MB; nothing legitimate is larger. Media
+# uploads stream (server.media) and check their own limit.
 _MAX_REQUEST_BYTES = 8 * 1024 * 1024
 
 
@@ -34,15 +35,17 @@ def create_app(settings: Settings | None = None, name: str = "messaging") -> San
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.MOTD = False
     app.ctx.settings = settings
-    app.blueprint([messages.bp, webhooks.bp, health.bp])
+    app.blueprint([messages.bp, reads.bp, media.bp, webhooks.bp, health.bp])
 
     @app.before_server_start
     async def _open(app: Sanic) -> None:
         app.ctx.pool = await db.create_pool(settings.database_url, min_size=1, max_size=10)
         app.ctx.redis = streams.connect(settings.redis_url)
+        app.ctx.meta = meta_client.open_client(settings)
 
     @app.after_server_stop
     async def _close(app: Sanic) -> None:
+        await app.ctx.meta.aclose()
         await app.ctx.redis.aclose()
         await app.ctx.pool.close()
 

@@ -338,8 +338,11 @@ class Settings:
 
     @property
     def meta_messages_url(self) -> str:
-        base = f"{self.whatsapp_api_base_url}/{self.whatsapp_api_version}"
-        return f"{base}/{self.phone_number_id}/messages"
+        return self.graph_url(self.phone_number_id, "messages")
+
+    def graph_url(self, *path: str) -> str:
+        """A Graph API URL of this version: `graph_url(media_id)`, `graph_url(pnid, "media")`."""
+        return "/".join((self.whatsapp_api_base_url, self.whatsapp_api_version, *path))
 
 
 def _read(meta: Mapping[str, Any], environ: Mapping[str, str]) -> Any:

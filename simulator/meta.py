@@ -20,6 +20,7 @@ import httpx
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json
 
+from simulator import meta_media
 from simulator.meta_checks import check_message, error_body, invalid
 from simulator.meta_webhooks import DISPLAY_PHONE_NUMBER, Outbox, status_object
 from simulator.recorder import Recorder, digits
@@ -80,6 +81,7 @@ def create_app(config: Config | None = None, name: str = "meta-simulator") -> Sa
     app.add_route(messages, "/_sim/messages", methods=["GET"])
     app.add_route(stats, "/_sim/stats", methods=["GET"])
     app.add_route(reset, "/_sim/reset", methods=["POST"])
+    meta_media.register(app)
     return app
 
 
@@ -102,6 +104,8 @@ async def send(request: Request, version: str, phone_number_id: str) -> HTTPResp
         )
         answer = error_body(100, message, type_="GraphMethodException", error_subcode=33)
         return _rejected(recorder, to, raw, 400, answer)
+    if isinstance(body, dict) and "status" in body:  # mark read, not a send
+        return meta_media.mark_read(request, body)
     problem = check_message(body)
     if problem:
         return _rejected(recorder, to, raw, 400, invalid(problem))
@@ -204,6 +208,7 @@ async def reset(request: Request) -> HTTPResponse:
     ctx.scenarios.clear()
     ctx.recorder.reset()
     ctx.outbox.reset()
+    meta_media.reset(request.app)
     return json({"reset": True})
 
 

@@ -1,0 +1,176 @@
+"""The Hub's media routes, so it never needs Meta's token: upload a file, download one.
+
+- `POST /api/v1/media/`: a multipart upload, spooled to disk while it arrives, checked against
+  Meta's rules (`server.media_rules`), then uploaded to Meta; answers Meta's media id.
+- `GET /api/v1/media/{media_id}/`: looks the media up on Meta, then relays the download chunk
+  by chunk (Meta -> Hub), so a 100 MB document never sits in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+from typing import Any
+
+import httpx
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json
+
+from server import media_rules, meta_client
+from server.auth import require_api_key
+from server.errors import ValidationError
+from server.form_stream import FieldTooLarge, Form, UploadedFile, boundary_of, read_form
+from server.settings import Settings
+
+logger = logging.getLogger("server.media")
+
+bp = Blueprint("media", url_prefix="/api/v1/media")
+
+_FILE = "file"
+_FORM_FIELDS = frozenset({_FILE, "type", "messaging_product"})
+# Room for the multipart envelope around the largest file: boundaries, part headers, `type`.
+_ENVELOPE_BYTES = 64 * 1024
+_MEDIA_ID = re.compile(r"^[0-9]{1,32}$")
+_OCTET_STREAM = "application/octet-stream"
+
+
+@bp.post("/", stream=True)
+async def upload(request: Request) -> HTTPResponse:
+    """Check the file against Meta's limits for its type, upload it to Meta, answer the id."""
+    require_api_key(request)
+    boundary = boundary_of(request.headers.get("content-type"))
+    _check_length(request.headers.get("content-length"))
+    settings, client = request.app.ctx.settings, request.app.ctx.meta
+    with tempfile.TemporaryFile() as spool:
+        form = await read_form(
+            request,
+            boundary,
+            spool,
+            file_field=_FILE,
+            allowed=_FORM_FIELDS,
+            head_bytes=media_rules.HEAD_BYTES,
+            limit=_limit,
+        )
+        file, mime_type = _checked(form)
+        spool.seek(0)
+        response = await meta_client.call(
+            client,
+            client.build_request(
+                "POST",
+                settings.graph_url(settings.phone_number_id, "media"),
+                data={"messaging_product": "whatsapp", "type": mime_type},
+                files={_FILE: (file.filename or "file", spool, mime_type)},
+            ),
+        )
+    media_id = meta_client.json_body(response).get("id")
+    if not isinstance(media_id, str) or not _MEDIA_ID.match(media_id):
+        raise meta_client.MetaUnavailableError("Meta answered the upload without a media id")
+    body = {
+        "id": media_id,
+        "mime_type": mime_type,
+        "file_size": file.size,
+        "sha256": file.digest.hexdigest(),
+        "filename": file.filename or None,
+    }
+    return json(body, status=201, headers={"Location": f"/api/v1/media/{media_id}/"})
+
+
+@bp.get("/<media_id:str>/")
+async def download(request: Request, media_id: str) -> HTTPResponse | None:
+    """Look the media's URL up with Meta's token, then stream the file through to the Hub."""
+    require_api_key(request)
+    if not _MEDIA_ID.match(media_id):
+        raise ValidationError([{"field": "media_id", "message": "must be Meta's numeric media id"}])
+    settings, client = request.app.ctx.settings, request.app.ctx.meta
+    missing = f"no media with id {media_id}: Meta does not know it, or it has expired"
+    lookup = await meta_client.call(
+        client,
+        client.build_request("GET", settings.graph_url(media_id), params=_owner(settings)),
+        not_found=missing,
+    )
+    info = meta_client.json_body(lookup)
+    url = info.get("url")
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        raise meta_client.MetaUnavailableError("Meta's media lookup has no download URL")
+    # identity: the bytes are relayed as they come, so they must be the file's own.
+    upstream = await meta_client.call(
+        client,
+        client.build_request("GET", url, headers={"Accept-Encoding": "identity"}),
+        not_found=missing,
+        stream=True,
+    )
+    try:
+        await _relay(request, upstream, info, media_id)
+    finally:
+        await upstream.aclose()
+    return None
+
+
+async def _relay(
+    request: Request, upstream: httpx.Response, info: dict[str, Any], media_id: str
+) -> None:
+    headers = {}
+    if upstream.headers.get("content-length", "").isdigit():
+        headers["Content-Length"] = upstream.headers["content-length"]
+    if isinstance(info.get("sha256"), str):
+        headers["X-Media-Sha256"] = info["sha256"]
+    mime_type = info.get("mime_type") or upstream.headers.get("content-type") or _OCTET_STREAM
+    response = await request.respond(headers=headers, content_type=str(mime_type))
+    try:
+        async for chunk in upstream.aiter_raw():
+            await response.send(chunk)
+    except httpx.HTTPError as exc:
+        # Headers are out: the Hub can only see the connection drop short of Content-Length.
+        error = type(exc).__name__
+        logger.warning("media download broke off media_id=%s error=%s", media_id, error)
+        _drop_connection(request)
+        return
+    await response.eof()
+
+
+def _drop_connection(request: Request) -> None:
+    """Close the connection mid-body, and tell Sanic the response is over so it does not try
+    to end it (which would log "Response was smaller than content-length" with a traceback)."""
+    request.transport.abort()
+    if request.stream is not None:
+        request.stream.response_func = None  # Http1's "no more sends"
+
+
+def _owner(settings: Settings) -> dict[str, str]:
+    # Meta answers a media id only to the phone number it belongs to.
+    return {"phone_number_id": settings.phone_number_id}
+
+
+def _check_length(header: str | None) -> None:
+    limit = media_rules.LARGEST_BYTES + _ENVELOPE_BYTES
+    if header and header.isdigit() and int(header) > limit:
+        raise FieldTooLarge(
+            [{"field": _FILE, "message": f"must be at most {media_rules.LARGEST_BYTES} bytes"}]
+        )
+
+
+def _limit(form: Form, file: UploadedFile) -> int:
+    """The most bytes the file may have, by the type declared so far (else the largest)."""
+    return media_rules.max_bytes(form.fields.get("type") or file.content_type)
+
+
+def _checked(form: Form) -> tuple[UploadedFile, str]:
+    """The file and its MIME type, once Meta's rules allow them."""
+    file = form.file
+    if file is None:
+        raise ValidationError([{"field": _FILE, "message": "is required"}])
+    if form.fields.get("messaging_product", "whatsapp") != "whatsapp":
+        raise ValidationError([{"field": "messaging_product", "message": "must be whatsapp"}])
+    declared = media_rules.base_type(form.fields.get("type"))
+    part_type = media_rules.base_type(file.content_type)
+    mime_type = declared or (part_type if part_type != _OCTET_STREAM else "")
+    if not mime_type:
+        raise ValidationError(
+            [{"field": "type", "message": "is required: the file's MIME type, like image/jpeg"}]
+        )
+    found = media_rules.problem(mime_type, file.size, file.head)
+    if found:
+        error = FieldTooLarge if found.too_large else ValidationError
+        raise error([{"field": found.field, "message": found.message}])
+    return file, mime_type

@@ -1,0 +1,66 @@
+"""`POST /api/v1/messages/{wamid}/read/`: mark an inbound message read, in Meta's request.
+
+A cheap call Meta answers at once, so it runs in the web process and the Hub gets Meta's
+outcome: no queue, no row. The wamid is the one the Hub received in `message.received`.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+import pydantic
+from pydantic import BaseModel, ConfigDict
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json
+
+from server import meta_client
+from server.auth import require_api_key
+from server.errors import ValidationError
+from server.payloads.field_errors import to_fields
+
+bp = Blueprint("reads", url_prefix="/api/v1/messages")
+
+# Meta's ids are "wamid." + base64, so they may hold "/", "+" and "=" (send "/" as %2F or raw).
+_WAMID = re.compile(r"^wamid\.[\x21-\x7e]{1,500}$")
+
+
+class ReadRequest(BaseModel):
+    """The optional body: `{"typing_indicator": true}` also shows "typing..." to the user."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    typing_indicator: bool = False
+
+
+@bp.post("/<wamid:path>/read/")
+async def mark_read(request: Request, wamid: str) -> HTTPResponse:
+    """Tell Meta the message was read (blue ticks), optionally with the typing indicator."""
+    require_api_key(request)
+    wamid = unquote(wamid)
+    if not _WAMID.match(wamid):
+        raise ValidationError(
+            [{"field": "wamid", "message": "must be an inbound message's wamid (wamid....)"}]
+        )
+    options = _options(request.body)
+    payload: dict[str, object] = {
+        "messaging_product": "whatsapp",
+        "status": "read",
+        "message_id": wamid,
+    }
+    if options.typing_indicator:
+        payload["typing_indicator"] = {"type": "text"}
+    settings, client = request.app.ctx.settings, request.app.ctx.meta
+    await meta_client.call(
+        client, client.build_request("POST", settings.meta_messages_url, json=payload)
+    )
+    return json({"wamid": wamid, "status": "read", "typing_indicator": options.typing_indicator})
+
+
+def _options(raw: bytes) -> ReadRequest:
+    if not raw.strip():
+        return ReadRequest()
+    try:
+        return ReadRequest.model_validate_json(raw)
+    except pydantic.ValidationError as exc:
+        raise ValidationError(to_fields(exc, ReadRequest)) from None
