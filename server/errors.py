@@ -1,7 +1,7 @@
 """API errors: a small hierarchy, each rendered as one JSON shape.
 
 Every error body is `{"error": {"code": ..., "message": ..., "fields": [...]}}`; `fields`
-appears on validation errors only, one `{"field": "text.body", "message": ...}` per problem.
+appears when the error is about named fields (400s, a media file too large), one per field.
 """
 
 from __future__ import annotations
