@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from consumers import metrics
 from consumers.inbound_types import normalise
 from consumers.meta_events import INVALID_KINDS
 from db import hub_events, inbound, messages, webhook_changes
@@ -132,6 +133,7 @@ async def record(
         if events:
             fresh = await hub_events.insert_many(conn, events)
             events = [e for e in events if e.id in fresh]
+    metrics.count_statuses(applied)  # committed: a retried transaction counts once
     if events:
         await streams.publish_hub_events(ctx.redis, events)
     return events

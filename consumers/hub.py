@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 from standardwebhooks import Webhook
 
-from consumers import retries
+from consumers import metrics, retries
 from consumers.meta import nothing_sent
 from consumers.ratelimit import Pause, parse_pause
 from consumers.runner import Consumer, Entry
@@ -80,6 +80,7 @@ async def _deliver(ctx: Any, row: Any) -> Attempt:
             error = type(exc).__name__
     latency_ms = int((time.monotonic() - started) * 1000)
     outcome, next_at, reason = _outcome(ctx.settings, row["attempts"] + 1, code, retry_after)
+    metrics.count_hub_delivery(outcome, time.monotonic() - started)
     if outcome != HUB_DELIVERED:
         logger.warning(
             "hub delivery failed event_id=%s attempt=%d status=%s error=%s next=%s",

@@ -31,6 +31,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from consumers import metrics
 from server.constants import dead_letter_stream
 from server.errors import OUTAGES, TRANSIENT
 
@@ -254,6 +255,7 @@ class Runner:
             pipe.xack(c.stream, c.group, *ids)
             pipe.xdel(c.stream, *ids)
             await pipe.execute()
+        metrics.STREAM_ENTRIES.labels(c.name, "acked").inc(len(ids))
 
     async def _dead_letter(
         self, entries: list[Entry], reasons: dict[str, str], deliveries: dict[str, int]
@@ -278,6 +280,7 @@ class Runner:
             pipe.xack(c.stream, c.group, *[e.id for e in entries])
             pipe.xdel(c.stream, *[e.id for e in entries])
             await pipe.execute()
+        metrics.STREAM_ENTRIES.labels(c.name, "dead_lettered").inc(len(entries))
 
     async def _sleep(self, seconds: float) -> None:
         try:

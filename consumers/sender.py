@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from consumers import events, retries
+from consumers import events, metrics, retries
 from consumers.meta import (
     MetaError,
     MetaOutcomeUnknown,
@@ -78,6 +78,7 @@ class _Batch:
     def _handed_back(self) -> list[Outcome]:
         """The answers held, plus claimed messages never sent: queued again, due at once."""
         now = datetime.now(UTC)
+        metrics.MESSAGES_PARKED.labels("handed_back").inc(len(self.unposted))
         return self.outcomes + [Parked(i, now, counts=False) for i in self.unposted]
 
     async def _schedule(self, ids: list[UUID]) -> None:
@@ -87,15 +88,18 @@ class _Batch:
             now = datetime.now(UTC)
             if ctx.stop.is_set():  # the rest stays queued, due at once for another worker
                 self.outcomes += [Parked(i, now, claimed=False) for i in todo]
+                metrics.MESSAGES_PARKED.labels("handed_back").inc(len(todo))
                 return
             pause = await limiter.paused()
             if pause:
                 until = datetime.fromtimestamp(pause.until, UTC)
                 error = {"code": pause.code, "title": pause.title}
                 self.outcomes += [Parked(i, until, error, claimed=False) for i in todo]
+                metrics.MESSAGES_PARKED.labels("paused").inc(len(todo))
                 return
             slots = await limiter.reserve(len(todo))
             if not slots.delays:
+                metrics.count_rate_limit_full(slots.retry_in_s, len(todo))
                 await _sleep(ctx.stop, slots.retry_in_s)
                 continue
             chunk, todo = todo[: len(slots.delays)], todo[len(slots.delays) :]
@@ -107,6 +111,7 @@ class _Batch:
                     wait = timedelta(seconds=blocked[row["recipient"]])
                     self.outcomes.append(Parked(row["id"], now + wait, counts=False))
                     self.unposted.discard(row["id"])
+                    metrics.MESSAGES_PARKED.labels("pair_limit").inc()
                 else:
                     self.tasks.append(asyncio.create_task(self._send(row, delay)))
 
@@ -116,6 +121,7 @@ class _Batch:
 
     async def _send(self, row: Any, delay: float) -> Outcome:
         ctx, message_id = self.ctx, row["id"]
+        metrics.RATE_LIMIT_WAIT.inc(max(delay, 0))
         await asyncio.sleep(delay)
         async with ctx.http_slots:
             self.unposted.discard(message_id)
@@ -133,7 +139,10 @@ async def _post(ctx: Any, payload: dict[str, Any]) -> str:
     """One Meta call; a connection that never opened is retried at once, briefly."""
     s = ctx.settings
     return await retries.at_once(
-        lambda: send_message(ctx.http, s.meta_messages_url, s.access_token, payload),
+        lambda: metrics.timed(
+            metrics.META_SECONDS,
+            send_message(ctx.http, s.meta_messages_url, s.access_token, payload),
+        ),
         lambda e: isinstance(e, MetaUnavailable) and not e.http_status,
     )
 
@@ -143,12 +152,15 @@ async def _after_error(ctx: Any, row: Any, exc: MetaError) -> Outcome:
     s, limiter, message_id = ctx.settings, ctx.limiter, row["id"]
     now = datetime.now(UTC)
     error = exc.as_error()
+    metrics.count_meta_error(exc)
     try:
         if isinstance(exc, MetaOutcomeUnknown):
             logger.warning("send outcome unknown message_id=%s error=%s", message_id, exc)
             return None  # stays `sending`; a status webhook or the sweeper settles it
         if isinstance(exc, MetaPaused):
             pause = await limiter.pause(exc.code, exc.title, s.send_pause_s)
+            metrics.SEND_PAUSES.labels(str(exc.code)).inc()
+            metrics.MESSAGES_PARKED.labels("paused").inc()
             logger.error(
                 "ALERT sending paused for %.0fs: Meta error %s %s (message_id=%s)",
                 s.send_pause_s,
@@ -160,18 +172,22 @@ async def _after_error(ctx: Any, row: Any, exc: MetaError) -> Outcome:
             return Parked(message_id, until, error, counts=False)
         if isinstance(exc, MetaPairLimited):
             await limiter.block_recipient(row["recipient"], s.pair_rate_limit_s)
+            metrics.MESSAGES_PARKED.labels("pair_limit").inc()
             wait = timedelta(seconds=s.pair_rate_limit_s)
             return Parked(message_id, now + wait, error, counts=False)
         if isinstance(exc, MetaThrottled):
             wait_s = 2 * s.retry_initial_s
             await limiter.back_off(wait_s)
+            metrics.MESSAGES_PARKED.labels("throttled").inc()
             return Parked(message_id, now + timedelta(seconds=wait_s), error, counts=False)
     except TRANSIENT as redis_down:  # the limiter is best effort; the message still waits
         logger.warning("rate limiter unavailable (%s)", type(redis_down).__name__)
+        metrics.MESSAGES_PARKED.labels("limiter_unavailable").inc()
         return Parked(message_id, now + timedelta(seconds=s.retry_initial_s), error, counts=False)
     if exc.retryable and row["attempts"] < s.send_max_attempts:
         wait = timedelta(seconds=retry_delay_s(s, row["attempts"]))
         logger.info("send retry message_id=%s code=%s in=%s", message_id, exc.code, wait)
+        metrics.MESSAGES_PARKED.labels("retry").inc()
         return Parked(message_id, now + wait, error)
     logger.info("send failed message_id=%s code=%s title=%s", message_id, exc.code, exc.title)
     return StatusChange(message_id, FAILED, now, "sender", error=error)

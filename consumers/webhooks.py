@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from consumers import events
+from consumers import events, metrics
 from consumers.meta_events import (
     INVALID_KINDS,
     MalformedWebhook,
@@ -42,6 +42,7 @@ async def handle(ctx: Any, entries: list[Entry]) -> dict[str, str]:
             parsed.append(parse_webhook(e.fields.get("body", "")))
         except MalformedWebhook as exc:
             malformed[e.id] = f"malformed webhook: {exc}"
+    metrics.count_webhook(parsed, len(malformed))
     changes = await _changes(ctx, [s for n in parsed for s in n.statuses])
     inbound = inbound_rows(parsed)
     others = change_rows(parsed)

@@ -22,7 +22,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 import db
-from consumers import scheduler, sweeper
+from consumers import metrics, scheduler, sweeper
 from consumers.ratelimit import RateLimiter
 from consumers.runner import Consumer, Runner
 from server import streams
@@ -120,6 +120,7 @@ async def run(settings: Settings, consumers: Sequence[Consumer], sweep: bool = T
     if ctx is None:
         return 0
     tasks: list[asyncio.Task[Any]] = []
+    metrics_server = await metrics.start_server(settings)
     try:
         group = runners(ctx, consumers, stop)
         for r in group:
@@ -148,6 +149,7 @@ async def run(settings: Settings, consumers: Sequence[Consumer], sweep: bool = T
         await asyncio.gather(*tasks, return_exceptions=True)
         logger.info("worker stopped cleanly=%s", not late and not failed)
     finally:
+        await metrics.stop_server(metrics_server)
         await close_context(ctx)
     return 1 if failed else 0
 

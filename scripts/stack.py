@@ -96,7 +96,7 @@ def new_stack(database_url: str, redis_url: str, logs: Path, **overrides: str) -
 
 def stack_env(database_url: str, redis_url: str) -> dict[str, str]:
     """Every setting the processes need, with retries and timeouts shortened for tests."""
-    ports = {k: free_port() for k in ("web", "sim", "sink")}
+    ports = {k: free_port() for k in ("web", "sim", "sink", "worker_metrics")}
     return {
         **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")},
         "PYTHONUNBUFFERED": "1",
@@ -110,6 +110,7 @@ def stack_env(database_url: str, redis_url: str) -> dict[str, str]:
         "HUB_WEBHOOK_SECRET": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "HEALTH_CHECK_TOKENS": "health-token-1,health-token-2",
         "PORT": str(ports["web"]),
+        "WORKER_METRICS_PORT": str(ports["worker_metrics"]),
         "WHATSAPP_API_BASE_URL": f"http://127.0.0.1:{ports['sim']}",
         "HUB_WEBHOOK_URL": f"http://127.0.0.1:{ports['sink']}/events",
         "SIM_PORT": str(ports["sim"]),

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import tempfile
+from collections.abc import MutableMapping
+from pathlib import Path
 
 from sanic import Sanic
 from sanic.worker.loader import AppLoader
 
-from server.app import create_app
 from server.settings import Settings, SettingsError
+
+_MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def main() -> None:
@@ -16,6 +22,10 @@ def main() -> None:
         settings = Settings.from_env()
     except SettingsError as exc:
         sys.exit(f"config error: {exc}")
+    # Before the app (and prometheus_client) is imported: the multiprocess mode is chosen then.
+    created = prepare_multiproc_dir(settings.web_workers)
+    from server.app import create_app
+
     loader = AppLoader(factory=create_app)
     app = loader.load()
     app.prepare(
@@ -26,10 +36,37 @@ def main() -> None:
         access_log=False,
         motd=False,
     )
-    if settings.web_workers == 1:
-        Sanic.serve_single(primary=app)  # no worker manager: less memory, one process
-    else:
-        Sanic.serve(primary=app, app_loader=loader)
+    try:
+        if settings.web_workers == 1:
+            Sanic.serve_single(primary=app)  # no worker manager: less memory, one process
+        else:
+            Sanic.serve(primary=app, app_loader=loader)
+    finally:
+        if created:
+            shutil.rmtree(created, ignore_errors=True)
+
+
+def prepare_multiproc_dir(
+    web_workers: int, environ: MutableMapping[str, str] = os.environ
+) -> Path | None:
+    """Set PROMETHEUS_MULTIPROC_DIR up before prometheus_client is imported.
+
+    A given directory is emptied: a previous run's values would add up with ours. Without
+    one, and with several workers, a fresh temporary directory is made and exported to the
+    workers; it is returned so the caller removes it at exit. One worker needs none.
+    """
+    if given := environ.get(_MULTIPROC_ENV, ""):
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+        return None
+    environ.pop(_MULTIPROC_ENV, None)  # set but empty would still turn multiprocess mode on
+    if web_workers == 1:
+        return None
+    created = Path(tempfile.mkdtemp(prefix="messaging-metrics-"))
+    environ[_MULTIPROC_ENV] = str(created)
+    return created
 
 
 if __name__ == "__main__":

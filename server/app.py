@@ -14,7 +14,17 @@ from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse, json
 
 import db
-from server import health, media, messages, meta_client, reads, streams, webhooks
+from server import (
+    exposition,
+    health,
+    media,
+    messages,
+    meta_client,
+    metrics,
+    reads,
+    streams,
+    webhooks,
+)
 from server.errors import OUTAGES, ApiError, Unavailable
 from server.logs import configure_logging
 from server.settings import Settings
@@ -35,7 +45,7 @@ def create_app(settings: Settings | None = None, name: str = "messaging") -> San
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.MOTD = False
     app.ctx.settings = settings
-    app.blueprint([messages.bp, reads.bp, media.bp, webhooks.bp, health.bp])
+    app.blueprint([messages.bp, reads.bp, media.bp, webhooks.bp, health.bp, metrics.bp])
 
     @app.before_server_start
     async def _open(app: Sanic) -> None:
@@ -48,6 +58,7 @@ def create_app(settings: Settings | None = None, name: str = "messaging") -> San
         await app.ctx.meta.aclose()
         await app.ctx.redis.aclose()
         await app.ctx.pool.close()
+        exposition.mark_dead()
 
     app.error_handler.add(Exception, _render_error)
     return app

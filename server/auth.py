@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from sanic import Request
 
@@ -30,15 +31,20 @@ def require_api_key(request: Request) -> None:
 
 def require_health_token(request: Request) -> None:
     """Accepts `Authorization: Bearer <token>`, `X-Health-Token` or `?token=`."""
-    auth = request.headers.get("Authorization", "")
+    if not health_token_ok(request.headers, request.args, request.app.ctx.settings):
+        raise Unauthorized("a valid health check token is required")
+
+
+def health_token_ok(headers: Mapping[str, str], query: Mapping[str, Any], settings: Any) -> bool:
+    """The /health/ check on plain mappings, so the worker's metrics server shares it."""
+    auth = headers.get("Authorization", "")
     token = (
         auth.removeprefix("Bearer ").strip()
         if auth.startswith("Bearer ")
-        else request.headers.get("X-Health-Token") or request.args.get("token", "")
+        else headers.get("X-Health-Token") or query.get("token", "")
     )
-    tokens = request.app.ctx.settings.health_check_tokens
-    if not token or not tokens or not matches_any(token, tokens):
-        raise Unauthorized("a valid health check token is required")
+    tokens = settings.health_check_tokens
+    return bool(token and tokens and matches_any(token, tokens))
 
 
 def verify_meta_signature(body: bytes, header: str | None, app_secret: str) -> None:

@@ -16,6 +16,7 @@ from db import messages
 from server import streams
 from server.auth import require_api_key
 from server.errors import Conflict, NotFound, PayloadTooLarge, Unavailable, ValidationError
+from server.metrics import MESSAGES_ACCEPTED
 from server.payloads import parse_send_request
 
 bp = Blueprint("messages", url_prefix="/api/v1/messages")
@@ -85,6 +86,7 @@ async def send(request: Request) -> HTTPResponse:
         raise Unavailable(
             "the message queue is unavailable; the message was not accepted"
         ) from None
+    MESSAGES_ACCEPTED.labels(req.type).inc()
     accepted = {
         "id": message_id,
         "status": row["status"],

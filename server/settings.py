@@ -174,7 +174,7 @@ class Settings:
         "HEALTH_CHECK_TOKENS",
         _optional_csv,
         default="",
-        help="tokens accepted by /health/, comma-separated; empty disables it",
+        help="tokens accepted by /health/ and /metrics, comma-separated; empty disables them",
         secret=True,
     )
     secret_key: str = _env(
@@ -191,6 +191,19 @@ class Settings:
         "WHATSAPP_API_VERSION", _version, default="v26.0", help="Graph API version"
     )
     web_workers: int = _env("WEB_WORKERS", _int_in(1, 64), default="1", help="Sanic workers")
+    prometheus_multiproc_dir: str = _env(
+        "PROMETHEUS_MULTIPROC_DIR",
+        str,
+        default="",
+        help="where web workers share metric files when WEB_WORKERS > 1 (emptied at start); "
+        "empty: a fresh temporary directory per start",
+    )
+    worker_metrics_port: int = _env(
+        "WORKER_METRICS_PORT",
+        _int_in(0, 65535),
+        default="0",
+        help="port of the worker's own /metrics (needs a HEALTH_CHECK_TOKENS token); 0: off",
+    )
     log_level: str = _env("LOG_LEVEL", _level, default="INFO", help="log level")
     max_send_body_bytes: int = _env(
         "MAX_SEND_BODY_BYTES",

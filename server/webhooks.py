@@ -9,6 +9,7 @@ from sanic.response import HTTPResponse, json, text
 from server import streams
 from server.auth import matches_any, verify_meta_signature
 from server.errors import Forbidden
+from server.metrics import WEBHOOKS_RECEIVED
 
 bp = Blueprint("webhooks", url_prefix="/webhooks/whatsapp")
 
@@ -32,4 +33,5 @@ async def receive(request: Request) -> HTTPResponse:
         request.body, request.headers.get("X-Hub-Signature-256"), settings.app_secret
     )
     await streams.publish_webhook(request.app.ctx.redis, request.body)
+    WEBHOOKS_RECEIVED.inc()
     return json({"received": True})
