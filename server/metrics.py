@@ -80,7 +80,8 @@ def _stream_families(replies: list[Any]) -> list[GaugeMetricFamily]:
     dead = GaugeMetricFamily(
         "messaging_dead_letter_entries", "Entries in <stream>:dead", labels=["stream"]
     )
-    for (stream, group), (size, groups, dead_size) in zip(GROUPS, _triples(replies), strict=True):
+    triples = [replies[i : i + 3] for i in range(0, len(replies), 3)]  # xlen, xinfo, xlen
+    for (stream, group), (size, groups, dead_size) in zip(GROUPS, triples, strict=True):
         size = size if isinstance(size, int) else 0
         info = next((g for g in _list(groups) if g.get("name") == group), None)
         length.add_metric([stream], size)
@@ -107,10 +108,6 @@ def _paused_family(ttls: list[Any]) -> GaugeMetricFamily:
     for what, ttl in zip(("sending", "hub_deliveries"), ttls, strict=True):
         paused.add_metric([what], max(ttl, 0) / 1000 if isinstance(ttl, int) else 0)
     return paused
-
-
-def _triples(replies: list[Any]) -> list[tuple[Any, Any, Any]]:
-    return [tuple(replies[i : i + 3]) for i in range(0, len(replies), 3)]  # type: ignore[misc]
 
 
 def _list(value: Any) -> list[dict[str, Any]]:

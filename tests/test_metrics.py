@@ -4,8 +4,10 @@ a token is required, and several Sanic workers report one sum."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Iterable
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -13,6 +15,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
+from consumers.metrics import start_server
 from scripts.stack import free_port, wait_until_up
 from server.__main__ import prepare_multiproc_dir
 from server.constants import GROUPS, SEND_PAUSED_KEY, dead_letter_stream
@@ -238,3 +241,12 @@ async def test_a_scrape_says_when_redis_is_down():
         await down.aclose()
     assert got.get("messaging_redis_up") == 0
     assert not got.has("messaging_stream_length")
+
+
+async def test_a_worker_metrics_port_in_use_costs_the_metrics_not_the_worker(caplog):
+    with socket.socket() as taken:
+        taken.bind(("", 0))
+        taken.listen()
+        settings = SimpleNamespace(worker_metrics_port=taken.getsockname()[1])
+        assert await start_server(settings) is None
+    assert "metrics not served" in caplog.text
