@@ -83,19 +83,23 @@ async def test_series_follow_an_end_to_end_run(client, stack):
     await wait_until_up(_worker_url(stack))
     web0 = await scrape(client, stack, f"{stack.api}/metrics")
     worker0 = await scrape(client, stack, _worker_url(stack))
-    ok, rejected, retried = new_recipient(), new_recipient(), new_recipient()
+    ok, rejected, retried, throttled = (new_recipient() for _ in range(4))
     undeliverable = {"status": 400, "code": 131026, "title": "Message undeliverable"}
     await scenario(client, stack, to=rejected, responses=[undeliverable])
     await scenario(client, stack, to=retried, responses=[{"status": 503, "code": 131016}])
+    await scenario(client, stack, to=throttled, responses=[{"status": 429, "code": 130429}])
+    r = await client.post(f"{stack.sink}/_sink/fail", json={"count": 1, "status": 503})
+    assert r.status_code < 300, r.text
     ids = [(await send(client, stack, text_message(ok, f"n{i}"))).json()["id"] for i in range(3)]
     failed_id = (await send(client, stack, text_message(rejected))).json()["id"]
-    ids.append((await send(client, stack, text_message(retried))).json()["id"])
+    for to in (retried, throttled):
+        ids.append((await send(client, stack, text_message(to))).json()["id"])
     for message_id in ids:
         await until_status(client, stack, message_id, "read")
     await until_status(client, stack, failed_id, "failed")
 
     web = await scrape(client, stack, f"{stack.api}/metrics")
-    assert web.grew(web0, "messaging_messages_accepted_total", type="text") == 5
+    assert web.grew(web0, "messaging_messages_accepted_total", type="text") == 6
     assert web.grew(web0, "messaging_webhooks_received_total") >= 1
     assert web.get("messaging_redis_up") == 1
     for stream, group in GROUPS:
@@ -106,10 +110,10 @@ async def test_series_follow_an_end_to_end_run(client, stack):
     assert web.get("messaging_paused_seconds", what="sending") == 0
     assert not web.has("messaging_stream_length", stream=dead_letter_stream(GROUPS[0][0]))
 
-    # 5 messages: 3 + 1 retried reach read (3 Hub events each), 1 fails (1 event).
+    # 6 messages: 3 + the retried + the throttled reach read (3 Hub events each), 1 fails.
     async def delivered() -> Samples | None:
         w = await scrape(client, stack, _worker_url(stack))
-        done = w.grew(worker0, "messaging_hub_deliveries_total", outcome="delivered") >= 13
+        done = w.grew(worker0, "messaging_hub_deliveries_total", outcome="delivered") >= 16
         return w if done else None
 
     worker = await eventually(delivered)
@@ -117,17 +121,20 @@ async def test_series_follow_an_end_to_end_run(client, stack):
     def grew(name: str, **labels: str) -> float:
         return worker.grew(worker0, name, **labels)
 
-    assert grew("messaging_message_statuses_total", status="sent", source="sender") >= 4
-    assert grew("messaging_message_statuses_total", status="read", source="meta") >= 4
+    assert grew("messaging_message_statuses_total", status="sent", source="sender") >= 5
+    assert grew("messaging_message_statuses_total", status="read", source="meta") >= 5
     assert grew("messaging_messages_failed_total", code="131026") >= 1
     assert grew("messaging_meta_errors_total", code="131026", kind="rejected") >= 1
     assert grew("messaging_meta_errors_total", code="131016", kind="unavailable") >= 1
+    assert grew("messaging_meta_errors_total", code="130429", kind="throttled") >= 1
     assert grew("messaging_messages_parked_total", reason="retry") >= 1
-    assert grew("messaging_meta_request_seconds_count") >= 6  # the retried one called twice
+    assert grew("messaging_messages_parked_total", reason="throttled") >= 1
+    assert grew("messaging_meta_request_seconds_count") >= 8  # two calls for two of them
     assert grew("messaging_meta_request_seconds_sum") > 0
-    assert grew("messaging_hub_delivery_seconds_count") >= 13
-    assert grew("messaging_webhook_events_total", kind="status", type="delivered") >= 4
-    assert grew("messaging_stream_entries_total", consumer="sender", result="acked") >= 6
+    assert grew("messaging_hub_deliveries_total", outcome="retry") >= 1  # the Hub's 503
+    assert grew("messaging_hub_delivery_seconds_count") >= 17
+    assert grew("messaging_webhook_events_total", kind="status", type="delivered") >= 5
+    assert grew("messaging_stream_entries_total", consumer="sender", result="acked") >= 8
     assert grew("messaging_rate_limit_wait_seconds_total") >= 0
     assert worker.has("messaging_rate_limit_full_total")
     assert not worker.has("messaging_messages_accepted_total")  # the web's, not the worker's
