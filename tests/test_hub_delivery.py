@@ -81,9 +81,9 @@ def waits(r: asyncpg.Record) -> float:
 # label, the Hub's answer, then: outbox status, seconds until the next attempt (or None)
 CASES = [
     ("2xx delivered", answer(204), "delivered", None),
-    ("5xx waits for the schedule", answer(503), "pending", (9, 11)),
-    ("429 honours Retry-After", answer(429, **{"Retry-After": "42"}), "pending", (41, 42)),
-    ("408 is retried", answer(408), "pending", (9, 11)),
+    ("5xx waits for the schedule", answer(503), "pending", (8.5, 11)),
+    ("429 honours Retry-After", answer(429, **{"Retry-After": "42"}), "pending", (40.5, 42)),
+    ("408 is retried", answer(408), "pending", (8.5, 11)),
     ("400 is dead at once", answer(400), "dead", None),
     ("404 is dead at once", answer(404), "dead", None),
 ]
