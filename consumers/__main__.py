@@ -10,7 +10,7 @@ import asyncio
 import sys
 
 from consumers import hub, sender, webhooks, worker
-from server.logs import configure_logging
+from server.logs import configure_logging, secrets_of
 from server.settings import Settings, SettingsError
 
 CONSUMERS = {
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
         settings = Settings.from_env()
     except SettingsError as exc:
         sys.exit(f"config error: {exc}")
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, secrets_of(settings))
     consumers = [CONSUMERS[n] for n in names if n in CONSUMERS]
     sys.exit(asyncio.run(worker.run(settings, consumers, sweep="sweeper" in names)))
 

@@ -9,6 +9,7 @@ documents every shape.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ from server.constants import (
     EVENT_WHATSAPP_PREFIX,
 )
 
+logger = logging.getLogger("consumers.events")
 _NAMESPACE = uuid.UUID("5b0f2a4e-8d1c-4e55-9a43-0c6f3f1f7a10")
 
 
@@ -136,4 +138,22 @@ async def record(
     metrics.count_statuses(applied)  # committed: a retried transaction counts once
     if events:
         await streams.publish_hub_events(ctx.redis, events)
+        _log_queued(events)
     return events
+
+
+def _log_queued(events: list[HubEvent]) -> None:
+    """One line per new event, naming the message and wamid it is about: the link from a
+    message's id to the Hub event ids in the logs."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    for e in events:
+        data = e.payload.get("data", {})
+        fields = {
+            "event_id": e.id,
+            "event_type": e.type,
+            "message_id": str(e.message_id) if e.message_id else None,
+            "wamid": data.get("wamid"),
+            "message_status": data.get("status"),
+        }
+        logger.info("hub event queued event_id=%s type=%s", e.id, e.type, extra=fields)

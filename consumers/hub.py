@@ -59,7 +59,8 @@ async def handle(ctx: Any, entries: list[Entry]) -> dict[str, str]:
     rows = await hub_events.due(ctx.pool, ids)
     if not rows:
         return {}
-    attempts = list(await asyncio.gather(*(_deliver(ctx, row) for row in rows)))
+    entry_of = {e.fields.get("event_id", ""): e for e in entries}
+    attempts = list(await asyncio.gather(*(_deliver(ctx, row, entry_of) for row in rows)))
     if any(a.status_code == _GONE for a in attempts):
         await _pause(ctx)
     async for attempt in retries.until_stored(patience_s=60):
@@ -69,7 +70,21 @@ async def handle(ctx: Any, entries: list[Entry]) -> dict[str, str]:
     return {}  # dead events stay in the outbox (status dead, with the reason) for replay
 
 
-async def _deliver(ctx: Any, row: Any) -> Attempt:
+def _log_fields(row: Any, entry_of: dict[str, Entry], attempt: int) -> dict[str, Any]:
+    """The event, its stream entry and the message it is about, on every delivery line."""
+    entry = entry_of.get(row["id"])
+    data = row["payload"].get("data") or {}
+    return {
+        "event_id": row["id"],
+        "event_type": row["payload"].get("type"),
+        "message_id": data.get("message_id") or (entry.fields.get("message_id") if entry else None),
+        "wamid": data.get("wamid"),
+        "entry_id": entry.id if entry else None,
+        "attempt": attempt,
+    }
+
+
+async def _deliver(ctx: Any, row: Any, entry_of: dict[str, Entry]) -> Attempt:
     body = orjson.dumps(row["payload"])
     started, at = time.monotonic(), datetime.now(UTC)
     code, error, retry_after = None, None, None
@@ -81,7 +96,16 @@ async def _deliver(ctx: Any, row: Any) -> Attempt:
     latency_ms = int((time.monotonic() - started) * 1000)
     outcome, next_at, reason = _outcome(ctx.settings, row["attempts"] + 1, code, retry_after)
     metrics.count_hub_delivery(outcome, time.monotonic() - started)
-    if outcome != HUB_DELIVERED:
+    fields = _log_fields(row, entry_of, row["attempts"] + 1)
+    if outcome == HUB_DELIVERED:
+        logger.info(
+            "hub event delivered event_id=%s status=%s latency_ms=%d",
+            row["id"],
+            code,
+            latency_ms,
+            extra={**fields, "status_code": code, "latency_ms": latency_ms},
+        )
+    else:
         logger.warning(
             "hub delivery failed event_id=%s attempt=%d status=%s error=%s next=%s",
             row["id"],
@@ -89,6 +113,7 @@ async def _deliver(ctx: Any, row: Any) -> Attempt:
             code,
             error or reason,
             next_at.isoformat() if next_at else outcome,
+            extra={**fields, "status_code": code, "outcome": outcome},
         )
     return Attempt(row["id"], outcome, at, latency_ms, code, error or reason, next_at)
 

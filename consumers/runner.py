@@ -238,6 +238,7 @@ class Runner:
                         "consumer name=%s entry=%s failed; left pending",
                         self.consumer.name,
                         entries[0].id,
+                        extra=_entry_fields(self.consumer, entries[0]),
                     )
                     return
                 for entry in entries:  # isolate the poison entry
@@ -275,7 +276,11 @@ class Runner:
                     },
                 )
                 logger.warning(
-                    "dead-lettered stream=%s entry=%s reason=%s", c.stream, e.id, reasons[e.id]
+                    "dead-lettered stream=%s entry=%s reason=%s",
+                    c.stream,
+                    e.id,
+                    reasons[e.id],
+                    extra=_entry_fields(c, e),
                 )
             pipe.xack(c.stream, c.group, *[e.id for e in entries])
             pipe.xdel(c.stream, *[e.id for e in entries])
@@ -287,6 +292,12 @@ class Runner:
             await asyncio.wait_for(self.stop.wait(), seconds)
         except TimeoutError:
             pass
+
+
+def _entry_fields(c: Consumer, e: Entry) -> dict[str, str]:
+    """The entry and the ids it names (never a webhook body: it holds message texts)."""
+    ids = {k: v for k in ("message_id", "event_id") if (v := e.fields.get(k))}
+    return {"stream": c.stream, "entry_id": e.id, **ids}
 
 
 def _backoff(failures: int, cap_s: float = 30.0) -> float:

@@ -41,20 +41,29 @@ Outcome = StatusChange | Parked | None  # None: outcome unknown, the message sta
 
 
 async def handle(ctx: Any, entries: list[Entry]) -> dict[str, str]:
-    ids, bad = [], {}
+    ids, bad, entry_of = [], {}, {}
     for e in entries:
         try:
             ids.append(UUID(e.fields.get("message_id", "")))
+            entry_of[ids[-1]] = e.id
         except ValueError:
             bad[e.id] = "message_id is not a UUID"
     if ids:
-        await _Batch(ctx).run(ids)
+        await _Batch(ctx, entry_of).run(ids)
     return bad
 
 
+def _log_fields(row: Any, entry_of: dict[UUID, str], **more: Any) -> dict[str, Any]:
+    """What every line about one send carries, so one grep of the id finds them all."""
+    message_id = row["id"]
+    ids = {"message_id": str(message_id), "attempt": row["attempts"]}
+    return {**ids, "entry_id": entry_of.get(message_id), **more}
+
+
 class _Batch:
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: Any, entry_of: dict[UUID, str]) -> None:
         self.ctx = ctx
+        self.entry_of = entry_of  # message id -> stream entry id, for the logs
         self.tasks: list[asyncio.Task[Outcome]] = []
         self.outcomes: list[Outcome] = []
         self.unposted: set[UUID] = set()  # claimed, Meta not called yet
@@ -125,13 +134,15 @@ class _Batch:
         await asyncio.sleep(delay)
         async with ctx.http_slots:
             self.unposted.discard(message_id)
+            fields = _log_fields(row, self.entry_of)
             try:
                 wamid = await _post(ctx, row["payload"])
             except MetaError as exc:
-                return await _after_error(ctx, row, exc)
+                return await _after_error(ctx, row, exc, fields)
             except Exception:  # a bug of ours: leave it `sending`, never risk a second send
-                logger.exception("send crashed message_id=%s", message_id)
+                logger.exception("send crashed message_id=%s", message_id, extra=fields)
                 return None
+        logger.info("sent to Meta message_id=%s", message_id, extra={**fields, "wamid": wamid})
         return StatusChange(message_id, SENT, datetime.now(UTC), "sender", wamid=wamid)
 
 
@@ -147,7 +158,7 @@ async def _post(ctx: Any, payload: dict[str, Any]) -> str:
     )
 
 
-async def _after_error(ctx: Any, row: Any, exc: MetaError) -> Outcome:
+async def _after_error(ctx: Any, row: Any, exc: MetaError, fields: dict[str, Any]) -> Outcome:
     """Decide what a Meta error means for this message: the retry policy, in one place."""
     s, limiter, message_id = ctx.settings, ctx.limiter, row["id"]
     now = datetime.now(UTC)
@@ -155,7 +166,9 @@ async def _after_error(ctx: Any, row: Any, exc: MetaError) -> Outcome:
     metrics.count_meta_error(exc)
     try:
         if isinstance(exc, MetaOutcomeUnknown):
-            logger.warning("send outcome unknown message_id=%s error=%s", message_id, exc)
+            logger.warning(
+                "send outcome unknown message_id=%s error=%s", message_id, exc, extra=fields
+            )
             return None  # stays `sending`; a status webhook or the sweeper settles it
         if isinstance(exc, MetaPaused):
             pause = await limiter.pause(exc.code, exc.title, s.send_pause_s)
@@ -167,6 +180,7 @@ async def _after_error(ctx: Any, row: Any, exc: MetaError) -> Outcome:
                 exc.code,
                 exc.title,
                 message_id,
+                extra=fields,
             )
             until = datetime.fromtimestamp(pause.until, UTC)
             return Parked(message_id, until, error, counts=False)
@@ -186,10 +200,18 @@ async def _after_error(ctx: Any, row: Any, exc: MetaError) -> Outcome:
         return Parked(message_id, now + timedelta(seconds=s.retry_initial_s), error, counts=False)
     if exc.retryable and row["attempts"] < s.send_max_attempts:
         wait = timedelta(seconds=retry_delay_s(s, row["attempts"]))
-        logger.info("send retry message_id=%s code=%s in=%s", message_id, exc.code, wait)
+        logger.info(
+            "send retry message_id=%s code=%s in=%s", message_id, exc.code, wait, extra=fields
+        )
         metrics.MESSAGES_PARKED.labels("retry").inc()
         return Parked(message_id, now + wait, error)
-    logger.info("send failed message_id=%s code=%s title=%s", message_id, exc.code, exc.title)
+    logger.info(
+        "send failed message_id=%s code=%s title=%s",
+        message_id,
+        exc.code,
+        exc.title,
+        extra=fields,
+    )
     return StatusChange(message_id, FAILED, now, "sender", error=error)
 
 

@@ -48,7 +48,9 @@ async def handle(ctx: Any, entries: list[Entry]) -> dict[str, str]:
     others = change_rows(parsed)
     for c in others:
         if c.field in INVALID_KINDS:
-            logger.warning("unreadable webhook item kind=%s event=%s", c.field, c.id)
+            logger.warning(
+                "unreadable webhook item kind=%s event=%s", c.field, c.id, extra={"event_id": c.id}
+            )
     if changes or inbound or others:
         await events.record(ctx, changes, inbound, others)
     return malformed
@@ -94,7 +96,12 @@ async def _changes(ctx: Any, updates: list[StatusUpdate]) -> list[StatusChange]:
     for u in updates:
         message_id = _our_id(u) or by_wamid.get(u.wamid)
         if message_id not in known:
-            logger.warning("status for unknown message wamid=%s status=%s", u.wamid, u.status)
+            logger.warning(
+                "status for unknown message wamid=%s status=%s",
+                u.wamid,
+                u.status,
+                extra={"wamid": u.wamid, "message_status": u.status},
+            )
             continue
         details = {
             k: v

@@ -33,7 +33,7 @@ def main() -> None:
         port=settings.port,
         workers=settings.web_workers,
         single_process=settings.web_workers == 1,
-        access_log=False,
+        access_log=True,  # JSON lines through server/logs.py, without query strings
         motd=False,
     )
     try:

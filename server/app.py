@@ -22,11 +22,12 @@ from server import (
     meta_client,
     metrics,
     reads,
+    request_ids,
     streams,
     webhooks,
 )
 from server.errors import OUTAGES, ApiError, Unavailable
-from server.logs import configure_logging
+from server.logs import configure_logging, secrets_of
 from server.settings import Settings
 
 logger = logging.getLogger("server")
@@ -39,13 +40,14 @@ _MAX_REQUEST_BYTES = 8 * 1024 * 1024
 def create_app(settings: Settings | None = None, name: str = "messaging") -> Sanic:
     """Build the Sanic app; resources open in `before_server_start`, close on stop."""
     settings = settings or Settings.from_env()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, secrets_of(settings))
     app = Sanic(name, dumps=orjson.dumps, configure_logging=False)
     app.config.REQUEST_MAX_SIZE = _MAX_REQUEST_BYTES
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.MOTD = False
     app.ctx.settings = settings
     app.blueprint([messages.bp, reads.bp, media.bp, webhooks.bp, health.bp, metrics.bp])
+    request_ids.install(app)
 
     @app.before_server_start
     async def _open(app: Sanic) -> None:

@@ -13,7 +13,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from db import messages
-from server import streams
+from server import logs, streams
 from server.auth import require_api_key
 from server.errors import Conflict, NotFound, PayloadTooLarge, Unavailable, ValidationError
 from server.metrics import MESSAGES_ACCEPTED
@@ -50,6 +50,7 @@ async def send(request: Request) -> HTTPResponse:
     request_hash = hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
     message_id = uuid4()
+    logs.bind(message_id=str(message_id))  # on every line of this request, the access line too
     pool, redis = request.app.ctx.pool, request.app.ctx.redis
     row = await messages.insert(
         pool,
@@ -67,6 +68,7 @@ async def send(request: Request) -> HTTPResponse:
         existing = await messages.get_by_idempotency_key(pool, key)
         if existing is None:  # deleted after a failed publish, between our two queries
             raise Unavailable("a request with this Idempotency-Key is in flight; retry")
+        logs.bind(message_id=str(existing["id"]), idempotent_replay=True)
         if existing["request_hash"] != request_hash:
             raise Conflict("Idempotency-Key was already used with a different request body")
         return json(
@@ -106,6 +108,7 @@ async def status(request: Request, message_id: str) -> HTTPResponse:
         uid = UUID(message_id)
     except ValueError:
         raise ValidationError([{"field": "message_id", "message": "must be a UUID"}]) from None
+    logs.bind(message_id=str(uid))
     pool = request.app.ctx.pool
     row = await messages.get(pool, uid)
     if row is None:
