@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-from pypika import CustomFunction, PostgreSQLQuery, Table
+from pypika import CustomFunction, Order, PostgreSQLQuery, Table
 from pypika import functions as fn
 from pypika.terms import Case
 
@@ -64,7 +65,7 @@ async def due(conn: asyncpg.Connection | asyncpg.Pool, ids: list[str]) -> list[a
         PostgreSQLQuery.from_(hub_events)
         .select(hub_events.id, hub_events.payload, hub_events.attempts)
         .where(
-            (hub_events.id == _any(p(ids, "text[]")))
+            (hub_events.id == _any(p(list(ids), "text[]")))
             & (hub_events.status == HUB_PENDING)
             & not_parked
         )
@@ -174,3 +175,67 @@ async def dead(conn: asyncpg.Connection | asyncpg.Pool) -> int:
     """How many events exhausted their retries, for /health/."""
     q = PostgreSQLQuery.from_(hub_events).select(fn.Count("*")).where(hub_events.status == HUB_DEAD)
     return await conn.fetchval(str(q))
+
+
+_SUMMARY = (
+    hub_events.payload.get_path_text_value("{data,status}").as_("about"),  # a status event's
+    "id",
+    "type",
+    "message_id",
+    "status",
+    "attempts",
+    "last_status_code",
+    "last_error",
+    "next_attempt_at",
+    "created_at",
+    "delivered_at",
+)
+
+
+async def about_message(
+    conn: asyncpg.Connection | asyncpg.Pool, message_id: UUID | None, ids: Sequence[str] = ()
+) -> list[asyncpg.Record]:
+    """Every event about a message, plus the events `ids` (an inbound message's), oldest
+    first; for operators (`python -m ops message`)."""
+    p = Params()
+    where = (hub_events.message_id == p(message_id)) | (
+        hub_events.id == _any(p(list(ids), "text[]"))
+    )
+    q = (
+        PostgreSQLQuery.from_(hub_events)
+        .select(*_SUMMARY)
+        .where(where)
+        .orderby(hub_events.created_at)
+        .orderby(hub_events.id)
+    )
+    return await conn.fetch(str(q), *p.args)
+
+
+async def attempts_of(
+    conn: asyncpg.Connection | asyncpg.Pool, event_ids: list[str]
+) -> list[asyncpg.Record]:
+    """Every recorded POST of these events, in the order they were made."""
+    p = Params()
+    a = attempts_table
+    q = (
+        PostgreSQLQuery.from_(a)
+        .select(a.event_id, a.attempted_at, a.status_code, a.latency_ms, a.error)
+        .where(a.event_id == _any(p(event_ids, "text[]")))
+        .orderby(a.attempted_at)
+        .orderby(a.id)
+    )
+    return await conn.fetch(str(q), *p.args)
+
+
+async def dead_events(
+    conn: asyncpg.Connection | asyncpg.Pool, limit: int = 100
+) -> list[asyncpg.Record]:
+    """The newest dead events with their reasons, for operators."""
+    q = (
+        PostgreSQLQuery.from_(hub_events)
+        .select(*_SUMMARY)
+        .where(hub_events.status == HUB_DEAD)
+        .orderby(hub_events.created_at, order=Order.desc)
+        .limit(limit)
+    )
+    return await conn.fetch(str(q))

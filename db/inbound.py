@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from pypika import Table
+from pypika import PostgreSQLQuery, Table
 
 import db
+from db import Params
 
 inbound = Table("inbound_messages")
 _COLUMNS = {
@@ -49,3 +50,15 @@ async def insert_many(conn: asyncpg.Connection, rows: list[NewInbound]) -> set[s
         returning=("wamid",),
     )
     return {r["wamid"] for r in stored}
+
+
+async def get(conn: asyncpg.Connection | asyncpg.Pool, wamid: str) -> asyncpg.Record | None:
+    """One inbound message, without its content (operators see who and when, not what)."""
+    p = Params()
+    q = (
+        PostgreSQLQuery.from_(inbound)
+        .select("wamid", "phone_number_id", "sender", "profile_name", "type", "sent_at")
+        .select("received_at")
+        .where(inbound.wamid == p(wamid))
+    )
+    return await conn.fetchrow(str(q), *p.args)

@@ -1,0 +1,1 @@
+"""`python -m ops`: the operator's command line (see `ops/__main__.py` and the README)."""

@@ -1,0 +1,151 @@
+"""`python -m ops`: answers to the questions an operator asks, from the service's own settings
+(DATABASE_URL, REDIS_URL; only those a command needs are read).
+
+    python -m ops message <id|wamid>      state, timeline, Hub events and their deliveries
+    python -m ops streams                 streams, groups, lag, pending entries, consumers
+    python -m ops dead                    dead-letter entries and dead Hub events, with reasons
+    python -m ops replay --id evt_... | --since T [--until T] | --all
+                                          dead Hub events get a fresh retry schedule
+    python -m ops replay --stream outbound --id <entry> | --since T | --all
+                                          dead-letter entries go back on their stream
+
+Human-readable by default; `--json` for scripts. Exit code 1 when a message is not found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import db
+from db import hub_events
+from ops import message, streams
+from ops.render import to_json
+from server import streams as redis_streams
+from server.settings import Settings, SettingsError
+
+Output = tuple[Any, str]  # (what --json prints, what a person reads)
+
+
+def _when(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
+    if parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give a timezone, e.g. {value}Z")
+    return parsed
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="one JSON document, for scripts")
+    p = argparse.ArgumentParser(
+        prog="python -m ops",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    m = sub.add_parser("message", parents=[common], help="one message by id or wamid")
+    m.add_argument("key", help="our message id (UUID) or Meta's wamid")
+    s = sub.add_parser("streams", parents=[common], help="streams, groups, pending, consumers")
+    s.add_argument("--pending", type=int, default=10, help="pending entries shown per group")
+    d = sub.add_parser("dead", parents=[common], help="dead-letter entries and dead Hub events")
+    d.add_argument("--limit", type=int, default=50, help="newest N of each kind")
+    r = sub.add_parser("replay", parents=[common], help="replay dead Hub events or entries")
+    r.add_argument("--stream", help="replay this stream's dead-letter entries instead")
+    r.add_argument("--id", action="append", help="an event id, or an entry id (repeatable)")
+    r.add_argument("--since", type=_when, help="created (entries: dead-lettered) at or after")
+    r.add_argument("--until", type=_when, help="created (entries: dead-lettered) before")
+    r.add_argument("--all", action="store_true", help="every dead event (or entry)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = parser()
+    args = p.parse_args(argv)
+    if args.command == "replay":
+        _check_replay(p, args)
+    run = {"message": _message, "streams": _streams, "dead": _dead, "replay": _replay}
+    try:
+        out = asyncio.run(run[args.command](args))
+    except SettingsError as exc:
+        sys.exit(f"config error: {exc}")
+    if out is None:
+        sys.exit(f"no message with id or wamid {args.key!r}")
+    data, text = out
+    if args.json:
+        print(to_json(data))
+    elif text:
+        print(text)
+
+
+def _check_replay(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if not (args.id or args.since or args.until or args.all):
+        p.error("say which: --id, --since/--until or --all")
+    if args.all and (args.id or args.since or args.until):
+        p.error("--all cannot be combined with --id, --since or --until")
+    if args.stream:
+        try:
+            args.stream = streams.stream_named(args.stream)
+        except ValueError as exc:
+            p.error(str(exc))
+
+
+async def _with_pool(use: Callable[[Any], Awaitable[Any]]) -> Any:
+    pool = await db.create_pool(Settings.one("DATABASE_URL"), min_size=1, max_size=2)
+    try:
+        return await use(pool)
+    finally:
+        await pool.close()
+
+
+async def _with_redis(use: Callable[[Any], Awaitable[Any]]) -> Any:
+    redis = redis_streams.connect(Settings.one("REDIS_URL"))
+    try:
+        return await use(redis)
+    finally:
+        await redis.aclose()
+
+
+async def _message(args: argparse.Namespace) -> Output | None:
+    found = await _with_pool(lambda pool: message.report(pool, args.key))
+    return (found, message.render(found)) if found else None
+
+
+async def _streams(args: argparse.Namespace) -> Output:
+    found = await _with_redis(lambda redis: streams.overview(redis, args.pending))
+    return {"streams": found}, streams.render_overview(found)
+
+
+async def _dead(args: argparse.Namespace) -> Output:
+    entries = await _with_redis(lambda redis: streams.dead_entries(redis, args.limit))
+    events = await _with_pool(lambda pool: hub_events.dead_events(pool, args.limit))
+    events = [dict(e) for e in events]
+    return {"entries": entries, "hub_events": events}, streams.render_dead(entries, events)
+
+
+async def _replay(args: argparse.Namespace) -> Output:
+    if args.stream:
+        since, until = (int(t.timestamp() * 1000) if t else None for t in (args.since, args.until))
+        moved = await _with_redis(
+            lambda redis: streams.replay_entries(redis, args.stream, args.id, since, until)
+        )
+        lines = [f"{m['dead_id']} -> {m['stream']} {m['new_id']}" for m in moved]
+        print(f"replayed {len(moved)} dead-letter entries", file=sys.stderr)
+        return {"entries": moved}, "\n".join(lines)
+    ids = await _with_pool(
+        lambda pool: hub_events.replay(
+            pool, ids=args.id or None, since=args.since, until=args.until
+        )
+    )
+    print(f"replayed {len(ids)} dead Hub event(s)", file=sys.stderr)
+    return {"hub_events": ids}, "\n".join(ids)
+
+
+if __name__ == "__main__":
+    main()
