@@ -16,6 +16,7 @@ COPY --from=build /app/.venv /app/.venv
 COPY server ./server
 COPY consumers ./consumers
 COPY db ./db
+COPY ops ./ops
 ENV PATH="/app/.venv/bin:$PATH" PYTHONUNBUFFERED=1 PORT=8000
 USER app
 EXPOSE 8000
