@@ -53,11 +53,10 @@ async def handle(ctx: Any, entries: list[Entry]) -> dict[str, str]:
     return bad
 
 
-def _log_fields(row: Any, entry_of: dict[UUID, str], **more: Any) -> dict[str, Any]:
+def _log_fields(row: Any, entry_of: dict[UUID, str]) -> dict[str, Any]:
     """What every line about one send carries, so one grep of the id finds them all."""
-    message_id = row["id"]
-    ids = {"message_id": str(message_id), "attempt": row["attempts"]}
-    return {**ids, "entry_id": entry_of.get(message_id), **more}
+    entry_id = entry_of.get(row["id"])
+    return {"message_id": str(row["id"]), "attempt": row["attempts"], "entry_id": entry_id}
 
 
 class _Batch:

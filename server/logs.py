@@ -87,13 +87,21 @@ def _access_fields(record: logging.LogRecord) -> dict[str, Any]:
 
 
 def secrets_of(settings: Any) -> list[str]:
-    """Every value of a setting marked secret (each key of a list of keys)."""
+    """Every value of a setting marked secret: each key of a list, a URL and its password
+    (a driver's error may quote the URL, or rebuild it)."""
     out: list[str] = []
     for f in fields(settings):
         if f.metadata.get("secret"):
             value = getattr(settings, f.name)
             out += list(value) if isinstance(value, tuple) else [str(value)]
-    return out
+    return out + [p for v in out if "://" in v and (p := _password(v))]
+
+
+def _password(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
 
 
 def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:

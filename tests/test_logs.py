@@ -18,8 +18,10 @@ import pytest
 
 from server import logs
 from server.request_ids import request_id_of
+from server.settings import Settings
 from tests.conftest import Stack, new_recipient
 from tests.test_e2e import client, eventually, hub_events, send, text_message, until_status
+from tests.test_settings import VALID
 
 __all__ = ["client"]  # the shared fixture: pytest finds it in this module by name
 
@@ -84,6 +86,19 @@ def test_configured_secrets_are_redacted_wherever_they_appear() -> None:
     assert line["msg"] == f"token {logs.REDACTED}"
     assert line["header"] == f"Bearer {logs.REDACTED}"
     assert line["message_id"] == "m-1"  # too short to be a secret: ordinary text stays
+
+
+def test_every_secret_setting_and_url_password_is_redacted() -> None:
+    settings = Settings.from_env({**VALID, "MESSAGING_SERVICE_API_KEY": "key-one,key-two"})
+    secrets = set(logs.secrets_of(settings))
+    expected = {"key-one", "key-two", "pg-password-123", "redis-password-456", VALID["REDIS_URL"]}
+    expected |= {VALID[k] for k in ("WHATSAPP_ACCESS_TOKEN", "WHATSAPP_APP_SECRET")}
+    expected |= {VALID[k] for k in ("WHATSAPP_VERIFY_TOKEN", "HUB_WEBHOOK_SECRET")}
+    assert expected <= secrets
+    assert VALID["WHATSAPP_PHONE_NUMBER_ID"] not in secrets  # an id, not a secret
+    rebuilt = "connect to postgresql://app:pg-password-123@db.internal/messaging failed"
+    line = orjson.loads(logs.JsonFormatter(secrets).format(logging.makeLogRecord({"msg": rebuilt})))
+    assert "pg-password-123" not in line["msg"]
 
 
 def test_access_line_has_the_path_but_never_the_query() -> None:
