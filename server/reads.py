@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from server import meta_client
+from server import logs, meta_client
 from server.auth import require_api_key
 from server.errors import ValidationError
 from server.payloads.field_errors import to_fields
@@ -38,6 +38,7 @@ async def mark_read(request: Request, wamid: str) -> HTTPResponse:
     """Tell Meta the message was read (blue ticks), optionally with the typing indicator."""
     require_api_key(request)
     wamid = unquote(wamid)
+    logs.bind(wamid=wamid)
     if not _WAMID.match(wamid):
         raise ValidationError(
             [{"field": "wamid", "message": "must be an inbound message's wamid (wamid....)"}]

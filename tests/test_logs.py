@@ -233,6 +233,12 @@ async def test_no_secret_or_message_text_reaches_any_log(client, stack) -> None:
     await client.get(f"{api}/health/", headers={"X-Health-Token": token})
     await client.get(f"{api}/health/", params={"token": token})
     await client.get(f"{api}/health/", headers={"Authorization": "Bearer nope"})
+    await client.get(f"{api}/metrics", headers={"Authorization": f"Bearer {token}"})
+    await client.get(f"{api}/metrics", params={"token": token})
+    worker_metrics = f"http://127.0.0.1:{env['WORKER_METRICS_PORT']}/metrics"
+    await client.get(worker_metrics, headers={"Authorization": f"Bearer {token}"})
+    read = f"{api}/api/v1/messages/wamid.{marker}/read/"
+    await client.post(read, content=b'{"typing_indicator": true}', headers=stack.headers())
     await until_status(client, stack, message_id, "read")
 
     async def inbound_delivered() -> bool:
