@@ -28,6 +28,7 @@ from db import messages
 from db.inbound import NewInbound
 from db.messages import StatusChange
 from db.webhook_changes import NewChange
+from server import logs
 from server.constants import WEBHOOK_PROCESSORS_GROUP, WEBHOOKS_STREAM
 
 logger = logging.getLogger("consumers.webhooks")
@@ -35,6 +36,9 @@ T = TypeVar("T")
 
 
 async def handle(ctx: Any, entries: list[Entry]) -> dict[str, str]:
+    # Each batch runs in a task of its own: its lines name the Meta POSTs (entries) they
+    # came from, which the web's access line of each POST names too.
+    logs.bind(stream=WEBHOOKS_STREAM, entry_ids=[e.id for e in entries])
     parsed: list[Notification] = []
     malformed: dict[str, str] = {}
     for e in entries:

@@ -191,6 +191,16 @@ async def test_one_message_id_follows_the_message_from_request_to_hub_event(clie
     queued = {w["event_id"]: w for w in worker if w["msg"].startswith("hub event queued")}
     assert set(queued) == events and len(events) == 3
     assert {q["message_status"] for q in queued.values()} == {"sent", "delivered", "read"}
+    # The webhook that reported `delivered`: its POST's access line names the stream entry,
+    # and the worker's line for the status names the batch of entries it came from.
+    web_lines = log_lines(stack, "web")
+    posts = {
+        w["entry_id"]
+        for w in web_lines
+        if w.get("path") == "/webhooks/whatsapp/" and w.get("entry_id")
+    }
+    [reported] = [q for q in queued.values() if q["message_status"] == "delivered"]
+    assert reported["stream"] == "messaging:webhooks" and set(reported["entry_ids"]) & posts
     for line in worker:
         if line["msg"].startswith("hub event delivered"):
             assert line["wamid"] == status["wamid"] and line["attempt"] >= 1
