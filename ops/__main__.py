@@ -113,7 +113,9 @@ async def _with_redis(use: Callable[[Any], Awaitable[Any]]) -> Any:
 
 
 async def _message(args: argparse.Namespace) -> Output | None:
-    found = await _with_pool(lambda pool: message.report(pool, args.key))
+    found = await _with_pool(
+        lambda pool: _with_redis(lambda redis: message.report(pool, redis, args.key))
+    )
     return (found, message.render(found)) if found else None
 
 

@@ -11,16 +11,25 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from redis.asyncio import Redis
 
 from consumers.events import event_id
 from db import hub_events, inbound, messages
+from ops import streams
 from ops.render import cell, duration, facts, table, when
 
 _FIELDS = ("status", "recipient", "type", "wamid", "attempts", "idempotency_key")
 
 
-async def report(pool: asyncpg.Pool, key: str) -> dict[str, Any] | None:
+async def report(pool: asyncpg.Pool, redis: Redis, key: str) -> dict[str, Any] | None:
     """Everything about one message, or None if neither id nor wamid matches."""
+    found = await _report(pool, key)
+    if found is not None and found["direction"] == "outbound":
+        found["dead_letters"] = await streams.dead_naming(redis, str(found["id"]))
+    return found
+
+
+async def _report(pool: asyncpg.Pool, key: str) -> dict[str, Any] | None:
     async with pool.acquire() as conn:
         try:
             message_id: UUID | None = UUID(key)
@@ -86,6 +95,12 @@ def render(r: dict[str, Any]) -> str:
         out += ["", "timeline"]
         rows = [(when(t["at"]), t["status"], t["source"]) for t in r["timeline"]]
         out.append(table(("AT", "STATUS", "SOURCE"), rows, "  "))
+        if r["dead_letters"]:
+            out += ["", f"dead-letter entries naming it ({len(r['dead_letters'])})"]
+            rows = [
+                (d["stream"], d["id"], when(d["failed_at"]), d["error"]) for d in r["dead_letters"]
+            ]
+            out.append(table(("STREAM", "ENTRY", "FAILED AT", "ERROR"), rows, "  "))
     out += ["", f"hub events ({len(r['hub_events'])})"]
     for e in r["hub_events"]:
         about = f" ({e['about']})" if e["about"] else ""

@@ -142,6 +142,11 @@ async def dead_entries(redis: Redis, limit: int = 50) -> list[dict[str, Any]]:
     return out
 
 
+async def dead_naming(redis: Redis, message_id: str, scan: int = 10_000) -> list[dict[str, Any]]:
+    """Dead-letter entries that name a message (dead streams are short; `scan` bounds it)."""
+    return [e for e in await dead_entries(redis, scan) if e.get("message_id") == message_id]
+
+
 async def replay_entries(
     redis: Redis, stream: str, ids: list[str] | None, since_ms: int | None, until_ms: int | None
 ) -> list[dict[str, str]]:

@@ -104,11 +104,13 @@ async def run_until_dead(ctx: Context, consumer: Consumer, fields: dict[str, str
     stop = asyncio.Event()
     runner = Runner(consumer, ctx, "ops-test", stop, block_ms=20)
     await runner.ensure_group()
+    dead = f"{consumer.stream}:dead"
+    before = await ctx.redis.xlen(dead)
     task = asyncio.create_task(runner.run())
     await ctx.redis.xadd(consumer.stream, fields)
     try:
         for _ in range(200):
-            if await ctx.redis.xlen(f"{consumer.stream}:dead"):
+            if await ctx.redis.xlen(dead) > before:
                 return
             await asyncio.sleep(0.02)
         raise AssertionError("nothing was dead-lettered")
@@ -128,8 +130,13 @@ async def test_message_by_id_or_wamid_shows_state_timeline_events_and_attempts(
     edge.answer(sent_event, (503, {}, {}))
     assert set(await forward_hub_events(ctx)) == {sent_event, delivered_event}
 
+    # As the runner writes it when an entry keeps failing (tests/test_runner.py).
+    dead = {"message_id": str(message_id), "source_id": "1-0", "error": "delivered 6 times"}
+    dead_id = await ctx.redis.xadd(f"{OUTBOUND_STREAM}:dead", {**dead, "deliveries": "6"})
+
     text = ok(await ops("message", str(message_id)))
     assert f"message {message_id} (outbound)" in text
+    assert any(dead_id in line and "delivered 6 times" in line for line in text.splitlines())
     assert "delivered" in text and wamid in text
     for status, source in (("queued", "api"), ("sending", "sender"), ("sent", "sender")):
         assert any(status in line and source in line for line in text.splitlines())
@@ -139,6 +146,7 @@ async def test_message_by_id_or_wamid_shows_state_timeline_events_and_attempts(
     report = orjson.loads(ok(await ops("message", wamid, "--json")))
     assert (report["id"], report["status"], report["wamid"]) == (str(message_id), DELIVERED, wamid)
     assert [t["status"] for t in report["timeline"]] == ["queued", "sending", "sent", "delivered"]
+    assert [d["id"] for d in report["dead_letters"]] == [dead_id]
     codes = {e["id"]: [a["status_code"] for a in e["deliveries"]] for e in report["hub_events"]}
     assert codes == {sent_event: [503], delivered_event: [200]}
 
