@@ -45,6 +45,9 @@ def create_app(settings: Settings | None = None, name: str = "messaging") -> San
     app.config.REQUEST_MAX_SIZE = _MAX_REQUEST_BYTES
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.MOTD = False
+    # SIGTERM: requests in flight get SHUTDOWN_TIMEOUT_S, then connections close (Sanic's
+    # default 15 s ignores our setting, and busy keep-alive clients never go idle).
+    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.shutdown_timeout_s
     app.ctx.settings = settings
     app.blueprint([messages.bp, reads.bp, media.bp, webhooks.bp, health.bp, metrics.bp])
     request_ids.install(app)

@@ -314,7 +314,7 @@ class Settings:
         "SHUTDOWN_TIMEOUT_S",
         _float_in(0.1, 600),
         default="20",
-        help="how long the worker finishes in-flight batches after SIGTERM",
+        help="how long web and worker finish in-flight work after SIGTERM",
     )
     sweep_stale_s: float = _env(
         "SWEEP_STALE_S",
