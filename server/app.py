@@ -15,6 +15,7 @@ from sanic.response import HTTPResponse, json
 
 import db
 from server import (
+    docs,
     exposition,
     health,
     media,
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None, name: str = "messaging") -> San
     # default 15 s ignores our setting, and busy keep-alive clients never go idle).
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.shutdown_timeout_s
     app.ctx.settings = settings
-    app.blueprint([messages.bp, reads.bp, media.bp, webhooks.bp, health.bp, metrics.bp])
+    app.blueprint([messages.bp, reads.bp, media.bp, webhooks.bp, health.bp, metrics.bp, docs.bp])
     request_ids.install(app)
 
     @app.before_server_start

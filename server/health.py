@@ -13,17 +13,29 @@ from consumers.ratelimit import parse_pause
 from db import hub_events
 from server.auth import require_health_token
 from server.constants import GROUPS, HUB_PAUSED_KEY, SEND_PAUSED_KEY, dead_letter_stream
+from server.openapi import HEALTH_TOKEN, Reply, operation
+from server.schemas import HealthReport, Pong
 
 bp = Blueprint("health")
 _CHECK_TIMEOUT_S = 3
 
 
 @bp.get("/ping/")
+@operation("Liveness, no dependency checks", tag="health", responses={200: Pong})
 async def ping(request: Request) -> HTTPResponse:
     return json({"status": "ok"})
 
 
 @bp.get("/health/")
+@operation(
+    "Dependencies and backlogs",
+    tag="health",
+    responses={
+        200: HealthReport,
+        503: Reply(HealthReport, "PostgreSQL or Redis does not answer"),
+    },
+    auth=HEALTH_TOKEN,
+)
 async def health(request: Request) -> HTTPResponse:
     """PostgreSQL and Redis reachable, consumer-group lag and pending, dead letters."""
     require_health_token(request)

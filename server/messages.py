@@ -17,7 +17,9 @@ from server import logs, streams
 from server.auth import require_api_key
 from server.errors import Conflict, NotFound, PayloadTooLarge, Unavailable, ValidationError
 from server.metrics import MESSAGES_ACCEPTED
-from server.payloads import parse_send_request
+from server.openapi import API_KEY, Body, Param, Reply, operation
+from server.payloads import parse_send_request, send_request_schema
+from server.schemas import Accepted, MessageStatus
 
 bp = Blueprint("messages", url_prefix="/api/v1/messages")
 
@@ -27,6 +29,32 @@ _TIMESTAMPS = ("created_at", "sending_at", "sent_at", "delivered_at", "read_at",
 
 
 @bp.post("/send/")
+@operation(
+    "Send a message",
+    tag="messages",
+    body=Body(send_request_schema, "SendRequest", "Meta's message object, plus `metadata`"),
+    params=(
+        Param(
+            "Idempotency-Key",
+            "header",
+            {"type": "string", "pattern": _IDEMPOTENCY_KEY.pattern},
+            required=False,
+            description="the same key with the same body returns the same message, sent once",
+        ),
+    ),
+    responses={
+        202: Reply(
+            Accepted,
+            "stored and queued",
+            headers=(
+                Param("Location", "header", description="the status URL"),
+                Param("Idempotent-Replayed", "header", {"const": "true"}, required=False),
+            ),
+        )
+    },
+    errors=(ValidationError, Conflict, PayloadTooLarge, Unavailable),
+    auth=API_KEY,
+)
 async def send(request: Request) -> HTTPResponse:
     """Validate, store as queued, publish to the outbound stream, answer 202."""
     require_api_key(request)
@@ -101,6 +129,14 @@ async def send(request: Request) -> HTTPResponse:
 
 
 @bp.get("/status/<message_id:str>/")
+@operation(
+    "Read a message's status",
+    tag="messages",
+    params=(Param("message_id", "path", {"type": "string", "format": "uuid"}),),
+    responses={200: MessageStatus},
+    errors=(ValidationError, NotFound, Unavailable),
+    auth=API_KEY,
+)
 async def status(request: Request, message_id: str) -> HTTPResponse:
     """Everything we know about one message: status, wamid, timestamps, error, timeline."""
     require_api_key(request)

@@ -8,13 +8,26 @@ from sanic.response import HTTPResponse, json, text
 
 from server import logs, streams
 from server.auth import matches_any, verify_meta_signature
-from server.errors import Forbidden
+from server.errors import Forbidden, Unauthorized, Unavailable
 from server.metrics import WEBHOOKS_RECEIVED
+from server.openapi import Body, Param, Reply, operation
+from server.schemas import WebhookReceived
 
 bp = Blueprint("webhooks", url_prefix="/webhooks/whatsapp")
 
 
 @bp.get("/")
+@operation(
+    "Meta's subscription handshake",
+    tag="webhooks",
+    params=(
+        Param("hub.mode", "query", {"type": "string", "enum": ["subscribe"]}),
+        Param("hub.verify_token", "query", description="WHATSAPP_VERIFY_TOKEN"),
+        Param("hub.challenge", "query"),
+    ),
+    responses={200: Reply(description="`hub.challenge`", media="text/plain")},
+    errors=(Forbidden,),
+)
 async def verify(request: Request) -> HTTPResponse:
     """Meta's subscription handshake: echo `hub.challenge` when the verify token matches."""
     settings = request.app.ctx.settings
@@ -27,7 +40,23 @@ async def verify(request: Request) -> HTTPResponse:
 
 
 @bp.post("/")
+@operation(
+    "Meta's webhook: statuses and inbound messages",
+    tag="webhooks",
+    body=Body(lambda: {"type": "object"}, "MetaWebhook", "Meta's notification, kept raw"),
+    params=(
+        Param(
+            "X-Hub-Signature-256",
+            "header",
+            {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
+            description="HMAC-SHA256 of the raw body with WHATSAPP_APP_SECRET",
+        ),
+    ),
+    responses={200: WebhookReceived},
+    errors=(Unauthorized, Forbidden, Unavailable),
+)
 async def receive(request: Request) -> HTTPResponse:
+    """Verify the signature, append the raw body to the webhooks stream, answer at once."""
     settings = request.app.ctx.settings
     verify_meta_signature(
         request.body, request.headers.get("X-Hub-Signature-256"), settings.app_secret

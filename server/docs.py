@@ -1,0 +1,245 @@
+"""The OpenAPI 3.1 document (`/openapi.json`) and its Redoc page (`/docs`), built from the app.
+
+The document walks `app.router.routes` and renders each handler's `@operation` declaration
+(`server.openapi`); schemas come from the pydantic models (`server.schemas`,
+`server.payloads`) and are hoisted into `components.schemas`. A route without a declaration
+is left out, and `tests/test_openapi.py` fails on it. Hub events are the `webhooks`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+from sanic import Blueprint, Request, Sanic
+from sanic.response import HTTPResponse, html, raw
+
+from server.errors import ApiError, ValidationError
+from server.openapi import Operation, Param, Reply, SchemaSource, declared, first_line, operation
+from server.schemas import HUB_EVENTS, ErrorBody, ValidationErrorBody
+
+__all__ = ["bp", "build_document", "document_path"]
+
+_REFS = "#/components/schemas/"
+_DEFS = "#/$defs/"
+_SECURITY_SCHEMES = {
+    "ApiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Api-Key",
+        "description": "One of the comma-separated `MESSAGING_SERVICE_API_KEY` values.",
+    },
+    "HealthBearer": {"type": "http", "scheme": "bearer", "description": "HEALTH_CHECK_TOKENS"},
+    "HealthHeader": {"type": "apiKey", "in": "header", "name": "X-Health-Token"},
+    "HealthQuery": {"type": "apiKey", "in": "query", "name": "token"},
+}
+_INFO = {
+    "title": "messaging-service",
+    "version": "1.0.0",
+    "description": (
+        "The Hub's gateway to WhatsApp: send messages through Meta's Cloud API, read their "
+        "status, and receive every status change and inbound message as a signed event "
+        '(see *Webhooks*). Errors are always JSON: `{"error": {"code", "message"}}`, '
+        "plus `fields` on 400s."
+    ),
+}
+# Redoc renders OpenAPI 3.1 `webhooks`; pinned, loaded from a CDN so the image stays small.
+_DOCS_HTML = """<!doctype html>
+<html><head><meta charset="utf-8"><title>messaging-service API</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body><redoc spec-url="/openapi.json"></redoc>
+<script src="https://cdn.jsdelivr.net/npm/redoc@2.5.0/bundles/redoc.standalone.js"></script>
+</body></html>
+"""
+
+
+def document_path(route: Any) -> str:
+    """`api/v1/messages/status/<message_id:str>` -> `/api/v1/messages/status/{message_id}/`.
+
+    A route without strict slashes answers with and without the trailing slash; the document
+    gives the slash form, as the README does. A strict route is given exactly as declared.
+    """
+    path = "/" + re.sub(r"<(\w+)(?::[^>]*)?>", r"{\1}", route.path)
+    return path if route.strict or path.endswith("/") else path + "/"
+
+
+def build_document(app: Sanic) -> dict[str, Any]:
+    """The whole document, from the routes the app really has."""
+    schemas: dict[str, Any] = {}
+    paths: dict[str, dict[str, Any]] = {}
+    for route in app.router.routes:
+        op = declared(route.handler)
+        if op is None:
+            continue
+        path = document_path(route)
+        for method in sorted(route.methods):
+            paths.setdefault(path, {})[method.lower()] = _render(op, path, schemas)
+    return {
+        "openapi": "3.1.0",
+        "info": _INFO,
+        "paths": dict(sorted(paths.items())),
+        "webhooks": _hub_webhooks(schemas),
+        "components": {
+            "schemas": dict(sorted(schemas.items())),
+            "securitySchemes": _SECURITY_SCHEMES,
+        },
+    }
+
+
+bp = Blueprint("openapi")
+
+
+@bp.get("/openapi.json", strict_slashes=True)
+@operation("This document", tag="docs", responses={200: Reply(description="OpenAPI 3.1")})
+async def openapi_json(request: Request) -> HTTPResponse:
+    """Built once per process from the registered routes."""
+    ctx = request.app.ctx
+    if not hasattr(ctx, "openapi"):
+        ctx.openapi = orjson.dumps(build_document(request.app))
+    return raw(ctx.openapi, content_type="application/json")
+
+
+@bp.get("/docs", strict_slashes=True)
+@operation("The API reference, rendered", tag="docs", responses={200: Reply(media="text/html")})
+async def docs(request: Request) -> HTTPResponse:
+    """Redoc, reading `/openapi.json`."""
+    return html(_DOCS_HTML)
+
+
+def _render(op: Operation, path: str, schemas: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"summary": op.summary, "tags": [op.tag]}
+    if op.description:
+        out["description"] = op.description
+    path_names = re.findall(r"{(\w+)}", path)
+    given = {p.name for p in op.params if p.where == "path"}
+    params = [*op.params, *(Param(n, "path") for n in path_names if n not in given)]
+    if params:
+        out["parameters"] = [_parameter(p) for p in params]
+    if op.body is not None:
+        schema = _schema(op.body.schema, "validation", schemas, op.body.name)
+        out["requestBody"] = {
+            "required": True,
+            "description": op.body.description,
+            "content": {"application/json": {"schema": schema}},
+        }
+    out["responses"] = {
+        str(status): _response(reply, schemas) for status, reply in sorted(op.responses.items())
+    }
+    for status, classes in sorted(_by_status(op.errors).items()):
+        out["responses"][str(status)] = _error_response(classes, schemas)
+    out["security"] = list(op.auth)  # empty: no authentication
+    return out
+
+
+def _parameter(p: Param) -> dict[str, Any]:
+    out = {"name": p.name, "in": p.where, "required": p.required, "schema": dict(p.schema)}
+    if p.description:
+        out["description"] = p.description
+    return out
+
+
+def _response(reply: Reply, schemas: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": reply.description or "OK"}
+    if reply.model is not None:
+        schema = _schema(reply.model, "serialization", schemas)
+    else:
+        schema = {"type": "object" if reply.media == "application/json" else "string"}
+    out["content"] = {reply.media: {"schema": schema}}
+    if reply.headers:
+        out["headers"] = {
+            h.name: {"required": h.required, "schema": dict(h.schema), "description": h.description}
+            for h in reply.headers
+        }
+    return out
+
+
+def _by_status(errors: Iterable[type[ApiError]]) -> dict[int, list[type[ApiError]]]:
+    grouped: dict[int, list[type[ApiError]]] = {}
+    for cls in errors:
+        if cls not in grouped.setdefault(cls.status, []):
+            grouped[cls.status].append(cls)
+    return grouped
+
+
+def _error_response(classes: list[type[ApiError]], schemas: dict[str, Any]) -> dict[str, Any]:
+    """`ErrorBody` (or `ValidationErrorBody` for 400s) with `code` pinned to the classes'."""
+    model = (
+        ValidationErrorBody if any(issubclass(c, ValidationError) for c in classes) else ErrorBody
+    )
+    codes = sorted({c.code for c in classes})
+    schema = {
+        "allOf": [_schema(model, "serialization", schemas)],
+        "properties": {"error": {"properties": {"code": {"enum": codes}}}},
+    }
+    doc = f"{HTTPStatus(classes[0].status).phrase}: " + ", ".join(f"`{c}`" for c in codes)
+    return {"description": doc, "content": {"application/json": {"schema": schema}}}
+
+
+def _hub_webhooks(schemas: dict[str, Any]) -> dict[str, Any]:
+    headers = [
+        Param("webhook-id", "header", description="the event's `id`; de-duplicate on it"),
+        Param("webhook-timestamp", "header", description="Unix seconds, signed"),
+        Param("webhook-signature", "header", description="`v1,<base64 HMAC-SHA256>`"),
+    ]
+    return {
+        name: {
+            "post": {
+                "summary": f"`{name}` event",
+                "description": (
+                    f"{first_line(model)} POSTed to `HUB_WEBHOOK_URL`, signed per Standard "
+                    "Webhooks with `HUB_WEBHOOK_SECRET`."
+                ),
+                "parameters": [_parameter(h) for h in headers],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": _schema(model, "serialization", schemas)}
+                    },
+                },
+                "responses": {
+                    "2XX": {"description": "received"},
+                    "default": {
+                        "description": "5xx, 408, 409 and 429 are retried (honouring "
+                        "`Retry-After`); any other answer dead-letters the event"
+                    },
+                },
+            }
+        }
+        for name, model in HUB_EVENTS.items()
+    }
+
+
+def _schema(
+    source: SchemaSource, mode: str, schemas: dict[str, Any], name: str | None = None
+) -> dict[str, Any]:
+    """A `$ref` to `source`'s schema, itself and its `$defs` moved into `schemas`."""
+    if isinstance(source, type) and issubclass(source, BaseModel):
+        schema = source.model_json_schema(mode=mode)  # type: ignore[arg-type]
+        name = name or source.__name__
+    else:
+        schema = source()
+    assert name, "a body given as a function needs a name"
+    for def_name, definition in schema.pop("$defs", {}).items():
+        _add(schemas, def_name, _rewrite(definition))
+    _add(schemas, name, _rewrite(schema))
+    return {"$ref": _REFS + name}
+
+
+def _add(schemas: dict[str, Any], name: str, schema: Any) -> None:
+    if schemas.setdefault(name, schema) != schema:
+        raise ValueError(f"two different schemas are both named {name!r}")
+
+
+def _rewrite(node: Any) -> Any:
+    """Point pydantic's local `#/$defs/X` references at `#/components/schemas/X`."""
+    if isinstance(node, dict):
+        return {k: _rewrite(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_rewrite(v) for v in node]
+    if isinstance(node, str) and node.startswith(_DEFS):
+        return _REFS + node.removeprefix(_DEFS)
+    return node

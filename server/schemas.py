@@ -1,0 +1,182 @@
+"""What the service answers and what it POSTs to the Hub, as pydantic models.
+
+They exist for the OpenAPI document (`server.openapi`): handlers build plain dicts on the hot
+path, and the tests hold the two together (schemathesis checks every answer against these
+schemas; the Hub events a real run produces are validated against the `webhooks` section).
+Models forbid unknown keys, so a field added to an answer but not here fails those tests.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from server.constants import EVENT_MESSAGE_RECEIVED, EVENT_MESSAGE_STATUS, QUEUED, SENDING, STATUSES
+
+Status = Literal[STATUSES]  # type: ignore[valid-type]
+HubStatus = Literal[tuple(s for s in STATUSES if s not in (QUEUED, SENDING))]  # type: ignore[misc]
+
+
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldProblem(_Closed):
+    field: str = Field(description="dotted path into the request, e.g. `text.body`")
+    message: str
+
+
+class ErrorDetail(_Closed):
+    code: str = Field(description="stable machine-readable code, e.g. `not_found`")
+    message: str
+
+
+class ValidationErrorDetail(ErrorDetail):
+    fields: list[FieldProblem] = Field(description="one entry per problem")
+
+
+class ErrorBody(_Closed):
+    """Every error answer."""
+
+    error: ErrorDetail
+
+
+class ValidationErrorBody(_Closed):
+    """A 400: the request, a header or a path parameter is wrong; `fields` names each."""
+
+    error: ValidationErrorDetail
+
+
+class MessageError(BaseModel):
+    """Why a message failed: Meta's error, or `outcome_unknown`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: int | str | None = Field(description="Meta's error code, or `outcome_unknown`")
+    title: str | None
+    message: str | None
+    details: str | None
+    http_status: int | None = Field(
+        None, description="HTTP status of Meta's answer, when the send call was refused"
+    )
+
+
+class Accepted(_Closed):
+    """The message is stored and queued (or, on an idempotent replay, it already was)."""
+
+    id: UUID
+    status: Status
+    recipient: str = Field(description="digits only, no `+`")
+    type: str
+    idempotency_key: str | None
+    created_at: datetime
+    status_url: str
+
+
+class TimelineEntry(_Closed):
+    status: Status
+    at: datetime
+    source: str = Field(description="`api`, `sender` or `meta`")
+    details: dict[str, Any] | None = Field(None, description="Meta's `conversation`, `pricing`")
+
+
+class MessageStatus(_Closed):
+    """Everything known about one message."""
+
+    id: UUID
+    status: Status
+    recipient: str
+    type: str
+    wamid: str | None
+    metadata: dict[str, Any] | None
+    idempotency_key: str | None
+    error: MessageError | None
+    attempts: int
+    created_at: datetime
+    sending_at: datetime | None
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    read_at: datetime | None
+    failed_at: datetime | None
+    timeline: list[TimelineEntry]
+
+
+class Pong(_Closed):
+    status: Literal["ok"]
+
+
+class WebhookReceived(_Closed):
+    received: Literal[True]
+
+
+class StreamHealth(_Closed):
+    group: str
+    length: int
+    lag: int | None
+    pending: int
+    consumers: int | None = None
+    dead_letters: int
+
+
+class HealthReport(_Closed):
+    """PostgreSQL and Redis reachability (`ok` or `error: <type>`) and each stream's backlog."""
+
+    status: Literal["ok", "unavailable"]
+    postgres: str
+    redis: str
+    streams: dict[str, StreamHealth]
+    dead_letters: dict[str, int | None]
+
+
+class StatusEventData(_Closed):
+    message_id: UUID
+    wamid: str | None
+    status: HubStatus
+    timestamp: datetime = Field(description="Meta's time of this status")
+    recipient: str
+    error: MessageError | None
+    metadata: dict[str, Any] | None = Field(description="as given to the send request")
+    conversation: dict[str, Any] | None
+    pricing: dict[str, Any] | None
+
+
+class ReceivedEventData(BaseModel):
+    """The content sits under the message type's key (`text`, `image`...), as Meta sends it."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    wamid: str
+    from_: Annotated[str, Field(alias="from", description="the sender's phone number")]
+    profile_name: str | None
+    type: str
+    timestamp: datetime
+    context: dict[str, Any] | None = Field(description="the message this one replies to")
+    phone_number_id: str | None
+
+
+class _Event(_Closed):
+    id: str = Field(pattern=r"^evt_", description="equals `webhook-id`; stable across retries")
+    created_at: datetime
+
+
+class MessageStatusEvent(_Event):
+    """A message reached a new status; one event per status."""
+
+    type: Literal[EVENT_MESSAGE_STATUS]  # type: ignore[valid-type]
+    data: StatusEventData
+
+
+class MessageReceivedEvent(_Event):
+    """A WhatsApp user wrote to the business number."""
+
+    type: Literal[EVENT_MESSAGE_RECEIVED]  # type: ignore[valid-type]
+    data: ReceivedEventData
+
+
+HUB_EVENTS: dict[str, type[BaseModel]] = {
+    EVENT_MESSAGE_STATUS: MessageStatusEvent,
+    EVENT_MESSAGE_RECEIVED: MessageReceivedEvent,
+}
