@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import MutableMapping
@@ -38,6 +40,7 @@ def main() -> None:
     )
     try:
         if settings.web_workers == 1:
+            app.after_server_start(_first_stop_signal_only)
             Sanic.serve_single(primary=app)  # no worker manager: less memory, one process
         else:
             Sanic.serve(primary=app, app_loader=loader)
@@ -67,6 +70,20 @@ def prepare_multiproc_dir(
     created = Path(tempfile.mkdtemp(prefix="messaging-metrics-"))
     environ[_MULTIPROC_ENV] = str(created)
     return created
+
+
+def _first_stop_signal_only(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:
+    """A second SIGTERM would stop the loop in the middle of the graceful shutdown (a
+    traceback, exit 1): honcho signals the whole process group and `uv run` forwards the
+    signal again, so under the Procfile two always arrive. Only the first one counts."""
+
+    def stop() -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: None)
+        app.stop(terminate=False)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
 
 
 if __name__ == "__main__":

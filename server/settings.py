@@ -138,10 +138,16 @@ class Settings:
     """Process configuration. Build it with `Settings.from_env()`."""
 
     database_url: str = _env(
-        "DATABASE_URL", _url("postgres", "postgresql"), help="PostgreSQL URL", secret=True
+        "DATABASE_URL",
+        _url("postgres", "postgresql"),
+        help="PostgreSQL URL, postgresql://...",
+        secret=True,
     )
     redis_url: str = _env(
-        "REDIS_URL", _url("redis", "rediss", "unix"), help="Redis URL", secret=True
+        "REDIS_URL",
+        _url("redis", "rediss", "unix"),
+        help="Redis URL: redis://, rediss:// or unix://",
+        secret=True,
     )
     api_keys: tuple[str, ...] = _env(
         "MESSAGING_SERVICE_API_KEY",
@@ -178,9 +184,15 @@ class Settings:
         secret=True,
     )
     secret_key: str = _env(
-        "SECRET_KEY", str, default="", help="accepted for compatibility; unused", secret=True
+        "SECRET_KEY",
+        str,
+        default="",
+        help="accepted for compatibility with the old Django spec; unused",
+        secret=True,
     )
-    port: int = _env("PORT", _int_in(1, 65535), default="8000", help="web listen port")
+    port: int = _env(
+        "PORT", _int_in(1, 65535), default="8000", help="web listen port (binds 0.0.0.0)"
+    )
     whatsapp_api_base_url: str = _env(
         "WHATSAPP_API_BASE_URL",
         _http_base,
@@ -190,7 +202,9 @@ class Settings:
     whatsapp_api_version: str = _env(
         "WHATSAPP_API_VERSION", _version, default="v26.0", help="Graph API version"
     )
-    web_workers: int = _env("WEB_WORKERS", _int_in(1, 64), default="1", help="Sanic workers")
+    web_workers: int = _env(
+        "WEB_WORKERS", _int_in(1, 64), default="1", help="Sanic worker processes"
+    )
     prometheus_multiproc_dir: str = _env(
         "PROMETHEUS_MULTIPROC_DIR",
         str,
@@ -204,7 +218,7 @@ class Settings:
         default="0",
         help="port of the worker's own /metrics (needs a HEALTH_CHECK_TOKENS token); 0: off",
     )
-    log_level: str = _env("LOG_LEVEL", _level, default="INFO", help="log level")
+    log_level: str = _env("LOG_LEVEL", _level, default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     max_send_body_bytes: int = _env(
         "MAX_SEND_BODY_BYTES",
         _int_in(1024, 1 << 20),
