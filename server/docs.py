@@ -124,7 +124,7 @@ def _render(op: Operation, path: str, schemas: dict[str, Any]) -> dict[str, Any]
         out["requestBody"] = {
             "required": True,
             "description": op.body.description,
-            "content": {"application/json": {"schema": schema}},
+            "content": {op.body.media: {"schema": schema}},
         }
     out["responses"] = {
         str(status): _response(reply, schemas) for status, reply in sorted(op.responses.items())

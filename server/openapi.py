@@ -46,11 +46,12 @@ class Param:
 
 @dataclass(frozen=True)
 class Body:
-    """A JSON request body: a model, or a function returning a JSON Schema."""
+    """A request body of `media`: a model, or a function returning a JSON Schema."""
 
     schema: SchemaSource
     name: str
     description: str = ""
+    media: str = "application/json"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from sanic.response import HTTPResponse, json, text
 
 from server import logs, streams
 from server.auth import matches_any, verify_meta_signature
-from server.errors import Forbidden, Unauthorized, Unavailable
+from server.errors import Forbidden, PayloadTooLarge, Unauthorized, Unavailable
 from server.metrics import WEBHOOKS_RECEIVED
 from server.openapi import Body, Param, Reply, operation
 from server.schemas import WebhookReceived
@@ -53,7 +53,7 @@ async def verify(request: Request) -> HTTPResponse:
         ),
     ),
     responses={200: WebhookReceived},
-    errors=(Unauthorized, Forbidden, Unavailable),
+    errors=(Unauthorized, Forbidden, PayloadTooLarge, Unavailable),
 )
 async def receive(request: Request) -> HTTPResponse:
     """Verify the signature, append the raw body to the webhooks stream, answer at once."""
