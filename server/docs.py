@@ -19,11 +19,14 @@ from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse, html, raw
 
 from server.errors import ApiError, ValidationError
+from server.meta_client import MetaRejectedRequest
 from server.openapi import Operation, Param, Reply, SchemaSource, declared, first_line, operation
-from server.schemas import HUB_EVENTS, ErrorBody, ValidationErrorBody
+from server.schemas import HUB_EVENTS, ErrorBody, MetaErrorBody, ValidationErrorBody
 
 __all__ = ["bp", "build_document", "document_path"]
 
+# Error classes whose body carries more than `code` and `message`, and that body.
+_ERROR_BODIES = ((ValidationError, ValidationErrorBody), (MetaRejectedRequest, MetaErrorBody))
 _REFS = "#/components/schemas/"
 _DEFS = "#/$defs/"
 _SECURITY_SCHEMES = {
@@ -122,7 +125,7 @@ def _render(op: Operation, path: str, schemas: dict[str, Any]) -> dict[str, Any]
     if op.body is not None:
         schema = _schema(op.body.schema, "validation", schemas, op.body.name)
         out["requestBody"] = {
-            "required": True,
+            "required": op.body.required,
             "description": op.body.description,
             "content": {op.body.media: {"schema": schema}},
         }
@@ -166,17 +169,26 @@ def _by_status(errors: Iterable[type[ApiError]]) -> dict[int, list[type[ApiError
 
 
 def _error_response(classes: list[type[ApiError]], schemas: dict[str, Any]) -> dict[str, Any]:
-    """`ErrorBody` (or `ValidationErrorBody` for 400s) with `code` pinned to the classes'."""
-    model = (
-        ValidationErrorBody if any(issubclass(c, ValidationError) for c in classes) else ErrorBody
-    )
+    """One status's error bodies: each class's body model with `code` pinned to its own."""
+    bodies = [
+        {
+            "allOf": [_schema(_body_model(cls), "serialization", schemas)],
+            "properties": {"error": {"properties": {"code": {"const": cls.code}}}},
+        }
+        for cls in classes
+    ]
+    schema = bodies[0] if len(bodies) == 1 else {"anyOf": bodies}
     codes = sorted({c.code for c in classes})
-    schema = {
-        "allOf": [_schema(model, "serialization", schemas)],
-        "properties": {"error": {"properties": {"code": {"enum": codes}}}},
-    }
     doc = f"{HTTPStatus(classes[0].status).phrase}: " + ", ".join(f"`{c}`" for c in codes)
     return {"description": doc, "content": {"application/json": {"schema": schema}}}
+
+
+def _body_model(cls: type[ApiError]) -> type[BaseModel]:
+    """The body an error class renders: `ErrorBody` unless it carries more (`ApiError.body`)."""
+    for base, model in _ERROR_BODIES:
+        if issubclass(cls, base):
+            return model
+    return ErrorBody
 
 
 def _hub_webhooks(schemas: dict[str, Any]) -> dict[str, Any]:

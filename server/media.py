@@ -19,8 +19,10 @@ from sanic.response import HTTPResponse, json
 
 from server import media_rules, meta_client
 from server.auth import require_api_key
-from server.errors import ValidationError
+from server.errors import NotFound, UnsupportedMediaType, ValidationError
 from server.form_stream import FieldTooLarge, Form, UploadedFile, boundary_of, read_form
+from server.openapi import API_KEY, Body, Param, Reply, operation
+from server.schemas import MediaUpload, MediaUploaded
 from server.settings import Settings
 
 logger = logging.getLogger("server.media")
@@ -36,6 +38,16 @@ _OCTET_STREAM = "application/octet-stream"
 
 
 @bp.post("/", stream=True)
+@operation(
+    "Upload a media file",
+    tag="media",
+    body=Body(MediaUpload, "MediaUpload", media="multipart/form-data"),
+    responses={
+        201: Reply(MediaUploaded, "uploaded to Meta", headers=(Param("Location", "header"),))
+    },
+    errors=(ValidationError, FieldTooLarge, UnsupportedMediaType, *meta_client.CALL_ERRORS),
+    auth=API_KEY,
+)
 async def upload(request: Request) -> HTTPResponse:
     """Check the file against Meta's limits for its type, upload it to Meta, answer the id."""
     require_api_key(request)
@@ -77,6 +89,20 @@ async def upload(request: Request) -> HTTPResponse:
 
 
 @bp.get("/<media_id:str>/")
+@operation(
+    "Download a media file",
+    tag="media",
+    params=(Param("media_id", "path", {"type": "string", "pattern": _MEDIA_ID.pattern}),),
+    responses={
+        200: Reply(
+            description="the file, relayed as Meta sends it",
+            media="*/*",
+            headers=(Param("X-Media-Sha256", "header", required=False),),
+        )
+    },
+    errors=(ValidationError, NotFound, *meta_client.CALL_ERRORS),
+    auth=API_KEY,
+)
 async def download(request: Request, media_id: str) -> HTTPResponse | None:
     """Look the media's URL up with Meta's token, then stream the file through to the Hub."""
     require_api_key(request)

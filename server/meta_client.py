@@ -64,6 +64,10 @@ class MetaTimeout(ApiError):
     code = "meta_timeout"
 
 
+# What a call to Meta in a request can raise (beyond a 404), for the OpenAPI declarations.
+CALL_ERRORS = (MetaRejectedRequest, MetaThrottledRequest, MetaUnavailableError, MetaTimeout)
+
+
 def open_client(settings: Settings) -> httpx.AsyncClient:
     """The client every web-side Meta call uses; it carries the bearer token itself."""
     return httpx.AsyncClient(

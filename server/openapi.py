@@ -52,6 +52,7 @@ class Body:
     name: str
     description: str = ""
     media: str = "application/json"
+    required: bool = True
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,9 @@ from sanic.response import HTTPResponse, json
 from server import logs, meta_client
 from server.auth import require_api_key
 from server.errors import ValidationError
+from server.openapi import API_KEY, Body, Param, operation
 from server.payloads.field_errors import to_fields
+from server.schemas import MarkedRead
 
 bp = Blueprint("reads", url_prefix="/api/v1/messages")
 
@@ -34,6 +36,15 @@ class ReadRequest(BaseModel):
 
 
 @bp.post("/<wamid:path>/read/")
+@operation(
+    "Mark an inbound message read",
+    tag="messages",
+    body=Body(ReadRequest, "ReadRequest", "optional", required=False),
+    params=(Param("wamid", "path", {"type": "string", "pattern": _WAMID.pattern}),),
+    responses={200: MarkedRead},
+    errors=(ValidationError, *meta_client.CALL_ERRORS),
+    auth=API_KEY,
+)
 async def mark_read(request: Request, wamid: str) -> HTTPResponse:
     """Tell Meta the message was read (blue ticks), optionally with the typing indicator."""
     require_api_key(request)
@@ -59,7 +70,7 @@ async def mark_read(request: Request, wamid: str) -> HTTPResponse:
 
 
 def _options(raw: bytes) -> ReadRequest:
-    if not raw.strip():
+    if not raw:  # no body at all; whitespace is not JSON, so it is a 400 like other non-JSON
         return ReadRequest()
     try:
         return ReadRequest.model_validate_json(raw)

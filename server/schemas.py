@@ -8,13 +8,22 @@ Models forbid unknown keys, so a field added to an answer but not here fails tho
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.constants import EVENT_MESSAGE_RECEIVED, EVENT_MESSAGE_STATUS, QUEUED, SENDING, STATUSES
+from server.constants import (
+    EVENT_MESSAGE_RECEIVED,
+    EVENT_MESSAGE_STATUS,
+    EVENT_WEBHOOK_UNPARSED,
+    EVENT_WHATSAPP_PREFIX,
+    QUEUED,
+    SENDING,
+    STATUSES,
+)
 
 Status = Literal[STATUSES]  # type: ignore[valid-type]
 HubStatus = Literal[tuple(s for s in STATUSES if s not in (QUEUED, SENDING))]  # type: ignore[misc]
@@ -62,6 +71,16 @@ class MessageError(BaseModel):
     http_status: int | None = Field(
         None, description="HTTP status of Meta's answer, when the send call was refused"
     )
+
+
+class MetaErrorDetail(ErrorDetail):
+    meta: MessageError = Field(description="Meta's error, as Meta gave it")
+
+
+class MetaErrorBody(_Closed):
+    """Meta refused a call made in the request (422), or throttles it (429)."""
+
+    error: MetaErrorDetail
 
 
 class Accepted(_Closed):
@@ -121,14 +140,49 @@ class StreamHealth(_Closed):
     dead_letters: int
 
 
-class HealthReport(_Closed):
-    """PostgreSQL and Redis reachability (`ok` or `error: <type>`) and each stream's backlog."""
+class Alert(_Closed):
+    """A pause that needs a person: sending stopped by Meta, deliveries stopped by the Hub."""
 
-    status: Literal["ok", "unavailable"]
+    alert: Literal["sending_paused", "hub_deliveries_paused"]
+    code: int | str | None
+    title: str | None
+    until: datetime
+
+
+class HealthReport(_Closed):
+    """PostgreSQL and Redis reachability (`ok` or `error: <type>`), each stream's backlog, and
+    alerts; `degraded` (a 503) when an alert is up."""
+
+    status: Literal["ok", "degraded", "unavailable"]
     postgres: str
     redis: str
     streams: dict[str, StreamHealth]
     dead_letters: dict[str, int | None]
+    alerts: list[Alert]
+
+
+class MediaUploaded(_Closed):
+    """Meta's media id for the uploaded file, to send it with (`image.id`, `document.id`...)."""
+
+    id: str = Field(pattern=r"^[0-9]+$")
+    mime_type: str
+    file_size: int
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    filename: str | None
+
+
+class MediaUpload(_Closed):
+    """`POST /api/v1/media/`'s form: the file and, unless its part says, its MIME type."""
+
+    file: bytes = Field(description="the file (at most Meta's limit for its type)")
+    type: str = Field("", description="the file's MIME type, e.g. image/jpeg")
+    messaging_product: Literal["whatsapp"] = "whatsapp"
+
+
+class MarkedRead(_Closed):
+    wamid: str
+    status: Literal["read"]
+    typing_indicator: bool
 
 
 class StatusEventData(_Closed):
@@ -137,14 +191,15 @@ class StatusEventData(_Closed):
     status: HubStatus
     timestamp: datetime = Field(description="Meta's time of this status")
     recipient: str
-    error: MessageError | None
+    error: MessageError | None = Field(description="the first error, normalised")
+    errors: list[dict[str, Any]] | None = Field(description="Meta's errors, as sent")
     metadata: dict[str, Any] | None = Field(description="as given to the send request")
     conversation: dict[str, Any] | None
     pricing: dict[str, Any] | None
 
 
 class ReceivedEventData(BaseModel):
-    """The content sits under the message type's key (`text`, `image`...), as Meta sends it."""
+    """The content sits under the message type's key (`text`, `image`...): docs/events.md."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
@@ -153,8 +208,11 @@ class ReceivedEventData(BaseModel):
     profile_name: str | None
     type: str
     timestamp: datetime
-    context: dict[str, Any] | None = Field(description="the message this one replies to")
     phone_number_id: str | None
+    context: dict[str, Any] | None = Field(description="the message this one replies to")
+    referral: dict[str, Any] | None = Field(description="the ad or post the user came from")
+    errors: list[dict[str, Any]] | None
+    extra: dict[str, Any] | None = Field(description="Meta's other top-level keys")
 
 
 class _Event(_Closed):
@@ -176,7 +234,38 @@ class MessageReceivedEvent(_Event):
     data: ReceivedEventData
 
 
+class ChangeData(_Closed):
+    field: str = Field(description="Meta's `field`")
+    waba_id: str | None = Field(description="the entry's id, the WhatsApp Business Account")
+    time: datetime | None = Field(description="the entry's `time`")
+    value: Any = Field(description="Meta's `value`, unchanged")
+
+
+class WhatsAppChangeEvent(_Event):
+    """Any other webhook field Meta sends (template status, account updates...)."""
+
+    type: Annotated[str, Field(pattern="^" + re.escape(EVENT_WHATSAPP_PREFIX))]
+    data: ChangeData
+
+
+class WebhookUnparsedEvent(_Event):
+    """An item of Meta's POST without the documented shape, forwarded rather than dropped."""
+
+    type: Literal[EVENT_WEBHOOK_UNPARSED]  # type: ignore[valid-type]
+    data: ChangeData
+
+
+# Event type (or family) -> model; the OpenAPI document's `webhooks`.
 HUB_EVENTS: dict[str, type[BaseModel]] = {
     EVENT_MESSAGE_STATUS: MessageStatusEvent,
     EVENT_MESSAGE_RECEIVED: MessageReceivedEvent,
+    EVENT_WHATSAPP_PREFIX + "{field}": WhatsAppChangeEvent,
+    EVENT_WEBHOOK_UNPARSED: WebhookUnparsedEvent,
 }
+
+
+def event_model(event_type: str) -> type[BaseModel]:
+    """The model of an event of this `type`."""
+    if event_type.startswith(EVENT_WHATSAPP_PREFIX):
+        return WhatsAppChangeEvent
+    return HUB_EVENTS[event_type]

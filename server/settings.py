@@ -256,7 +256,7 @@ class Settings:
         "SEND_CONCURRENCY",
         _int_in(1, 2000),
         default="256",
-        help="Meta calls in flight per worker process (rate x Meta latency needs room)",
+        help="Meta and Hub calls in flight per worker process (rate x Meta latency needs room)",
     )
     send_rate_per_s: float = _env(
         "SEND_RATE_PER_S",
@@ -274,7 +274,8 @@ class Settings:
         "SEND_PAUSE_S",
         _float_in(0.1, 86400),
         default="300",
-        help="sending pauses this long after Meta's spam-limit (131048) or token (190) errors",
+        help="sending pauses this long after Meta's 131048 (spam limit), 190 (token), "
+        "368 (blocked) or 131031 (account locked)",
     )
     pair_rate_limit_s: float = _env(
         "PAIR_RATE_LIMIT_S",
