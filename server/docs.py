@@ -80,7 +80,9 @@ def build_document(app: Sanic) -> dict[str, Any]:
             continue
         path = document_path(route)
         for method in sorted(route.methods):
-            paths.setdefault(path, {})[method.lower()] = _render(op, path, schemas)
+            # The route's name without the app's: `messages.send`, unique by construction.
+            op_id = route.name.split(".", 1)[-1] + ("" if len(route.methods) == 1 else method)
+            paths.setdefault(path, {})[method.lower()] = _render(op, path, op_id, schemas)
     return {
         "openapi": "3.1.0",
         "info": _INFO,
@@ -113,8 +115,8 @@ async def docs(request: Request) -> HTTPResponse:
     return html(_DOCS_HTML)
 
 
-def _render(op: Operation, path: str, schemas: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"summary": op.summary, "tags": [op.tag]}
+def _render(op: Operation, path: str, op_id: str, schemas: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"operationId": op_id, "summary": op.summary, "tags": [op.tag]}
     if op.description:
         out["description"] = op.description
     path_names = re.findall(r"{(\w+)}", path)
