@@ -72,14 +72,16 @@ def prepare_multiproc_dir(
     return created
 
 
-def _first_stop_signal_only(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:
-    """A second SIGTERM would stop the loop in the middle of the graceful shutdown (a
-    traceback, exit 1): honcho signals the whole process group and `uv run` forwards the
-    signal again, so under the Procfile two always arrive. Only the first one counts."""
+def _first_stop_signal_only(app: Sanic) -> None:
+    """Only the first SIGTERM (or SIGINT) counts: under the Procfile two arrive (honcho signals
+    the process group and `uv run` forwards it again), and a second one would stop the loop
+    in the middle of the graceful shutdown, or kill the process once the loop is closed."""
+    loop = asyncio.get_running_loop()
 
     def stop() -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, lambda: None)
+            loop.remove_signal_handler(sig)  # so closing the loop cannot restore the default
+            signal.signal(sig, signal.SIG_IGN)
         app.stop(terminate=False)
 
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -22,6 +22,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -285,3 +286,32 @@ def test_a_new_setting_without_regenerated_docs_is_caught(monkeypatch):
     extra = {"env": "NEW_KNOB_S", "default": "1", "help": "a new knob", "secret": False}
     monkeypatch.setattr(Settings, "describe", classmethod(lambda cls: [extra]))
     assert config_docs.main(["--check"]) == 1
+
+
+async def test_a_repeated_sigterm_does_not_cut_the_web_shutdown_short(deploy_env):
+    """Under the Procfile the web gets two (honcho signals the group, `uv run` forwards);
+    when they come is chance, so a burst covers the shutdown from start to end."""
+    log_path = deploy_env.logs / "web.log"
+    proc = _start([sys.executable, "-m", "server"], ROOT, deploy_env.env, log_path)
+    try:
+        await wait_until_up(f"{deploy_env.api}/ping/")
+        await eventually(lambda: _logged(log_path, "Worker ready"))  # its handlers are set
+    finally:
+        for _ in range(10):  # one of them lands in the middle of the shutdown
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.003)
+        code = await asyncio.to_thread(_wait_or_kill, proc)
+    assert code == 0 and "Traceback" not in log_path.read_text(), log_path.read_text()[-2000:]
+
+
+def _wait_or_kill(proc: subprocess.Popen) -> int | None:
+    try:
+        return proc.wait(SHUTDOWN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return None
+
+
+async def _logged(path: Path, line: str) -> bool:
+    return line in await asyncio.to_thread(path.read_text)
