@@ -19,6 +19,8 @@ from sanic.response import HTTPResponse, raw
 from server import exposition
 from server.auth import require_health_token
 from server.constants import GROUPS, HUB_PAUSED_KEY, SEND_PAUSED_KEY, dead_letter_stream
+from server.errors import Unavailable
+from server.openapi import HEALTH_TOKEN, Reply, operation
 
 logger = logging.getLogger("server.metrics")
 bp = Blueprint("metrics")
@@ -33,8 +35,16 @@ WEBHOOKS_RECEIVED = Counter(
 )
 
 
-@bp.get("/metrics")
+@bp.get("/metrics", strict_slashes=True)
+@operation(
+    "Prometheus metrics",
+    tag="health",
+    responses={200: Reply(description="Prometheus text exposition", media="text/plain")},
+    errors=(Unavailable,),
+    auth=HEALTH_TOKEN,
+)
 async def metrics(request: Request) -> HTTPResponse:
+    """The web's counters and every stream's state, read from Redis at scrape time."""
     require_health_token(request)
     settings = request.app.ctx.settings
     families = await redis_families(request.app.ctx.redis, settings.phone_number_id)

@@ -209,14 +209,15 @@ class Settings:
         "PROMETHEUS_MULTIPROC_DIR",
         str,
         default="",
-        help="where web workers share metric files when WEB_WORKERS > 1 (emptied at start); "
-        "empty: a fresh temporary directory per start",
+        help="where web workers share metric files when WEB_WORKERS > 1 (emptied at start; web "
+        "only); empty: a fresh temporary directory per start",
     )
     worker_metrics_port: int = _env(
         "WORKER_METRICS_PORT",
         _int_in(0, 65535),
         default="0",
-        help="port of the worker's own /metrics (needs a HEALTH_CHECK_TOKENS token); 0: off",
+        help="port of the worker's own /metrics (needs a HEALTH_CHECK_TOKENS token; see "
+        "Metrics); 0: off",
     )
     log_level: str = _env("LOG_LEVEL", _level, default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     max_send_body_bytes: int = _env(
