@@ -21,6 +21,7 @@ from sanic.response import HTTPResponse, html, raw
 from server.errors import ApiError, ValidationError
 from server.meta_client import MetaRejectedRequest
 from server.openapi import Operation, Param, Reply, SchemaSource, declared, first_line, operation
+from server.request_ids import HEADER
 from server.schemas import HUB_EVENTS, ErrorBody, MetaErrorBody, ValidationErrorBody
 
 __all__ = ["bp", "build_document", "document_path"]
@@ -28,6 +29,14 @@ __all__ = ["bp", "build_document", "document_path"]
 # Error classes whose body carries more than `code` and `message`, and that body.
 _ERROR_BODIES = ((ValidationError, ValidationErrorBody), (MetaRejectedRequest, MetaErrorBody))
 _REFS = "#/components/schemas/"
+# Taken from the caller when sane (else replaced, never refused), echoed on every answer.
+_REQUEST_ID = Param(
+    HEADER,
+    "header",
+    required=False,
+    description="your id for this request (else one is generated); echoed, and in every log "
+    "line of the request",
+)
 _DEFS = "#/$defs/"
 _SECURITY_SCHEMES = {
     "ApiKey": {
@@ -91,6 +100,8 @@ def build_document(app: Sanic) -> dict[str, Any]:
         "components": {
             "schemas": dict(sorted(schemas.items())),
             "securitySchemes": _SECURITY_SCHEMES,
+            "parameters": {"RequestId": _parameter(_REQUEST_ID)},
+            "headers": {"RequestId": _header(_REQUEST_ID, required=True)},
         },
     }
 
@@ -122,8 +133,7 @@ def _render(op: Operation, path: str, op_id: str, schemas: dict[str, Any]) -> di
     path_names = re.findall(r"{(\w+)}", path)
     given = {p.name for p in op.params if p.where == "path"}
     params = [*op.params, *(Param(n, "path") for n in path_names if n not in given)]
-    if params:
-        out["parameters"] = [_parameter(p) for p in params]
+    out["parameters"] = [*map(_parameter, params), {"$ref": "#/components/parameters/RequestId"}]
     if op.body is not None:
         schema = _schema(op.body.schema, "validation", schemas, op.body.name)
         out["requestBody"] = {
@@ -136,6 +146,8 @@ def _render(op: Operation, path: str, op_id: str, schemas: dict[str, Any]) -> di
     }
     for status, classes in sorted(_by_status(op.errors).items()):
         out["responses"][str(status)] = _error_response(classes, schemas)
+    for response in out["responses"].values():  # every answer echoes it
+        response.setdefault("headers", {})[HEADER] = {"$ref": "#/components/headers/RequestId"}
     out["security"] = list(op.auth)  # empty: no authentication
     return out
 
@@ -155,11 +167,12 @@ def _response(reply: Reply, schemas: dict[str, Any]) -> dict[str, Any]:
         schema = {"type": "object" if reply.media == "application/json" else "string"}
     out["content"] = {reply.media: {"schema": schema}}
     if reply.headers:
-        out["headers"] = {
-            h.name: {"required": h.required, "schema": dict(h.schema), "description": h.description}
-            for h in reply.headers
-        }
+        out["headers"] = {h.name: _header(h, h.required) for h in reply.headers}
     return out
+
+
+def _header(h: Param, required: bool) -> dict[str, Any]:
+    return {"required": required, "schema": dict(h.schema), "description": h.description}
 
 
 def _by_status(errors: Iterable[type[ApiError]]) -> dict[int, list[type[ApiError]]]:

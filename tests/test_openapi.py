@@ -76,7 +76,7 @@ def test_a_route_without_a_declaration_is_caught():
 def test_path_parameters_are_the_routes(app):
     for path, item in build_document(app)["paths"].items():
         for method, op in item.items():
-            documented = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+            documented = {p["name"] for p in op.get("parameters", []) if p.get("in") == "path"}
             assert documented == set(re.findall(r"{(\w+)}", path)), (method, path)
 
 
