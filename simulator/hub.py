@@ -51,8 +51,10 @@ class Sink:
         """Forget events, counters and pending failures."""
         self.events: deque[dict[str, Any]] = deque(maxlen=MAX_EVENTS)
         self.deliveries: dict[str, int] = {}
+        self.duplicate_ids: list[str] = []  # ids delivered more than once, first 100
         self.received = self.duplicates = self.rejected = self.failed_on_purpose = 0
         self.fail_count = 0
+        self.fail_until = 0.0  # monotonic: every POST before it fails (an outage)
         self.fail_status = 500
         self.fail_retry_after: str | None = None
 
@@ -63,6 +65,8 @@ class Sink:
         self.deliveries[webhook_id] = seen + 1
         if seen:
             self.duplicates += 1
+            if seen == 1 and len(self.duplicate_ids) < 100:
+                self.duplicate_ids.append(webhook_id)
             return False
         self.events.append({"webhook_id": webhook_id, "event": event, "received_at": time.time()})
         return True
@@ -87,8 +91,8 @@ async def receive(request: Request) -> HTTPResponse:
     """The Hub's event endpoint (HUB_WEBHOOK_URL)."""
     ctx = request.app.ctx
     sink: Sink = ctx.sink
-    if sink.fail_count > 0:
-        sink.fail_count -= 1
+    if sink.fail_count > 0 or time.monotonic() < sink.fail_until:
+        sink.fail_count = max(sink.fail_count - 1, 0)
         sink.failed_on_purpose += 1
         headers = {"Retry-After": sink.fail_retry_after} if sink.fail_retry_after else None
         return json({"error": "failing on purpose"}, status=sink.fail_status, headers=headers)
@@ -106,21 +110,24 @@ async def receive(request: Request) -> HTTPResponse:
 
 
 async def fail(request: Request) -> HTTPResponse:
-    """Make the next `count` POSTs to /events answer `status` (and `Retry-After`)."""
+    """Make the next `count` POSTs to /events, or all for `for_s` seconds, answer `status`
+    (and `Retry-After`)."""
     body = loads(request.body) if request.body else {}
     if not isinstance(body, dict):
         return json({"error": "body must be a JSON object"}, status=400)
     try:
-        count = int(body.get("count", 1))
+        for_s = float(body.get("for_s", 0))
+        count = int(body.get("count", 0 if for_s else 1))
         status = int(body.get("status", 500))
     except (TypeError, ValueError):
-        return json({"error": "count and status must be integers"}, status=400)
+        return json({"error": "count and status must be integers, for_s a number"}, status=400)
     sink: Sink = request.app.ctx.sink
     retry_after = body.get("retry_after")
     sink.fail_count = max(count, 0)
+    sink.fail_until = time.monotonic() + max(for_s, 0)
     sink.fail_status = status
     sink.fail_retry_after = None if retry_after is None else str(retry_after)
-    return json({"count": sink.fail_count, "status": status})
+    return json({"count": sink.fail_count, "for_s": for_s, "status": status})
 
 
 async def events(request: Request) -> HTTPResponse:
@@ -153,6 +160,7 @@ async def stats(request: Request) -> HTTPResponse:
             "duplicates": sink.duplicates,
             "rejected": sink.rejected,
             "failed_on_purpose": sink.failed_on_purpose,
+            "duplicate_ids": sink.duplicate_ids[:100],
         }
     )
 

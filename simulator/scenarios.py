@@ -3,10 +3,13 @@
 A scenario is set with `POST /_sim/scenarios` for one recipient or for `*` (every recipient
 without one of its own). Its `responses` queue is consumed one item per send call; when it is
 empty, sends succeed. Its `statuses` are the webhooks sent after each success, in order.
+Its `windows` answer every send inside a time span (seconds after the scenario was set)
+with one response, e.g. 5xx for two seconds or bursts of 130429, as real outages come.
 """
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,10 +35,19 @@ class Scenario:
         default_factory=lambda: [{"status": s} for s in DEFAULT_STATUSES]
     )
     duplicate_webhooks: bool = False
+    # (from_s, until_s, response), relative to `set_at` (monotonic seconds).
+    windows: list[tuple[float, float, dict[str, Any]]] = field(default_factory=list)
+    set_at: float = field(default_factory=time.monotonic)
 
     def next_step(self) -> dict[str, Any]:
-        """The next queued response (`{}` is a plain success)."""
-        return self.responses.popleft() if self.responses else {}
+        """The next queued response, else the current window's (`{}` is a plain success)."""
+        if self.responses:
+            return self.responses.popleft()
+        elapsed = time.monotonic() - self.set_at
+        for start, end, response in self.windows:
+            if start <= elapsed < end:
+                return response
+        return {}
 
 
 NORMAL = Scenario()
@@ -52,7 +64,16 @@ def parse_scenario(body: Any) -> tuple[str, Scenario]:
     responses = body.get("responses", [])
     if not isinstance(responses, list) or not all(isinstance(r, dict) for r in responses):
         raise ValueError("'responses' must be a list of objects")
-    for step in responses:
+    windows = body.get("windows", [])
+    if not isinstance(windows, list) or not all(isinstance(w, dict) for w in windows):
+        raise ValueError("'windows' must be a list of {from_s, until_s, response} objects")
+    spans = [(w.get("from_s", 0), w.get("until_s"), w.get("response")) for w in windows]
+    for start, end, response in spans:
+        if not isinstance(start, int | float) or not isinstance(end, int | float):
+            raise ValueError("a window's 'from_s' and 'until_s' must be numbers")
+        if not isinstance(response, dict):
+            raise ValueError("a window's 'response' must be an object")
+    for step in [*responses, *(r for _, _, r in spans)]:
         if not isinstance(step.get("status", 200), int):
             raise ValueError("a response's 'status' must be an integer")
         if not isinstance(step.get("delay_ms", 0), int | float):
@@ -63,7 +84,8 @@ def parse_scenario(body: Any) -> tuple[str, Scenario]:
         if not isinstance(spec, dict) or spec.get("status") not in STATUSES:
             raise ValueError(f"each status must be one of {STATUSES} (or an object with one)")
         statuses.append(spec)
-    return key, Scenario(deque(responses), statuses, bool(body.get("duplicate_webhooks")))
+    duplicate = bool(body.get("duplicate_webhooks"))
+    return key, Scenario(deque(responses), statuses, duplicate, spans)
 
 
 def step_error(step: dict[str, Any]) -> tuple[int, dict[str, Any]]:
