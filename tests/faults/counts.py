@@ -16,10 +16,17 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from server.constants import HUB_STREAM, OUTBOUND_STREAM, WEBHOOKS_STREAM, dead_letter_stream
+from server.constants import (
+    GROUPS,
+    HUB_STREAM,
+    OUTBOUND_STREAM,
+    WEBHOOKS_STREAM,
+    dead_letter_stream,
+)
 from tests.faults.harness import FaultStack, Sent
 
 STREAMS = (OUTBOUND_STREAM, WEBHOOKS_STREAM, HUB_STREAM)
+GROUP_OF = dict(GROUPS)
 TERMINAL = ("sent", "delivered", "read", "failed")
 META_STATUSES = ("sent", "delivered", "read")  # what the simulator reports after a success
 REPORTS: list[str] = []  # every check's counts, for the closing note of the test run
@@ -43,6 +50,7 @@ class Counts:
     received_events: dict[tuple[str, str], set[str]]  # (message id, status) -> event ids
     received_other: dict[str, int]  # event type -> count, for events not about our messages
     dead_letters: dict[str, int]
+    unacked: dict[str, int]  # entries read but never acknowledged, per stream
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -77,7 +85,7 @@ class Counts:
             f" ids_per_status>1={self.ids_per_status_over_one}"
             f" duplicate_deliveries={h['duplicates']} rejected={h['rejected']}"
             f" failed_on_purpose={h['failed_on_purpose']} other={dict(self.received_other)}",
-            f"  dead letters: {dead}",
+            f"  dead letters: {dead} | unacked entries: {self.unacked}",
         ]
         if extra:
             lines.append(f"  {extra}")
@@ -116,6 +124,12 @@ async def settle(fs: FaultStack, ids: list[str], timeout_s: float) -> str | None
                 return None
         await asyncio.sleep(0.2)
     return state
+
+
+async def unacked_entries(fs: FaultStack, stream: str) -> int:
+    """XPENDING of the stream's consumer group: read by some consumer, never acknowledged."""
+    summary = await fs.redis("XPENDING", stream, GROUP_OF[stream])
+    return summary["pending"] if summary else 0
 
 
 async def settled_counts(fs: FaultStack, label: str, sent: Sent, **extra: Any) -> Counts:
@@ -157,6 +171,7 @@ async def collect(fs: FaultStack, label: str, sent: Sent, **extra: Any) -> Count
         else:
             other[e["event"].get("type", "?")] += 1
     dead = {s.split(":")[-1]: await fs.redis("XLEN", dead_letter_stream(s)) for s in STREAMS}
+    unacked = {s.split(":")[-1]: await unacked_entries(fs, s) for s in STREAMS}
     dead_rows = await fs.sql("SELECT count(*) AS n FROM hub_events WHERE status = 'dead'")
     dead["hub_events.dead"] = dead_rows[0]["n"]
     counts = Counts(
@@ -176,6 +191,7 @@ async def collect(fs: FaultStack, label: str, sent: Sent, **extra: Any) -> Count
         received_events=dict(received),
         received_other=dict(other),
         dead_letters=dead,
+        unacked=unacked,
         extra={"seconds": round(time.monotonic() - fs.ready_at, 1), **extra},
     )
     report = counts.render()
@@ -226,3 +242,5 @@ def assert_promise(
         assert c.hub["duplicates"] == 0, f"events delivered twice: {c.hub['duplicate_ids'][:5]}"
     dead = {k: v for k, v in c.dead_letters.items() if v}
     assert not dead, f"dead letters: {dead}"
+    unacked = {k: v for k, v in c.unacked.items() if v}
+    assert not unacked, f"entries never acknowledged (nobody reclaimed them): {unacked}"

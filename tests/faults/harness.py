@@ -42,7 +42,8 @@ FAULT_ENV = {
     "HUB_GONE_PAUSE_S": "1",
     "HTTP_TIMEOUT_S": "5",
     "SHUTDOWN_TIMEOUT_S": "3",
-    "SEND_OUTCOME_TIMEOUT_S": "6",
+    # Longer than a message's Meta retries (about 7 s), so only a crash leaves one `sending`.
+    "SEND_OUTCOME_TIMEOUT_S": "15",
 }
 BURST = 500
 
@@ -121,7 +122,7 @@ async def start_fault_stack(
     await flush.flushall()
     await flush.aclose()
 
-    stack = new_stack(servers.postgres.url(name), servers.redis.url(), logs, **FAULT_ENV, **env)
+    stack = new_stack(servers.postgres.url(name), servers.redis.url(), logs, **{**FAULT_ENV, **env})
     stack.start_all()
     http = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=64))
     fs = FaultStack(servers, name, stack, http)
@@ -215,3 +216,30 @@ async def burst(
 
     await asyncio.gather(*(one(i) for i in range(count)))
     return sent
+
+
+async def burst_with_fault(
+    fs: FaultStack,
+    fault: Callable[[Sent], Awaitable[Any]],
+    *,
+    after_meta_accepted: int = 0,
+    after_accepted: int = 0,
+    spread_s: float = 2.0,
+) -> tuple[Sent, Any]:
+    """A burst with `fault(sent)` injected once Meta accepted (or the API accepted) enough
+    messages, so the fault hits traffic in flight however slow the machine is."""
+    sent = Sent()
+    sending = asyncio.create_task(burst(fs, spread_s=spread_s, sent=sent))
+
+    async def reached() -> bool:
+        if sending.done():
+            return True
+        if len(sent.ids) < after_accepted:
+            return False
+        return (await fs.sim_stats())["accepted"] >= after_meta_accepted
+
+    await eventually(reached, 60)
+    assert not sending.done(), "the burst ended before the fault could be injected"
+    result = await fault(sent)
+    await sending
+    return sent, result

@@ -1,0 +1,165 @@
+"""Crashes and restarts during a burst of 500 sends: the worker SIGKILLed, Redis restarted with
+its data, PostgreSQL restarted. Afterwards every accepted message is terminal, none was sent
+twice, every Hub event arrived once by id, nothing was dead-lettered.
+
+A message the killed worker had claimed (`sending`) may have reached Meta or not; it is never
+re-sent blindly: it becomes `sent` by its status webhook or ends `failed`/`outcome_unknown`
+(SEND_OUTCOME_TIMEOUT_S, short here). Those are counted separately.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from tests.faults.counts import (
+    STREAMS,
+    assert_promise,
+    collect,
+    settle,
+    settled_counts,
+    unacked_entries,
+)
+from tests.faults.harness import FaultStack, Sent, burst_with_fault
+
+pytestmark = pytest.mark.timeout(120)
+OUTAGE_S = 2.0
+_GRACE_S = 0.3
+# Seen in 3 of 4 runs on main (ebe42b4), so a strict xfail would make CI flaky: the rest of
+# the promise is asserted, and the test turns xfailed only when this shows up.
+PG_RESTART_500 = (
+    "web answers 500 internal_error, not 503, to some sends during a PostgreSQL restart:"
+    " messages.insert raises asyncpg InternalClientError ('cannot switch to state 12;"
+    " another operation (2) is in progress') on a pooled connection the restart broke, and"
+    " InternalClientError is not in server.errors.OUTAGES"
+)  # a request already past its XADD/INSERT when the server stopped may still 202
+
+
+async def _pending_entries(fs: FaultStack) -> dict[str, int]:
+    """Entries read but not acknowledged, per stream: what the killed worker held."""
+    return {s.split(":")[-1]: await unacked_entries(fs, s) for s in STREAMS}
+
+
+async def test_worker_sigkill_mid_burst(make_stack):
+    fs = await make_stack(SEND_OUTCOME_TIMEOUT_S="8")
+    # Meta answering in 100 ms keeps sends in flight when the worker dies.
+    await fs.scenario(to="*", windows=[{"until_s": 3600, "response": {"delay_ms": 100}}])
+
+    async def kill(sent: Sent) -> tuple[set[str], dict[str, int]]:
+        fs.stack.stop("worker", signal.SIGKILL)
+        # No sender runs until the second worker starts: what is `sending` now, it held.
+        in_hand = await fs.sql("SELECT id::text AS id FROM messages WHERE status = 'sending'")
+        pending = await _pending_entries(fs)
+        fs.stack.start("worker2", "-m", "consumers")
+        return {r["id"] for r in in_hand}, pending
+
+    sent, (claimed, pending) = await burst_with_fault(fs, kill, after_meta_accepted=150)
+    await fs.worker_started("worker2")
+    left = await settle(fs, sent.accepted, timeout_s=60)
+    final = await fs.sql(
+        "SELECT id::text AS id, status FROM messages WHERE id = ANY($1::uuid[])",
+        [UUID(i) for i in claimed],
+    )
+    reached = {c["body"].get("biz_opaque_callback_data") for c in await fs.sim_calls()} & claimed
+    c = await collect(
+        fs,
+        "worker SIGKILL mid-burst, a second worker finishes",
+        sent,
+        sending_at_kill=len(claimed),
+        pending_at_kill=pending,
+        **_split(final, reached),
+    )
+    assert left is None, f"never settled: {left}"
+    assert_promise(c, failed_ok=("outcome_unknown",), redelivery_ok=True)
+
+
+def _split(final: list[Any], reached: set[str]) -> dict[str, int]:
+    """What became of the messages the killed worker held (`sending`): Meta accepted them
+    (they became sent by their status webhook, or failed as outcome_unknown), or Meta never
+    accepted them (not sent, or the connection dropped mid-call: failed as outcome_unknown)."""
+    split: Counter[str] = Counter()
+    for r in final:
+        failed = r["status"] == "failed"
+        if r["id"] in reached:
+            split["meta_had_it_failed_unknown" if failed else "meta_had_it_reconciled"] += 1
+        else:
+            split["meta_never_had_it_failed_unknown" if failed else "meta_never_had_it_sent"] += 1
+    return dict(split)
+
+
+def _outage(
+    stop: Callable[[], None], start: Callable[[], None], during: Any = None
+) -> Callable[[Sent], Awaitable[tuple[Counter[str], Any]]]:
+    """A fault: stop a server, keep sending, start it after OUTAGE_S. Its result: the send
+    API's answers while the server was down, and what `during()` returned."""
+
+    async def fault(sent: Sent) -> tuple[Counter[str], Any]:
+        await asyncio.to_thread(stop)
+        await asyncio.sleep(_GRACE_S)
+        before = Counter(sent.codes)
+        extra = await during() if during else None
+        await asyncio.sleep(max(0.0, OUTAGE_S - _GRACE_S))
+        while_down = Counter(sent.codes) - before
+        await asyncio.to_thread(start)
+        return while_down, extra
+
+    return fault
+
+
+async def test_redis_restart_mid_burst(make_stack):
+    fs = await make_stack()
+    redis = fs.servers.redis
+    fault = _outage(redis.stop, redis.start)
+    sent, (while_down, _) = await burst_with_fault(fs, fault, after_accepted=100, spread_s=3)
+    c = await settled_counts(
+        fs, f"Redis restart ({OUTAGE_S:.0f} s down) mid-burst", sent, while_down=dict(while_down)
+    )
+    assert while_down["503"] > 0, f"no 503 while Redis was down: {dict(while_down)}"
+    assert while_down["202"] == 0, "202 while Redis was down: accepted but not queued"
+    assert_promise(c, redelivery_ok=True)
+
+
+async def test_postgres_restart_mid_burst(make_stack):
+    fs = await make_stack()
+    postgres = fs.servers.postgres
+
+    async def inbound_while_down() -> list[str]:
+        """Meta's webhooks need no database: they wait in the stream."""
+        wamids = []
+        for n in range(10):
+            r = await fs.http.post(
+                f"{fs.stack.sim}/_sim/inbound",
+                json={"from": f"4917000000{n:03d}", "text": f"while the database is down {n}"},
+            )
+            assert r.status_code == 200, r.text
+            wamids.append(r.json()["wamid"])
+        return wamids
+
+    fault = _outage(postgres.stop, postgres.start, during=inbound_while_down)
+    sent, (while_down, wamids) = await burst_with_fault(fs, fault, after_accepted=100, spread_s=3)
+    c = await settled_counts(
+        fs,
+        f"PostgreSQL restart ({OUTAGE_S:.0f} s down) mid-burst",
+        sent,
+        while_down=dict(while_down),
+        inbound_while_down=len(wamids),
+    )
+    assert while_down["503"] > 0, f"no 503 while PostgreSQL was down: {dict(while_down)}"
+    assert while_down["202"] == 0, "202 while PostgreSQL was down: accepted but not stored"
+    internal = [a for a in c.unexpected_answers if a.startswith("500 ")]
+    c.unexpected_answers = [a for a in c.unexpected_answers if a not in internal]
+    assert_promise(c, redelivery_ok=True)
+    received = [
+        e["event"]["data"]["wamid"]
+        for e in await fs.sink_events()
+        if e["event"]["type"] == "message.received"
+    ]
+    assert sorted(received) == sorted(wamids), "inbound webhooks from the outage lost or doubled"
+    if internal:
+        pytest.xfail(f"{PG_RESTART_500} ({len(internal)} answers)")
