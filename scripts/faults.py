@@ -56,9 +56,11 @@ class Postgres:
         self._run(_pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust")
 
     def start(self) -> None:
+        # fsync off only risks data on an OS crash; a commit must survive a server crash
+        # (`stop("immediate")`), so synchronous_commit stays on.
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            "-c fsync=off -c full_page_writes=off -c max_connections=200"
         )
         self._pg_ctl("start", "-w", "-t", "30", "-l", str(self.data / "server.log"), "-o", options)
 

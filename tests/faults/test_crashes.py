@@ -1,6 +1,7 @@
 """Crashes and restarts during a burst of 500 sends: the worker SIGKILLed, Redis restarted with
-its data, PostgreSQL restarted. Afterwards every accepted message is terminal, none was sent
-twice, every Hub event arrived once by id, nothing was dead-lettered.
+its data (clean shutdown or killed), PostgreSQL restarted (fast shutdown or crash). Afterwards
+every accepted message is terminal, none was sent twice, every Hub event arrived once by id,
+nothing was dead-lettered.
 
 A message the killed worker had claimed (`sending`) may have reached Meta or not; it is never
 re-sent blindly: it becomes `sent` by its status webhook or ends `failed`/`outcome_unknown`
@@ -108,20 +109,25 @@ def _outage(
     return fault
 
 
-async def test_redis_restart_mid_burst(make_stack):
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+async def test_redis_restart_mid_burst(make_stack, how):
     fs = await make_stack()
     redis = fs.servers.redis
-    fault = _outage(redis.stop, redis.start)
+    fault = _outage(lambda: redis.stop(getattr(signal, how)), redis.start)
     sent, (while_down, _) = await burst_with_fault(fs, fault, after_accepted=100, spread_s=3)
     c = await settled_counts(
-        fs, f"Redis restart ({OUTAGE_S:.0f} s down) mid-burst", sent, while_down=dict(while_down)
+        fs,
+        f"Redis restart ({how}, {OUTAGE_S:.0f} s down) mid-burst",
+        sent,
+        while_down=dict(while_down),
     )
     assert while_down["503"] > 0, f"no 503 while Redis was down: {dict(while_down)}"
     assert while_down["202"] == 0, "202 while Redis was down: accepted but not queued"
     assert_promise(c, redelivery_ok=True)
 
 
-async def test_postgres_restart_mid_burst(make_stack):
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
+async def test_postgres_restart_mid_burst(make_stack, mode):
     fs = await make_stack()
     postgres = fs.servers.postgres
 
@@ -137,11 +143,11 @@ async def test_postgres_restart_mid_burst(make_stack):
             wamids.append(r.json()["wamid"])
         return wamids
 
-    fault = _outage(postgres.stop, postgres.start, during=inbound_while_down)
+    fault = _outage(lambda: postgres.stop(mode), postgres.start, during=inbound_while_down)
     sent, (while_down, wamids) = await burst_with_fault(fs, fault, after_accepted=100, spread_s=3)
     c = await settled_counts(
         fs,
-        f"PostgreSQL restart ({OUTAGE_S:.0f} s down) mid-burst",
+        f"PostgreSQL restart ({mode} stop, {OUTAGE_S:.0f} s down) mid-burst",
         sent,
         while_down=dict(while_down),
         inbound_while_down=len(wamids),
