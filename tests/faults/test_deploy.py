@@ -16,15 +16,8 @@ from tests.faults.harness import FAULT_ENV, FaultStack, Sent, burst_with_fault
 from tests.test_e2e import eventually
 
 pytestmark = pytest.mark.timeout(120)
-_MARGIN_S = 3.0  # process exit and interpreter teardown on a loaded machine
+_MARGIN_S = 4.0  # process exit and interpreter teardown on a loaded machine
 _DRAIN_S = 30  # Railway's draining seconds (README): SIGKILL after that
-# Every run on main (ebe42b4). Imperative xfail, so the rest of the promise stays asserted.
-WEB_SLOW_STOP = (
-    "web takes Sanic's default GRACEFUL_SHUTDOWN_TIMEOUT (15 s, not configured by the"
-    " service) to stop on SIGTERM while clients keep sending on keep-alive connections: busy"
-    " connections are never idle, so Sanic serves them until its timeout; SHUTDOWN_TIMEOUT_S"
-    " bounds only the worker"
-)
 
 
 async def test_deploy_mid_burst(make_stack):
@@ -57,14 +50,12 @@ async def test_deploy_mid_burst(make_stack):
     await eventually(lambda: _web_up(fs), 20)
     c = await settled_counts(fs, "deploy mid-burst (SIGTERM web + worker)", sent, **stopped)
     assert stopped["worker_exit"] == 0 and stopped["web_exit"] == 0, stopped
-    assert stopped["worker_stop_s"] < bound_s, stopped
+    assert stopped["worker_stop_s"] < bound_s and stopped["web_stop_s"] < bound_s, stopped
     assert "worker stopped cleanly=True" in fs.stack.log("worker")
     # Once by id, but not once by POST: entries the stopped worker read and never acked are
     # both reclaimed and republished by the sweeper, and concurrent batches deliver both.
     assert_promise(c, redelivery_ok=True)
     assert c.terminal == {"read": c.accepted}
-    if stopped["web_stop_s"] >= bound_s:
-        pytest.xfail(f"{WEB_SLOW_STOP} (stopped in {stopped['web_stop_s']} s)")
 
 
 async def _refused(fs: FaultStack) -> bool:
