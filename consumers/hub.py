@@ -56,7 +56,7 @@ async def handle(ctx: Any, entries: list[Entry]) -> dict[str, str]:
     if pause:  # the Hub said Gone: hold everything until the pause ends
         await hub_events.park(ctx.pool, ids, datetime.fromtimestamp(pause.until, UTC))
         return {}
-    rows = await hub_events.due(ctx.pool, ids)
+    rows = await hub_events.lease(ctx.pool, ids, _lease_s(ctx.settings))
     if not rows:
         return {}
     entry_of = {e.fields.get("event_id", ""): e for e in entries}
@@ -116,6 +116,11 @@ async def _deliver(ctx: Any, row: Any, entry_of: dict[str, Entry]) -> Attempt:
             extra={**fields, "status_code": code, "outcome": outcome},
         )
     return Attempt(row["id"], outcome, at, latency_ms, code, error or reason, next_at)
+
+
+def _lease_s(s: Any) -> float:
+    """Long enough for one delivery: up to three connection tries, then one answer."""
+    return 3 * s.http_timeout_s + 5
 
 
 def _outcome(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -57,18 +57,33 @@ async def insert_many(conn: asyncpg.Connection, events: list[HubEvent]) -> set[s
     return {r["id"] for r in inserted}
 
 
-async def due(conn: asyncpg.Connection | asyncpg.Pool, ids: list[str]) -> list[asyncpg.Record]:
-    """The events among `ids` still waiting for delivery and not parked for later."""
+async def lease(
+    conn: asyncpg.Connection | asyncpg.Pool, ids: list[str], seconds: float
+) -> list[asyncpg.Record]:
+    """Take the events among `ids` that are pending and due, for `seconds`.
+
+    The lease (`next_attempt_at` pushed ahead) means a duplicate entry or a reclaimed batch
+    finds them taken and POSTs nothing; if this worker dies mid-POST the lease runs out and
+    the scheduler re-publishes them. Recording the attempt replaces the lease.
+    """
     p = Params()
     not_parked = hub_events.next_attempt_at.isnull() | (hub_events.next_attempt_at <= fn.Now())
-    q = (
+    taken = (
         PostgreSQLQuery.from_(hub_events)
-        .select(hub_events.id, hub_events.payload, hub_events.attempts)
+        .select(hub_events.id)
         .where(
-            (hub_events.id == _any(p(list(ids), "text[]")))
+            (hub_events.id == _any(p(sorted(set(ids)), "text[]")))
             & (hub_events.status == HUB_PENDING)
             & not_parked
         )
+        .orderby(hub_events.id)
+        .for_update(skip_locked=True)
+    )
+    q = (
+        PostgreSQLQuery.update(hub_events)
+        .set(hub_events.next_attempt_at, fn.Now() + p(timedelta(seconds=seconds), "interval"))
+        .where(hub_events.id.isin(taken))
+        .returning(hub_events.id, hub_events.payload, hub_events.attempts)
     )
     return await conn.fetch(str(q), *p.args)
 

@@ -164,3 +164,24 @@ async def test_events_are_signed_for_the_hub_to_verify(ctx, sink):
     verified = Webhook(ctx.settings.hub_webhook_secret).verify(call.raw, call.headers)
     assert verified["id"] == event_id
     assert call.headers["webhook-id"] == event_id
+
+
+async def test_one_event_in_two_batches_at_once_is_posted_once(ctx, sink):
+    event_id = await outbox(ctx.pool)
+    await asyncio.gather(deliver(ctx, event_id), deliver(ctx, event_id))
+    assert sink.keys() == [event_id]
+    assert (await event(ctx.pool, event_id))["status"] == "delivered"
+
+
+async def test_lease_of_a_worker_that_died_runs_out_and_the_event_comes_back(ctx, sink):
+    event_id = await outbox(ctx.pool)
+    assert len(await hub_events.lease(ctx.pool, [event_id], seconds=0.2)) == 1  # then it dies
+    await deliver(ctx, event_id)  # a reclaimed entry while the lease holds: no POST
+    assert sink.calls == []
+    assert await scheduler.publish_due(ctx) == {"messages": 0, "hub_events": 0}
+    await asyncio.sleep(0.3)
+    assert await scheduler.publish_due(ctx) == {"messages": 0, "hub_events": 1}
+    [(entry_id, fields)] = await ctx.redis.xrange(HUB_STREAM)
+    await hub.handle(ctx, [Entry(entry_id, fields)])
+    assert sink.keys() == [event_id]
+    assert (await event(ctx.pool, event_id))["status"] == "delivered"
