@@ -58,46 +58,56 @@ class StatusChange:
     details: dict[str, Any] | None = None
 
 
-def _insert_sql() -> str:
-    p = Params()
+_COLUMNS = ("id", "idempotency_key", "request_hash", "recipient", "type", "payload", "metadata")
+_CASTS = ("uuid[]", "text[]", "text[]", "text[]", "text[]", "jsonb[]", "jsonb[]")
+_unnest = CustomFunction("unnest", ["array"])
+
+
+def _insert_many_sql() -> str:
+    # One array per column, unnested in lockstep: one fixed statement (prepared once by
+    # asyncpg) for any number of rows.
     return str(
         PostgreSQLQuery.into(messages)
-        .columns(
-            "id", "idempotency_key", "request_hash", "recipient", "type", "payload", "metadata"
-        )
-        .insert(p(None), p(None), p(None), p(None), p(None), p(None, "jsonb"), p(None, "jsonb"))
+        .columns(*_COLUMNS)
+        .select(*(_unnest(Parameter(f"${i}::{cast}")) for i, cast in enumerate(_CASTS, 1)))
         .on_conflict("idempotency_key")
         .do_nothing()
         .returning("id", "status", "created_at")
     )
 
 
-_INSERT = _insert_sql()  # built once: pypika costs more CPU than the insert's round trip
+_INSERT_MANY = _insert_many_sql()  # built once: pypika costs more CPU than the round trip
 
 
 async def insert(conn: asyncpg.Connection | asyncpg.Pool, m: NewMessage) -> asyncpg.Record | None:
     """Store a queued message; None when its idempotency key is already taken."""
-    return await conn.fetchrow(
-        _INSERT,
-        m.id,
-        m.idempotency_key,
-        m.request_hash,
-        m.recipient,
-        m.type,
-        m.payload,
-        m.metadata,
-    )
+    return (await insert_many(conn, [m])).get(m.id)
 
 
-async def delete_queued(conn: asyncpg.Connection | asyncpg.Pool, message_id: UUID) -> None:
-    """Undo an insert whose stream publish failed, so a 503 really means "nothing happened"."""
+async def insert_many(
+    conn: asyncpg.Connection | asyncpg.Pool, batch: list[NewMessage]
+) -> dict[UUID, asyncpg.Record]:
+    """Store queued messages in one statement: `{id: (id, status, created_at)}` of the rows
+    stored; a message whose idempotency key is taken (also by an earlier one of `batch`)
+    is left out."""
+    columns = [[getattr(m, name) for m in batch] for name in _COLUMNS]
+    return {r["id"]: r for r in await conn.fetch(_INSERT_MANY, *columns)}
+
+
+async def delete_queued(conn: asyncpg.Connection | asyncpg.Pool, ids: list[UUID]) -> set[UUID]:
+    """Undo inserts whose stream publish failed, so a 503 really means "nothing happened".
+
+    Returns the ids deleted. A message left out was already claimed by a sender, so its
+    publish did land (a timeout after the write): it is accepted, not undone.
+    """
     p = Params()
     q = (
         PostgreSQLQuery.from_(messages)
         .delete()
-        .where((messages.id == p(message_id)) & (messages.status == QUEUED))
+        .where((messages.id == _any(p(ids, "uuid[]"))) & (messages.status == QUEUED))
+        .returning(messages.id)
     )
-    await conn.execute(str(q), *p.args)
+    return {r["id"] for r in await conn.fetch(str(q), *p.args)}
 
 
 async def get(conn: asyncpg.Connection | asyncpg.Pool, message_id: UUID) -> asyncpg.Record | None:
@@ -106,12 +116,17 @@ async def get(conn: asyncpg.Connection | asyncpg.Pool, message_id: UUID) -> asyn
     return await conn.fetchrow(str(q), *p.args)
 
 
-async def get_by_idempotency_key(
-    conn: asyncpg.Connection | asyncpg.Pool, key: str
-) -> asyncpg.Record | None:
+async def get_by_idempotency_keys(
+    conn: asyncpg.Connection | asyncpg.Pool, keys: list[str]
+) -> dict[str, asyncpg.Record]:
+    """The messages stored under these idempotency keys, by key."""
     p = Params()
-    q = PostgreSQLQuery.from_(messages).select("*").where(messages.idempotency_key == p(key))
-    return await conn.fetchrow(str(q), *p.args)
+    q = (
+        PostgreSQLQuery.from_(messages)
+        .select("*")
+        .where(messages.idempotency_key == _any(p(keys, "text[]")))
+    )
+    return {r["idempotency_key"]: r for r in await conn.fetch(str(q), *p.args)}
 
 
 async def timeline(

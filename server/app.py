@@ -6,6 +6,7 @@ The Procfile (through `python -m server`) and the tests build the app with this 
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 import orjson
@@ -27,8 +28,10 @@ from server import (
     streams,
     webhooks,
 )
+from server.batcher import Batcher
 from server.errors import OUTAGES, ApiError, Unavailable
 from server.logs import configure_logging, secrets_of
+from server.send_batch import send_batcher
 from server.settings import Settings
 
 logger = logging.getLogger("server")
@@ -36,9 +39,10 @@ logger = logging.getLogger("server")
 # Webhook batches of 1,000 statuses are about 1 MB; nothing legitimate is larger. Media
 # uploads stream (server.media) and check their own limit.
 _MAX_REQUEST_BYTES = 8 * 1024 * 1024
+APP_NAME = "messaging"
 
 
-def create_app(settings: Settings | None = None, name: str = "messaging") -> Sanic:
+def create_app(settings: Settings | None = None, name: str = APP_NAME) -> Sanic:
     """Build the Sanic app; resources open in `before_server_start`, close on stop."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level, secrets_of(settings))
@@ -58,9 +62,14 @@ def create_app(settings: Settings | None = None, name: str = "messaging") -> San
         app.ctx.pool = await db.create_pool(settings.database_url, min_size=1, max_size=10)
         app.ctx.redis = streams.connect(settings.redis_url)
         app.ctx.meta = meta_client.open_client(settings)
+        # Concurrent requests share round trips (see `server.batcher`).
+        app.ctx.sends = send_batcher(app.ctx.pool, app.ctx.redis)
+        app.ctx.webhook_bodies = Batcher(partial(streams.publish_webhooks, app.ctx.redis))
 
     @app.after_server_stop
     async def _close(app: Sanic) -> None:
+        await app.ctx.sends.close()
+        await app.ctx.webhook_bodies.close()
         await app.ctx.meta.aclose()
         await app.ctx.redis.aclose()
         await app.ctx.pool.close()

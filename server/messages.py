@@ -8,12 +8,11 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import orjson
-from redis.exceptions import RedisError
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from db import messages
-from server import logs, streams
+from server import logs
 from server.auth import require_api_key
 from server.errors import Conflict, NotFound, PayloadTooLarge, Unavailable, ValidationError
 from server.metrics import MESSAGES_ACCEPTED
@@ -74,56 +73,41 @@ async def send(request: Request) -> HTTPResponse:
     req = parse_send_request(request.body)
     # Same key + same request = same message. Hash the parsed request, not the raw bytes,
     # so a retry that only re-orders keys or whitespace is still "the same body".
-    canonical = {"payload": req.meta_payload(""), "metadata": req.metadata}
+    payload = req.meta_payload("")
+    canonical = {"payload": payload, "metadata": req.metadata}
     request_hash = hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
     message_id = uuid4()
     logs.bind(message_id=str(message_id))  # on every line of this request, the access line too
-    pool, redis = request.app.ctx.pool, request.app.ctx.redis
-    row = await messages.insert(
-        pool,
+    payload["biz_opaque_callback_data"] = str(message_id)
+    outcome = await request.app.ctx.sends.submit(
         messages.NewMessage(
             id=message_id,
             idempotency_key=key,
             request_hash=request_hash,
             recipient=req.to,
             type=req.type,
-            payload=req.meta_payload(str(message_id)),
+            payload=payload,
             metadata=req.metadata,
-        ),
-    )
-    if row is None:
-        existing = await messages.get_by_idempotency_key(pool, key)
-        if existing is None:  # deleted after a failed publish, between our two queries
-            raise Unavailable("a request with this Idempotency-Key is in flight; retry")
-        logs.bind(message_id=str(existing["id"]), idempotent_replay=True)
-        if existing["request_hash"] != request_hash:
-            raise Conflict("Idempotency-Key was already used with a different request body")
-        return json(
-            _accepted(existing),
-            status=202,
-            headers={
-                "Idempotent-Replayed": "true",
-                "Location": _status_url(existing["id"]),
-            },
         )
-    try:
-        await streams.publish_outbound(redis, [message_id])
-    except (RedisError, OSError):
-        # Never answer 202 for a message that is not queued. If this delete fails too,
-        # the sweeper publishes the row later and an Idempotency-Key retry finds it.
-        await messages.delete_queued(pool, message_id)
-        raise Unavailable(
-            "the message queue is unavailable; the message was not accepted"
-        ) from None
+    )
+    if outcome.kind == "unavailable":
+        raise Unavailable("the message queue is unavailable; the message was not accepted")
+    if outcome.kind in ("conflict", "replayed"):
+        logs.bind(message_id=str(outcome.row["id"]), idempotent_replay=True)
+    if outcome.kind == "conflict":
+        raise Conflict("Idempotency-Key was already used with a different request body")
+    if outcome.kind == "replayed":
+        row = outcome.row
+        headers = {"Idempotent-Replayed": "true", "Location": _status_url(row["id"])}
+        return json(_accepted(row), status=202, headers=headers)
     MESSAGES_ACCEPTED.labels(req.type).inc()
     accepted = {
         "id": message_id,
-        "status": row["status"],
+        "status": outcome.row["status"],
         "recipient": req.to,
         "type": req.type,
         "idempotency_key": key,
-        "created_at": row["created_at"],
+        "created_at": outcome.row["created_at"],
     }
     return json(_accepted(accepted), status=202, headers={"Location": _status_url(message_id)})
 

@@ -35,9 +35,13 @@ async def publish_outbound(redis: Redis, message_ids: Iterable[UUID]) -> None:
         await pipe.execute()
 
 
-async def publish_webhook(redis: Redis, body: bytes) -> str:
-    """Keep Meta's verified POST body for the webhook processor; returns the entry id."""
-    return await redis.xadd(WEBHOOKS_STREAM, {"body": body, "received_at": f"{time.time():.3f}"})
+async def publish_webhooks(redis: Redis, bodies: list[bytes]) -> list[str]:
+    """Keep Meta's verified POST bodies for the webhook processor; returns the entry ids."""
+    received_at = f"{time.time():.3f}"
+    async with redis.pipeline(transaction=False) as pipe:
+        for body in bodies:
+            pipe.xadd(WEBHOOKS_STREAM, {"body": body, "received_at": received_at})
+        return await pipe.execute()
 
 
 async def publish_hub_events(redis: Redis, events: Iterable[HubEvent]) -> None:

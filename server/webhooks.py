@@ -6,7 +6,7 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json, text
 
-from server import logs, streams
+from server import logs
 from server.auth import matches_any, verify_meta_signature
 from server.errors import Forbidden, PayloadTooLarge, Unauthorized, Unavailable
 from server.metrics import WEBHOOKS_RECEIVED
@@ -61,7 +61,7 @@ async def receive(request: Request) -> HTTPResponse:
     verify_meta_signature(
         request.body, request.headers.get("X-Hub-Signature-256"), settings.app_secret
     )
-    entry_id = await streams.publish_webhook(request.app.ctx.redis, request.body)
+    entry_id = await request.app.ctx.webhook_bodies.submit(request.body)
     logs.bind(stream="messaging:webhooks", entry_id=entry_id)  # where the worker picks it up
     WEBHOOKS_RECEIVED.inc()
     return json({"received": True})
