@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import shutil
 import signal
@@ -12,6 +13,7 @@ from collections.abc import MutableMapping
 from pathlib import Path
 
 from sanic import Sanic
+from sanic.exceptions import SanicException
 from sanic.worker.loader import AppLoader
 
 from server.settings import Settings, SettingsError
@@ -26,9 +28,7 @@ def main() -> None:
         sys.exit(f"config error: {exc}")
     # Before the app (and prometheus_client) is imported: the multiprocess mode is chosen then.
     created = prepare_multiproc_dir(settings.web_workers)
-    from server.app import create_app
-
-    loader = AppLoader(factory=create_app)
+    loader = AppLoader(factory=_app)
     app = loader.load()
     app.prepare(
         host="0.0.0.0",  # noqa: S104 - Railway routes to the container's port
@@ -43,6 +43,10 @@ def main() -> None:
             app.after_server_start(_first_stop_signal_only)
             Sanic.serve_single(primary=app)  # no worker manager: less memory, one process
         else:
+            # Forked workers share the interpreter and imports with the main process (copy
+            # on write) instead of each importing everything again: ~20 MB less per worker.
+            Sanic.start_method = "fork"
+            gc.freeze()  # the inherited objects stay shared: the collector never touches them
             Sanic.serve(primary=app, app_loader=loader)
     finally:
         if created:
@@ -86,6 +90,16 @@ def _first_stop_signal_only(app: Sanic) -> None:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
+
+
+def _app() -> Sanic:
+    """The app; a forked worker inherits the one the main process built, so reuses it."""
+    from server.app import APP_NAME, create_app  # after prepare_multiproc_dir, see main()
+
+    try:
+        return Sanic.get_app(APP_NAME)
+    except SanicException:
+        return create_app(name=APP_NAME)
 
 
 if __name__ == "__main__":
