@@ -68,6 +68,12 @@ def main() -> None:
         help="load generator (default: wrk if installed)",
     )
     parser.add_argument("--wrk-threads", type=int, default=1)
+    parser.add_argument(
+        "--web-workers",
+        type=int,
+        default=2,
+        help="WEB_WORKERS of the web process (default 2: one per core of the target machine)",
+    )
     parser.add_argument("--out", default="bench-report", help="report path without suffix")
     parser.add_argument(
         "--env",

@@ -82,7 +82,7 @@ class Bench:
             self.redis_url,
             Path(tempfile.mkdtemp(prefix="bench-")),
             LOG_LEVEL="WARNING",
-            **{**env, **settings},
+            **{"WEB_WORKERS": str(self.args.web_workers), **env, **settings},
         )
         for name in procs:
             await self.add(name)
