@@ -6,8 +6,6 @@ nothing."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,52 +14,20 @@ import httpx
 import orjson
 import pytest
 from redis.asyncio import Redis
-from sanic import Sanic
 
-from scripts.stack import free_port, stack_env
-from server.app import create_app
+from scripts.stack import free_port
 from server.constants import OUTBOUND_STREAM
-from server.settings import Settings
 from tests.conftest import Services
+from tests.inprocess import serving
 
 _BODY = {"to": "+4915112345678", "type": "text", "text": {"body": "Your order has shipped"}}
-
-
-@contextlib.asynccontextmanager
-async def _serving(database_url: str, redis_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The app on a real socket in this event loop, with an HTTP client for it."""
-    env = stack_env(database_url, redis_url)
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level  # create_app adds one on this stderr
-    app = create_app(Settings.from_env(env), name=f"send_api_{env['PORT']}")
-    server = await app.create_server(
-        host="127.0.0.1", port=int(env["PORT"]), return_asyncio_server=True, access_log=False
-    )
-    assert server is not None
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
-    headers = {"Api-Key": env["MESSAGING_SERVICE_API_KEY"].split(",")[0]}
-    try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{env['PORT']}",
-            headers=headers,
-            limits=httpx.Limits(max_connections=100),
-        ) as client:
-            yield client
-    finally:
-        await server.before_stop()
-        await server.close()
-        await server.after_stop()
-        root.handlers[:], root.level = handlers, level
 
 
 @pytest.fixture
 async def client(
     database_url: str, services: Services, pool: asyncpg.Pool, redis: Redis
 ) -> AsyncIterator[httpx.AsyncClient]:
-    Sanic.test_mode = True  # one app per test: no name clashes in Sanic's registry
-    async with _serving(database_url, services.redis_url) as client:
+    async with serving(database_url, services.redis_url) as (client, _):
         yield client
 
 
@@ -118,9 +84,8 @@ async def test_same_key_other_body_is_409(client: Any) -> None:
 
 
 async def test_redis_down_is_503_and_nothing_stored(database_url: str, pool: asyncpg.Pool) -> None:
-    Sanic.test_mode = True
     nowhere = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
-    async with _serving(database_url, nowhere) as client:
+    async with serving(database_url, nowhere) as (client, _):
         response = await _post(client, _BODY, **{"Idempotency-Key": "order-9"})
 
     assert response.status_code == 503
