@@ -81,8 +81,12 @@ class Bench:
             self.database_url,
             self.redis_url,
             Path(tempfile.mkdtemp(prefix="bench-")),
-            LOG_LEVEL="WARNING",
-            **{"WEB_WORKERS": str(self.args.web_workers), **env, **settings},
+            **{
+                "LOG_LEVEL": "WARNING",
+                "WEB_WORKERS": str(self.args.web_workers),
+                **env,
+                **settings,
+            },
         )
         for name in procs:
             await self.add(name)
