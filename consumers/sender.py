@@ -110,6 +110,7 @@ class _Batch:
                 metrics.count_rate_limit_full(slots.retry_in_s, len(todo))
                 await _sleep(ctx.stop, slots.retry_in_s)
                 continue
+            base = asyncio.get_running_loop().time()
             chunk, todo = todo[: len(slots.delays)], todo[len(slots.delays) :]
             rows = await messages.claim(ctx.pool, chunk)
             self.unposted.update(r["id"] for r in rows)
@@ -121,26 +122,34 @@ class _Batch:
                     self.unposted.discard(row["id"])
                     metrics.MESSAGES_PARKED.labels("pair_limit").inc()
                 else:
-                    self.tasks.append(asyncio.create_task(self._send(row, delay)))
+                    self.tasks.append(asyncio.create_task(self._send(row, base + delay)))
 
     async def _collect(self) -> None:
         results = await asyncio.gather(*self.tasks, return_exceptions=True)
         self.outcomes += [r for r in results if not isinstance(r, BaseException)]
 
-    async def _send(self, row: Any, delay: float) -> Outcome:
-        ctx, message_id = self.ctx, row["id"]
-        metrics.RATE_LIMIT_WAIT.inc(max(delay, 0))
-        await asyncio.sleep(delay)
+    async def _send(self, row: Any, at: float) -> Outcome:
+        """Send at the slot's time (event-loop clock), once the window admits it."""
+        ctx, loop = self.ctx, asyncio.get_running_loop()
+        metrics.RATE_LIMIT_WAIT.inc(max(at - loop.time(), 0))
+        await asyncio.sleep(at - loop.time())
         async with ctx.http_slots:
-            self.unposted.discard(message_id)
-            fields = _log_fields(row, self.entry_of)
-            try:
-                wamid = await _post(ctx, row["payload"])
-            except MetaError as exc:
-                return await _after_error(ctx, row, exc, fields)
-            except Exception:  # a bug of ours: leave it `sending`, never risk a second send
-                logger.exception("send crashed message_id=%s", message_id, extra=fields)
-                return None
+            while (wait := await ctx.limiter.admit()) > 0:  # late sends must not bunch
+                metrics.RATE_LIMIT_WAIT.inc(wait)
+                await asyncio.sleep(wait)
+            self.unposted.discard(row["id"])
+            return await self._call(row)
+
+    async def _call(self, row: Any) -> Outcome:
+        ctx, message_id = self.ctx, row["id"]
+        fields = _log_fields(row, self.entry_of)
+        try:
+            wamid = await _post(ctx, row["payload"])
+        except MetaError as exc:
+            return await _after_error(ctx, row, exc, fields)
+        except Exception:  # a bug of ours: leave it `sending`, never risk a second send
+            logger.exception("send crashed message_id=%s", message_id, extra=fields)
+            return None
         logger.info("sent to Meta message_id=%s", message_id, extra={**fields, "wamid": wamid})
         return StatusChange(message_id, SENT, datetime.now(UTC), "sender", wamid=wamid)
 

@@ -55,3 +55,27 @@ async def test_pause_and_pair_limits_are_shared_and_expire(redis: Redis) -> None
     await asyncio.sleep(0.4)
     assert await b.paused() is None
     assert await b.blocked(["4915100000001"]) == {}
+
+
+async def test_admission_window_holds_however_late_the_sends_are(redis: Redis) -> None:
+    """Sends that all arrive at once (a stalled event loop) are let through at the rate."""
+    a, b = RateLimiter(redis, NUMBER, 50), RateLimiter(redis, NUMBER, 50)
+    loop = asyncio.get_running_loop()
+    admitted: list[float] = []
+
+    async def sender(limiter: RateLimiter, sends: int) -> None:
+        for _ in range(sends):
+            wait = await limiter.admit()
+            while wait > 0:
+                await asyncio.sleep(wait)
+                wait = await limiter.admit()
+            admitted.append(loop.time())
+
+    await asyncio.gather(*(sender(a if i % 2 else b, 6) for i in range(20)))
+    admitted.sort()
+    assert admitted[49] - admitted[0] < 0.5  # the first 50 go at once: the window was empty
+    busiest = max(
+        sum(1 for t in admitted[i:] if t < start + 1.0) for i, start in enumerate(admitted)
+    )
+    assert busiest <= 50
+    assert admitted[-1] - admitted[0] > 2.0  # 120 sends at 50/s: the rest waited their turn
