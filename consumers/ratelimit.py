@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import os
@@ -53,20 +54,32 @@ return 1
 """
 
 
-# KEYS[1] window key; ARGV: rate, member, window_s. The hard guard under the schedule: a
-# send is admitted only if fewer than `rate` were admitted in the trailing window, whatever
-# the lateness of the sends. Returns 0 when admitted, else the seconds to wait.
+# KEYS[1] window key; ARGV: rate, window_s, n, member prefix. The hard guard under the
+# schedule: of `n` sends, admits as many as keep the trailing window at or under `rate`,
+# whatever their lateness. Returns {admitted, seconds until the next one could be}.
 _ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[3]))
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
-    redis.call('ZADD', KEYS[1], now, ARGV[2])
+local rate, window, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local k = math.min(n, rate - redis.call('ZCARD', KEYS[1]))
+if k > 0 then
+    local args = {}
+    for i = 1, k do
+        args[#args + 1] = now
+        args[#args + 1] = ARGV[4] .. ':' .. i
+    end
+    redis.call('ZADD', KEYS[1], unpack(args))
     redis.call('PEXPIRE', KEYS[1], 2000)
-    return '0'
+else
+    k = 0
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return string.format('%.6f', tonumber(oldest[2]) + tonumber(ARGV[3]) - now)
+local wait = 0
+if k < n then
+    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    wait = tonumber(oldest[2]) + window - now
+end
+return {k, string.format('%.6f', wait)}
 """
 
 
@@ -101,7 +114,9 @@ class RateLimiter:
         self._reserve = redis.register_script(_RESERVE)
         self._back_off = redis.register_script(_BACK_OFF)
         self._admit = redis.register_script(_ADMIT)
-        self._sent = itertools.count()
+        self._rounds = itertools.count()
+        self._waiting: list[asyncio.Future[None]] = []
+        self._admitting: asyncio.Task[None] | None = None
 
     async def reserve(self, n: int) -> Slots:
         first, granted, first_at = await self._reserve(
@@ -113,13 +128,36 @@ class RateLimiter:
         delays = [first + i * self.interval_s for i in range(granted)]
         return Slots(delays, 0.0, float(first_at))
 
-    async def admit(self) -> float:
-        """Right before a send: 0 if it may go now, else how long to wait and ask again."""
-        member = f"{os.getpid()}:{id(self)}:{next(self._sent)}"
-        wait = await self._admit(
-            keys=[self._window_key], args=[max(1, int(self.rate_per_s)), member, _WINDOW_S]
-        )
-        return float(wait)
+    async def admit(self) -> None:
+        """Right before a send: wait until the window admits it. Sends asking while a
+        round trip is in flight are admitted together in the next one."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        if self._admitting is None:
+            self._admitting = asyncio.create_task(self._admit_waiting())
+        await waiter
+
+    async def _admit_waiting(self) -> None:
+        try:
+            while self._waiting:
+                prefix = f"{os.getpid()}:{id(self)}:{next(self._rounds)}"
+                admitted, wait = await self._admit(
+                    keys=[self._window_key],
+                    args=[max(1, int(self.rate_per_s)), _WINDOW_S, len(self._waiting), prefix],
+                )
+                go, self._waiting = self._waiting[: int(admitted)], self._waiting[int(admitted) :]
+                for waiter in go:
+                    if not waiter.done():
+                        waiter.set_result(None)
+                if self._waiting:
+                    await asyncio.sleep(float(wait))
+        except Exception as exc:  # Redis down: every send waiting hears it
+            waiting, self._waiting = self._waiting, []
+            for waiter in waiting:
+                if not waiter.done():
+                    waiter.set_exception(exc)
+        finally:
+            self._admitting = None
 
     async def back_off(self, seconds: float) -> None:
         """Meta said the number sends too fast: no replica sends on it for `seconds`."""

@@ -134,9 +134,7 @@ class _Batch:
         metrics.RATE_LIMIT_WAIT.inc(max(at - loop.time(), 0))
         await asyncio.sleep(at - loop.time())
         async with ctx.http_slots:
-            while (wait := await ctx.limiter.admit()) > 0:  # late sends must not bunch
-                metrics.RATE_LIMIT_WAIT.inc(wait)
-                await asyncio.sleep(wait)
+            await ctx.limiter.admit()  # late sends must not bunch
             self.unposted.discard(row["id"])
             return await self._call(row)
 

@@ -7,6 +7,7 @@ knows about HTTP or streams.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -70,18 +71,39 @@ async def insert_rows(
     """Multi-row INSERT in chunks; `columns` maps each column to its cast ("" for none).
     With `conflict`, rows that collide are skipped (ON CONFLICT DO NOTHING)."""
     out: list[asyncpg.Record] = []
+    casts = tuple(columns.values())
     for start in range(0, len(rows), _CHUNK):
-        p = Params()
-        q = PostgreSQLQuery.into(table).columns(*columns)
-        for row in rows[start : start + _CHUNK]:
-            q = q.insert(*(p(v, cast) for v, cast in zip(row, columns.values(), strict=True)))
-        if conflict:
-            q = q.on_conflict(*conflict).do_nothing()
+        chunk = rows[start : start + _CHUNK]
+        sql = _insert_sql(
+            table.get_table_name(), tuple(columns), casts, len(chunk), conflict, returning
+        )
+        args = [v for row in chunk for v in row]
         if returning:
-            out += await conn.fetch(str(q.returning(*returning)), *p.args)
+            out += await conn.fetch(sql, *args)
         else:
-            await conn.execute(str(q), *p.args)
+            await conn.execute(sql, *args)
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_sql(
+    table: str,
+    columns: tuple[str, ...],
+    casts: tuple[str, ...],
+    count: int,
+    conflict: tuple[str, ...],
+    returning: tuple[str, ...],
+) -> str:
+    """Built once per shape and row count: pypika costs more CPU than the INSERT itself."""
+    p = Params()
+    q = PostgreSQLQuery.into(Table(table)).columns(*columns)
+    for _ in range(count):
+        q = q.insert(*(p(None, cast) for cast in casts))
+    if conflict:
+        q = q.on_conflict(*conflict).do_nothing()
+    if returning:
+        q = q.returning(*returning)
+    return str(q)
 
 
 async def republish_stale(
