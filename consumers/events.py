@@ -20,10 +20,10 @@ import orjson
 from consumers import metrics
 from consumers.inbound_types import normalise
 from consumers.meta_events import INVALID_KINDS
-from db import hub_events, inbound, messages, webhook_changes
+from db import hub_events, inbound, messages, statuses, webhook_changes
 from db.hub_events import HubEvent
 from db.inbound import NewInbound
-from db.messages import StatusChange
+from db.statuses import StatusChange
 from db.webhook_changes import NewChange
 from server import streams
 from server.constants import (
@@ -120,7 +120,7 @@ async def record(
     if not changes and not received and not others:
         return events
     async with ctx.pool.acquire() as conn, conn.transaction():
-        applied = await messages.record_statuses(
+        applied = await statuses.record_statuses(
             conn, list(changes), only_while_sending=only_while_sending
         )
         if applied:

@@ -31,7 +31,8 @@ from consumers.meta import (
 )
 from consumers.runner import Consumer, Entry
 from db import messages
-from db.messages import Parked, StatusChange
+from db.messages import Parked
+from db.statuses import StatusChange
 from server.constants import FAILED, OUTBOUND_STREAM, SENDERS_GROUP, SENT
 from server.errors import TRANSIENT
 

@@ -26,7 +26,7 @@ from redis.exceptions import ResponseError
 from consumers import events
 from db import hub_events, messages
 from db.hub_events import HubEvent
-from db.messages import StatusChange
+from db.statuses import StatusChange
 from server import streams
 from server.constants import (
     FAILED,

@@ -26,7 +26,7 @@ from consumers.meta_events import (
 from consumers.runner import Consumer, Entry
 from db import messages
 from db.inbound import NewInbound
-from db.messages import StatusChange
+from db.statuses import StatusChange
 from db.webhook_changes import NewChange
 from server import logs
 from server.constants import WEBHOOK_PROCESSORS_GROUP, WEBHOOKS_STREAM

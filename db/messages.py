@@ -1,4 +1,4 @@
-"""Outbound messages and their status timeline (`messages`, `message_statuses`)."""
+"""Outbound messages (`messages`): insert, claim, park, look up. Statuses: `db.statuses`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from pypika import CustomFunction, Order, Parameter, PostgreSQLQuery, Table
+from pypika import CustomFunction, Parameter, PostgreSQLQuery, Table
 from pypika import functions as fn
 from pypika.terms import Case
 
@@ -17,20 +17,10 @@ from db import Params
 from server.constants import QUEUED, SENDING
 
 messages = Table("messages")
-statuses = Table("message_statuses")
 _any = CustomFunction("ANY", ["array"])
-_rank = CustomFunction("status_rank", ["status"])
-
-# The timestamp column each status fills, once (the first report wins).
-_STATUS_COLUMNS = {
-    "sent": "sent_at",
-    "delivered": "delivered_at",
-    "read": "read_at",
-    "failed": "failed_at",
-}
 
 
-def _param(name: str, cast: str = "") -> Parameter:
+def param(name: str, cast: str = "") -> Parameter:
     return Parameter(f"{name}::{cast}" if cast else name)
 
 
@@ -43,19 +33,6 @@ class NewMessage:
     type: str
     payload: dict[str, Any]
     metadata: dict[str, Any] | None
-
-
-@dataclass(frozen=True, slots=True)
-class StatusChange:
-    """One status report about one message, from our sender or from Meta."""
-
-    message_id: UUID
-    status: str
-    occurred_at: datetime
-    source: str  # "sender" or "meta"
-    wamid: str | None = None
-    error: dict[str, Any] | None = None
-    details: dict[str, Any] | None = None
 
 
 _COLUMNS = ("id", "idempotency_key", "request_hash", "recipient", "type", "payload", "metadata")
@@ -129,20 +106,6 @@ async def get_by_idempotency_keys(
     return {r["idempotency_key"]: r for r in await conn.fetch(str(q), *p.args)}
 
 
-async def timeline(
-    conn: asyncpg.Connection | asyncpg.Pool, message_id: UUID
-) -> list[asyncpg.Record]:
-    p = Params()
-    q = (
-        PostgreSQLQuery.from_(statuses)
-        .select(statuses.status, statuses.occurred_at, statuses.source, statuses.details)
-        .where(statuses.message_id == p(message_id))
-        .orderby(statuses.occurred_at, order=Order.asc)
-        .orderby(statuses.recorded_at, order=Order.asc)
-    )
-    return await conn.fetch(str(q), *p.args)
-
-
 async def claim(conn: asyncpg.Connection | asyncpg.Pool, ids: list[UUID]) -> list[asyncpg.Record]:
     """Move queued messages that are due to sending, right before their Meta call.
 
@@ -195,117 +158,18 @@ def _park_sql() -> str:
     return str(
         PostgreSQLQuery.update(messages)
         .set(messages.status, QUEUED)
-        .set(messages.next_attempt_at, _param("$2", "timestamptz"))
-        .set(messages.last_error, fn.Coalesce(_param("$3", "jsonb"), messages.last_error))
+        .set(messages.next_attempt_at, param("$2", "timestamptz"))
+        .set(messages.last_error, fn.Coalesce(param("$3", "jsonb"), messages.last_error))
         .set(
             messages.attempts,
-            Case().when(_param("$5", "boolean"), messages.attempts - 1).else_(messages.attempts),
+            Case().when(param("$5", "boolean"), messages.attempts - 1).else_(messages.attempts),
         )
         .set(messages.updated_at, fn.Now())
-        .where((messages.id == _param("$1")) & (messages.status == _param("$4", "text")))
+        .where((messages.id == param("$1")) & (messages.status == param("$4", "text")))
     )
 
 
 _PARK = _park_sql()
-
-
-async def record_statuses(
-    conn: asyncpg.Connection, changes: list[StatusChange], *, only_while_sending: bool = False
-) -> list[StatusChange]:
-    """Add status reports to the timeline and apply the new ones to their messages.
-
-    Returns the reports that were new (a duplicate webhook returns nothing). A message's
-    status only ever moves up in rank; each status keeps its own first timestamp.
-    `only_while_sending` applies the changes only to messages still `sending` (the sweeper's
-    verdicts must not overwrite a status that landed meanwhile). Call inside a transaction.
-    """
-    if only_while_sending:
-        changes = [c for c in changes if c.message_id in await _lock_sending(conn, changes)]
-    if not changes:
-        return []
-    # Every statement takes its locks in (message_id, status) order, so concurrent batches
-    # (a webhook batch and a sender batch, say) can never deadlock.
-    changes = sorted(changes, key=lambda c: (c.message_id, c.status))
-    inserted = await db.insert_rows(
-        conn,
-        statuses,
-        {"message_id": "", "status": "", "occurred_at": "", "source": "", "details": "jsonb"},
-        [(c.message_id, c.status, c.occurred_at, c.source, c.details) for c in changes],
-        conflict=("message_id", "status"),
-        returning=("message_id", "status"),
-    )
-    new = {(r["message_id"], r["status"]) for r in inserted}
-    # Meta's `sent` webhook repeats what the sender recorded, but brings pricing and the
-    # conversation: keep them on the timeline entry that has none.
-    late = {(c.message_id, c.status): c.details for c in changes if c.details}
-    late = {k: v for k, v in late.items() if k not in new}
-    if late:
-        await conn.executemany(_ADD_DETAILS, [(*k, v) for k, v in sorted(late.items())])
-    # Of duplicates within the batch the first wins, as in the INSERT above.
-    applied = sorted(
-        (
-            c
-            for c in {(c.message_id, c.status): c for c in reversed(changes)}.values()
-            if (c.message_id, c.status) in new
-        ),
-        key=lambda c: (c.message_id, c.status),
-    )
-    if applied:
-        await conn.executemany(
-            _UPDATE_STATUS,
-            [(c.message_id, c.status, c.occurred_at, c.wamid, c.error) for c in applied],
-        )
-    return applied
-
-
-async def _lock_sending(conn: asyncpg.Connection, changes: list[StatusChange]) -> set[UUID]:
-    p = Params()
-    q = (
-        PostgreSQLQuery.from_(messages)
-        .select(messages.id)
-        .where(
-            (messages.id == _any(p(sorted({c.message_id for c in changes}), "uuid[]")))
-            & (messages.status == SENDING)
-        )
-        .orderby(messages.id)
-        .for_update()
-    )
-    return {r["id"] for r in await conn.fetch(str(q), *p.args)}
-
-
-def _update_status_sql() -> str:
-    status = "$2"
-    q = PostgreSQLQuery.update(messages).set(
-        messages.status,
-        Case()
-        .when(_rank(messages.status) < _rank(_param(status, "text")), _param(status))
-        .else_(messages.status),
-    )
-    for name, column in _STATUS_COLUMNS.items():
-        q = q.set(
-            messages[column],
-            Case()
-            .when(_param(status) == name, fn.Coalesce(messages[column], _param("$3")))
-            .else_(messages[column]),
-        )
-    return str(
-        q.set(messages.wamid, fn.Coalesce(messages.wamid, _param("$4")))
-        .set(messages.error, fn.Coalesce(_param("$5", "jsonb"), messages.error))
-        .set(messages.updated_at, fn.Now())
-        .where(messages.id == _param("$1"))
-    )
-
-
-_UPDATE_STATUS = _update_status_sql()
-_ADD_DETAILS = str(
-    PostgreSQLQuery.update(statuses)
-    .set(statuses.details, _param("$3", "jsonb"))
-    .where(
-        (statuses.message_id == _param("$1"))
-        & (statuses.status == _param("$2", "text"))
-        & statuses.details.isnull()
-    )
-)
 
 
 async def contexts(conn: asyncpg.Connection, ids: list[UUID]) -> dict[UUID, asyncpg.Record]:

@@ -14,7 +14,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from consumers.events import event_id
-from db import hub_events, inbound, messages
+from db import hub_events, inbound, messages, statuses
 from ops import streams
 from ops.render import cell, duration, facts, table, when
 
@@ -49,7 +49,7 @@ async def _outbound(conn: asyncpg.Connection, row: Any) -> dict[str, Any]:
     timeline = [{"status": "queued", "at": row["created_at"], "source": "api"}]
     if row["sending_at"]:
         timeline.append({"status": "sending", "at": row["sending_at"], "source": "sender"})
-    for t in await messages.timeline(conn, row["id"]):
+    for t in await statuses.timeline(conn, row["id"]):
         timeline.append(
             {"status": t["status"], "at": t["occurred_at"], "source": t["source"]}
             | ({"details": t["details"]} if t["details"] else {})

@@ -11,7 +11,7 @@ import orjson
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from db import messages
+from db import messages, statuses
 from server import logs
 from server.auth import require_api_key
 from server.errors import Conflict, NotFound, PayloadTooLarge, Unavailable, ValidationError
@@ -136,7 +136,7 @@ async def status(request: Request, message_id: str) -> HTTPResponse:
     timeline = [{"status": "queued", "at": _iso(row["created_at"]), "source": "api"}]
     if row["sending_at"]:
         timeline.append({"status": "sending", "at": _iso(row["sending_at"]), "source": "sender"})
-    for t in await messages.timeline(pool, uid):
+    for t in await statuses.timeline(pool, uid):
         entry = {"status": t["status"], "at": _iso(t["occurred_at"]), "source": t["source"]}
         if t["details"]:
             entry["details"] = t["details"]

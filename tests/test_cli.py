@@ -23,7 +23,8 @@ from consumers.runner import Consumer, Entry, Runner
 from consumers.worker import Context
 from db import messages
 from db.inbound import NewInbound
-from db.messages import NewMessage, StatusChange
+from db.messages import NewMessage
+from db.statuses import StatusChange
 from server.constants import (
     DELIVERED,
     HUB_FORWARDERS_GROUP,

@@ -13,8 +13,9 @@ import pytest
 from redis.asyncio import Redis
 
 from consumers import events
-from db import messages
-from db.messages import NewMessage, StatusChange
+from db import messages, statuses
+from db.messages import NewMessage
+from db.statuses import StatusChange
 from server.constants import HUB_STREAM
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -46,7 +47,7 @@ def change(message_id: uuid.UUID, status: str, minute: int = 0, **extra: Any) ->
 
 async def record(pool: asyncpg.Pool, changes: list[StatusChange]) -> list[StatusChange]:
     async with pool.acquire() as conn, conn.transaction():
-        return await messages.record_statuses(conn, changes)
+        return await statuses.record_statuses(conn, changes)
 
 
 @pytest.mark.parametrize(
@@ -80,7 +81,7 @@ async def test_status_sequence_ends_in_highest_rank(
     for minute, status in enumerate(sequence):
         if f"{status}_at" in STAMPS:
             assert row[f"{status}_at"] == T0 + timedelta(minutes=minute)
-    timeline = await messages.timeline(pool, message_id)
+    timeline = await statuses.timeline(pool, message_id)
     assert [r["status"] for r in timeline] == sequence
 
 
@@ -93,7 +94,7 @@ async def test_duplicate_status_returns_nothing_and_changes_nothing(pool: asyncp
     after = await messages.get(pool, message_id)
     assert after["delivered_at"] == T0 + timedelta(minutes=1)
     assert dict(after) == dict(before)
-    assert len(await messages.timeline(pool, message_id)) == 1
+    assert len(await statuses.timeline(pool, message_id)) == 1
 
 
 async def test_duplicate_within_one_batch_keeps_the_first_report(pool: asyncpg.Pool) -> None:
@@ -101,7 +102,7 @@ async def test_duplicate_within_one_batch_keeps_the_first_report(pool: asyncpg.P
     first = change(message_id, "delivered", 1)
     assert await record(pool, [first, change(message_id, "delivered", 7)]) == [first]
     row = await messages.get(pool, message_id)
-    [entry] = await messages.timeline(pool, message_id)
+    [entry] = await statuses.timeline(pool, message_id)
     assert row["delivered_at"] == entry["occurred_at"] == first.occurred_at
 
 
@@ -236,7 +237,7 @@ async def test_sweeper_verdict_never_overwrites_a_status_that_landed(pool: async
     await messages.claim(pool, [message_id])
     await record(pool, [change(message_id, "sent")])
     async with pool.acquire() as conn, conn.transaction():
-        applied = await messages.record_statuses(
+        applied = await statuses.record_statuses(
             conn, [change(message_id, "failed", 1, error=ERROR)], only_while_sending=True
         )
     assert applied == []
@@ -249,8 +250,8 @@ async def test_pricing_from_a_repeated_status_is_kept_on_the_timeline(pool: asyn
     await record(pool, [StatusChange(message_id, "sent", T0, "sender", wamid="wamid.A")])
     pricing = {"pricing": {"billable": True, "category": "utility"}}
     assert await record(pool, [change(message_id, "sent", 1, details=pricing)]) == []
-    [entry] = await messages.timeline(pool, message_id)
+    [entry] = await statuses.timeline(pool, message_id)
     assert (entry["source"], entry["details"]) == ("sender", pricing)
     other = {"pricing": {"billable": False}}
     await record(pool, [change(message_id, "sent", 2, details=other)])  # the first one stays
-    assert (await messages.timeline(pool, message_id))[0]["details"] == pricing
+    assert (await statuses.timeline(pool, message_id))[0]["details"] == pricing
