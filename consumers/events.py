@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from consumers import metrics
+from consumers import metrics, retries
 from consumers.inbound_types import normalise
 from consumers.meta_events import INVALID_KINDS
 from db import hub_events, inbound, messages, statuses, webhook_changes
@@ -137,7 +137,11 @@ async def record(
             events = [e for e in events if e.id in fresh]
     metrics.count_statuses(applied)  # committed: a retried transaction counts once
     if events:
-        await streams.publish_hub_events(ctx.redis, events)
+        # Committed: a failed publish must not fail the batch (a retried batch finds these
+        # changes applied and makes no new events). Retry here; the sweeper is the last net.
+        async for attempt in retries.until_stored(patience_s=30):
+            with attempt:
+                await streams.publish_hub_events(ctx.redis, events)
         _log_queued(events)
     return events
 

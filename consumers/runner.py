@@ -31,7 +31,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from consumers import metrics
+from consumers import metrics, retries
 from server.constants import dead_letter_stream
 from server.errors import OUTAGES, TRANSIENT
 
@@ -252,10 +252,12 @@ class Runner:
         if not ids:
             return
         c = self.consumer
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xack(c.stream, c.group, *ids)
-            pipe.xdel(c.stream, *ids)
-            await pipe.execute()
+        async for attempt in retries.until_stored(patience_s=30):  # else: reclaimed, redone
+            with attempt:
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.xack(c.stream, c.group, *ids)
+                    pipe.xdel(c.stream, *ids)
+                    await pipe.execute()
         metrics.STREAM_ENTRIES.labels(c.name, "acked").inc(len(ids))
 
     async def _dead_letter(

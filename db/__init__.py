@@ -13,12 +13,12 @@ from typing import Any
 
 import asyncpg
 import orjson
-from pypika import Parameter, PostgreSQLQuery, Table
+from pypika import CustomFunction, Parameter, PostgreSQLQuery, Table
 from pypika import functions as fn
 from pypika.terms import Term
 
 __all__ = ["Params", "create_pool", "insert_rows", "republish_due", "republish_stale"]
-_CHUNK = 1000  # rows per multi-row INSERT, well under PostgreSQL's 32,767 parameters
+_unnest = CustomFunction("unnest", ["array"])
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -60,7 +60,7 @@ class Params:
 
 
 async def insert_rows(
-    conn: asyncpg.Connection,
+    conn: asyncpg.Connection | asyncpg.Pool,
     table: Table,
     columns: dict[str, str],
     rows: list[tuple[Any, ...]],
@@ -68,37 +68,37 @@ async def insert_rows(
     conflict: tuple[str, ...] = (),
     returning: tuple[str, ...] = (),
 ) -> list[asyncpg.Record]:
-    """Multi-row INSERT in chunks; `columns` maps each column to its cast ("" for none).
-    With `conflict`, rows that collide are skipped (ON CONFLICT DO NOTHING)."""
-    out: list[asyncpg.Record] = []
-    casts = tuple(columns.values())
-    for start in range(0, len(rows), _CHUNK):
-        chunk = rows[start : start + _CHUNK]
-        sql = _insert_sql(
-            table.get_table_name(), tuple(columns), casts, len(chunk), conflict, returning
-        )
-        args = [v for row in chunk for v in row]
-        if returning:
-            out += await conn.fetch(sql, *args)
-        else:
-            await conn.execute(sql, *args)
-    return out
+    """Insert many rows in one statement; `columns` maps each column to its PostgreSQL type.
+    With `conflict`, rows that collide are skipped (ON CONFLICT DO NOTHING).
+
+    One array per column, unnested in lockstep: the statement text is the same for any
+    number of rows, so asyncpg prepares it once (a VALUES list per row count would fill
+    the prepared-statement caches of the worker and of PostgreSQL with one per count).
+    """
+    if not rows:
+        return []
+    sql = _insert_sql(table.get_table_name(), tuple(columns.items()), conflict, returning)
+    arrays = [list(column) for column in zip(*rows, strict=True)]
+    if returning:
+        return await conn.fetch(sql, *arrays)
+    await conn.execute(sql, *arrays)
+    return []
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=64)
 def _insert_sql(
     table: str,
-    columns: tuple[str, ...],
-    casts: tuple[str, ...],
-    count: int,
+    columns: tuple[tuple[str, str], ...],
     conflict: tuple[str, ...],
     returning: tuple[str, ...],
 ) -> str:
-    """Built once per shape and row count: pypika costs more CPU than the INSERT itself."""
-    p = Params()
-    q = PostgreSQLQuery.into(Table(table)).columns(*columns)
-    for _ in range(count):
-        q = q.insert(*(p(None, cast) for cast in casts))
+    q = (
+        PostgreSQLQuery.into(Table(table))
+        .columns(*(name for name, _ in columns))
+        .select(
+            *(_unnest(Parameter(f"${i}::{type_}[]")) for i, (_, type_) in enumerate(columns, 1))
+        )
+    )
     if conflict:
         q = q.on_conflict(*conflict).do_nothing()
     if returning:

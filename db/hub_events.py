@@ -49,7 +49,7 @@ async def insert_many(conn: asyncpg.Connection, events: list[HubEvent]) -> set[s
     inserted = await db.insert_rows(
         conn,
         hub_events,
-        {"id": "", "type": "", "message_id": "", "payload": "jsonb"},
+        {"id": "text", "type": "text", "message_id": "uuid", "payload": "jsonb"},
         [(e.id, e.type, e.message_id, e.payload) for e in events],
         conflict=("id",),
         returning=("id",),
@@ -101,7 +101,13 @@ async def record_attempts(conn: asyncpg.Connection, attempts: list[Attempt]) -> 
         await db.insert_rows(
             conn,
             attempts_table,
-            {"event_id": "", "attempted_at": "", "status_code": "", "latency_ms": "", "error": ""},
+            {
+                "event_id": "text",
+                "attempted_at": "timestamptz",
+                "status_code": "int",
+                "latency_ms": "int",
+                "error": "text",
+            },
             [(a.event_id, a.attempted_at, a.status_code, a.latency_ms, a.error) for a in attempts],
         )
 

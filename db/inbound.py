@@ -14,12 +14,12 @@ from db import Params
 
 inbound = Table("inbound_messages")
 _COLUMNS = {
-    "wamid": "",
-    "phone_number_id": "",
-    "sender": "",
-    "profile_name": "",
-    "type": "",
-    "sent_at": "",
+    "wamid": "text",
+    "phone_number_id": "text",
+    "sender": "text",
+    "profile_name": "text",
+    "type": "text",
+    "sent_at": "timestamptz",
     "payload": "jsonb",
 }
 

@@ -35,25 +35,15 @@ class NewMessage:
     metadata: dict[str, Any] | None
 
 
-_COLUMNS = ("id", "idempotency_key", "request_hash", "recipient", "type", "payload", "metadata")
-_CASTS = ("uuid[]", "text[]", "text[]", "text[]", "text[]", "jsonb[]", "jsonb[]")
-_unnest = CustomFunction("unnest", ["array"])
-
-
-def _insert_many_sql() -> str:
-    # One array per column, unnested in lockstep: one fixed statement (prepared once by
-    # asyncpg) for any number of rows.
-    return str(
-        PostgreSQLQuery.into(messages)
-        .columns(*_COLUMNS)
-        .select(*(_unnest(Parameter(f"${i}::{cast}")) for i, cast in enumerate(_CASTS, 1)))
-        .on_conflict("idempotency_key")
-        .do_nothing()
-        .returning("id", "status", "created_at")
-    )
-
-
-_INSERT_MANY = _insert_many_sql()  # built once: pypika costs more CPU than the round trip
+_COLUMNS = {
+    "id": "uuid",
+    "idempotency_key": "text",
+    "request_hash": "text",
+    "recipient": "text",
+    "type": "text",
+    "payload": "jsonb",
+    "metadata": "jsonb",
+}
 
 
 async def insert(conn: asyncpg.Connection | asyncpg.Pool, m: NewMessage) -> asyncpg.Record | None:
@@ -67,8 +57,16 @@ async def insert_many(
     """Store queued messages in one statement: `{id: (id, status, created_at)}` of the rows
     stored; a message whose idempotency key is taken (also by an earlier one of `batch`)
     is left out."""
-    columns = [[getattr(m, name) for m in batch] for name in _COLUMNS]
-    return {r["id"]: r for r in await conn.fetch(_INSERT_MANY, *columns)}
+    rows = [tuple(getattr(m, name) for name in _COLUMNS) for m in batch]
+    stored = await db.insert_rows(
+        conn,
+        messages,
+        _COLUMNS,
+        rows,
+        conflict=("idempotency_key",),
+        returning=("id", "status", "created_at"),
+    )
+    return {r["id"]: r for r in stored}
 
 
 async def delete_queued(conn: asyncpg.Connection | asyncpg.Pool, ids: list[UUID]) -> set[UUID]:

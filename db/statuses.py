@@ -82,7 +82,13 @@ async def record_statuses(
     inserted = await db.insert_rows(
         conn,
         statuses,
-        {"message_id": "", "status": "", "occurred_at": "", "source": "", "details": "jsonb"},
+        {
+            "message_id": "uuid",
+            "status": "text",
+            "occurred_at": "timestamptz",
+            "source": "text",
+            "details": "jsonb",
+        },
         [(c.message_id, c.status, c.occurred_at, c.source, c.details) for c in changes],
         conflict=("message_id", "status"),
         returning=("message_id", "status"),

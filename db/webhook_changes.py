@@ -12,7 +12,13 @@ from pypika import Table
 import db
 
 webhook_changes = Table("webhook_changes")
-_COLUMNS = {"id": "", "field": "", "entry_id": "", "entry_time": "", "value": "jsonb"}
+_COLUMNS = {
+    "id": "text",
+    "field": "text",
+    "entry_id": "text",
+    "entry_time": "timestamptz",
+    "value": "jsonb",
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,22 +10,29 @@ import time
 from collections.abc import Iterable
 from uuid import UUID
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from db.hub_events import HubEvent
 from server.constants import HUB_STREAM, OUTBOUND_STREAM, WEBHOOKS_STREAM
 
 
-def connect(url: str) -> Redis:
-    """A pooled client; fields come back as str, which is what every stream holds."""
-    return Redis.from_url(
+def connect(url: str, max_connections: int = 200) -> Redis:
+    """A pooled client; fields come back as str, which is what every stream holds.
+
+    The pool blocks (up to 10 s) when every connection is busy instead of raising
+    MaxConnectionsError: a burst of concurrent callers waits a moment rather than failing.
+    """
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=10,
         decode_responses=True,
         health_check_interval=30,
         socket_connect_timeout=5,
         socket_timeout=30,
         retry_on_timeout=True,
     )
+    return Redis.from_pool(pool)
 
 
 async def publish_outbound(redis: Redis, message_ids: Iterable[UUID]) -> None:
