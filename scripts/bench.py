@@ -23,7 +23,7 @@ from pathlib import Path
 
 import uvloop
 
-from scripts import bench_send, bench_webhooks
+from scripts import bench_drain, bench_idle, bench_loop, bench_send, bench_webhooks
 from scripts.bench_context import Bench, Result, running_services
 from scripts.bench_load import wrk_available
 from scripts.bench_report import markdown
@@ -31,6 +31,11 @@ from scripts.bench_report import markdown
 SCENARIOS: dict[str, Callable[[Bench], Awaitable[Result]]] = {
     "send": bench_send.run,
     "webhooks": bench_webhooks.run,
+    "drain": bench_drain.run_drain,
+    "scale": bench_drain.run_scale,
+    "loop": bench_loop.run_loop,
+    "soak": bench_loop.run_soak,
+    "idle": bench_idle.run,
 }
 
 
@@ -73,6 +78,20 @@ def main() -> None:
         type=int,
         default=2,
         help="WEB_WORKERS of the web process (default 2: one per core of the target machine)",
+    )
+    parser.add_argument(
+        "--drain-messages", type=int, default=60_000, help="backlog of drain and scale"
+    )
+    parser.add_argument("--loop-rate", type=float, default=500, help="sends/s of the full loop")
+    parser.add_argument("--loop-seconds", type=float, default=60, help="length of the full loop")
+    parser.add_argument(
+        "--soak-seconds", type=float, default=300, help="length of the soak (at half the rate)"
+    )
+    parser.add_argument("--idle-seconds", type=float, default=60, help="length of the idle run")
+    parser.add_argument(
+        "--redis-url-query",
+        default="",
+        help="appended to the processes' REDIS_URL, e.g. max_connections=1000 (pool size)",
     )
     parser.add_argument("--out", default="bench-report", help="report path without suffix")
     parser.add_argument(

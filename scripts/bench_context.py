@@ -77,6 +77,10 @@ class Bench:
         await migrate(self.database_url)
         await self.redis.flushdb()
         settings = dict(a.split("=", 1) for a in self.args.env)
+        if query := getattr(self.args, "redis_url_query", ""):
+            # e.g. max_connections=1000: redis-py reads pool options from the URL
+            sep = "&" if "?" in self.redis_url else "?"
+            settings.setdefault("REDIS_URL", f"{self.redis_url}{sep}{query}")
         self.stack = new_stack(
             self.database_url,
             self.redis_url,
@@ -92,11 +96,14 @@ class Bench:
             await self.add(name)
         return self.stack
 
-    async def add(self, name: str) -> None:
-        """Start one more process of the stack and wait until it answers."""
+    async def add(self, name: str, **env: str) -> None:
+        """Start one more process of the stack and wait until it answers; `worker2` (any
+        name starting with `worker`) is one more worker replica."""
         assert self.stack is not None
-        module = {"web": "server", "worker": "consumers", "sim": "simulator.meta"}
-        self.stack.start(name, "-m", module.get(name, "simulator.hub"))
+        module = {"web": "server", "sim": "simulator.meta", "sink": "simulator.hub"}
+        self.stack.start(
+            name, "-m", "consumers" if name.startswith("worker") else module[name], **env
+        )
         if name in _UP_PATHS:
             base = {"web": self.stack.api, "sim": self.stack.sim, "sink": self.stack.sink}[name]
             await wait_until_up(f"{base}{_UP_PATHS[name]}")

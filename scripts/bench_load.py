@@ -15,6 +15,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,70 +136,102 @@ async def _wrk(target: Target, connections: int, seconds: float, threads: int) -
     )
 
 
-class _Tally:
+class Tally:
+    """What a Python generator's connections saw: latencies, status codes, errors."""
+
     def __init__(self) -> None:
         self.latencies: list[float] = []
         self.codes: dict[int, int] = {}
         self.errors = 0
 
+    def result(self, generator: str, elapsed: float, **extra: Any) -> LoadResult:
+        lat = sorted(self.latencies)
 
-async def _asyncio_load(target: Target, connections: int, seconds: float) -> LoadResult:
-    """Raw HTTP/1.1 keep-alive connections on the running (uv)loop."""
+        def pct(p: float) -> float:
+            return round(lat[min(len(lat) - 1, int(p * len(lat)))] * 1000, 2) if lat else 0.0
+
+        ok = sum(n for code, n in self.codes.items() if 200 <= code < 300)
+        return LoadResult(
+            generator=generator,
+            seconds=elapsed,
+            requests=len(lat),
+            ok=ok,
+            non_2xx=len(lat) - ok,
+            connection_errors=self.errors,
+            p50_ms=pct(0.50),
+            p95_ms=pct(0.95),
+            p99_ms=pct(0.99),
+            max_ms=pct(1.0),
+            extra={
+                "mean_ms": round(statistics.fmean(lat) * 1000, 2) if lat else 0.0,
+                "status_codes": self.codes,
+                **extra,
+            },
+        )
+
+
+def raw_request(target: Target) -> tuple[str, int, bytes]:
+    """(host, port, the request's bytes) for a raw keep-alive connection."""
     host_port = target.url.split("//", 1)[1].split("/", 1)
     host, port = host_port[0].rsplit(":", 1)
     head = f"POST /{host_port[1]} HTTP/1.1\r\nHost: {host_port[0]}\r\n" + "".join(
         f"{k}: {v}\r\n" for k, v in target.headers.items()
     )
-    request = f"{head}Content-Length: {len(target.body)}\r\n\r\n".encode() + target.body
-    tally = _Tally()
+    return (
+        host,
+        int(port),
+        f"{head}Content-Length: {len(target.body)}\r\n\r\n".encode() + target.body,
+    )
+
+
+async def exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> int:
+    """Send one request on the connection and read its answer; the status code."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    await reader.readexactly(length)
+    return int(head[9:12])
+
+
+async def _asyncio_load(target: Target, connections: int, seconds: float) -> LoadResult:
+    """Raw HTTP/1.1 keep-alive connections on the running (uv)loop, each sending its next
+    request as soon as the last is answered."""
+    host, port, request = raw_request(target)
+    tally = Tally()
     started = time.perf_counter()
     until = started + seconds
+
+    def now_if_in_time() -> float | None:
+        now = time.perf_counter()
+        return now if now < until else None
+
     await asyncio.gather(
-        *(_connection(host, int(port), request, until, tally) for _ in range(connections))
+        *(connection(host, port, request, now_if_in_time, tally) for _ in range(connections))
     )
-    elapsed = time.perf_counter() - started
-    lat = sorted(tally.latencies)
-
-    def pct(p: float) -> float:
-        return round(lat[min(len(lat) - 1, int(p * len(lat)))] * 1000, 2) if lat else 0.0
-
-    ok = sum(n for code, n in tally.codes.items() if 200 <= code < 300)
-    return LoadResult(
-        generator="asyncio",
-        seconds=elapsed,
-        requests=len(lat),
-        ok=ok,
-        non_2xx=len(lat) - ok,
-        connection_errors=tally.errors,
-        p50_ms=pct(0.50),
-        p95_ms=pct(0.95),
-        p99_ms=pct(0.99),
-        max_ms=pct(1.0),
-        extra={
-            "mean_ms": round(statistics.fmean(lat) * 1000, 2) if lat else 0.0,
-            "status_codes": tally.codes,
-        },
-    )
+    return tally.result("asyncio", time.perf_counter() - started)
 
 
-async def _connection(host: str, port: int, request: bytes, until: float, tally: _Tally) -> None:
+async def connection(
+    host: str, port: int, request: bytes, next_due: Callable[[], float | None], tally: Tally
+) -> None:
+    """One keep-alive connection sending `request` at each time `next_due()` gives (None:
+    done); latency is counted from that time."""
     try:
         reader, writer = await asyncio.open_connection(host, port)
     except OSError:
         tally.errors += 1
         return
     try:
-        while time.perf_counter() < until:
-            start = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            await reader.readexactly(length)
-            tally.latencies.append(time.perf_counter() - start)
-            code = int(head[9:12])
+        while (due := next_due()) is not None:
+            if (wait := due - time.perf_counter()) > 0:
+                await asyncio.sleep(wait)
+            code = await exchange(reader, writer, request)
+            tally.latencies.append(time.perf_counter() - due)
             tally.codes[code] = tally.codes.get(code, 0) + 1
     except (OSError, asyncio.IncompleteReadError):
         tally.errors += 1
