@@ -6,8 +6,9 @@ The registry below is the list of consumers; add a line to add one.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
+
+import uvloop
 
 from consumers import hub, sender, webhooks, worker
 from server.logs import configure_logging, secrets_of
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"config error: {exc}")
     configure_logging(settings.log_level, secrets_of(settings))
     consumers = [CONSUMERS[n] for n in names if n in CONSUMERS]
-    sys.exit(asyncio.run(worker.run(settings, consumers, sweep="sweeper" in names)))
+    sys.exit(uvloop.run(worker.run(settings, consumers, sweep="sweeper" in names)))
 
 
 if __name__ == "__main__":
