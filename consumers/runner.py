@@ -290,10 +290,15 @@ class Runner:
         metrics.STREAM_ENTRIES.labels(c.name, "dead_lettered").inc(len(entries))
 
     async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self.stop.wait(), seconds)
-        except TimeoutError:
-            pass
+        await sleep_unless_stopped(self.stop, seconds)
+
+
+async def sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> None:
+    """Wait `seconds`, or less if `stop` is set meanwhile: every loop's pause, one way."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
 
 
 def _entry_fields(c: Consumer, e: Entry) -> dict[str, str]:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from typing import Any
 
+from consumers.runner import sleep_unless_stopped
 from db import hub_events, messages
 from db.hub_events import HubEvent
 from server import streams
@@ -41,7 +42,4 @@ async def run(ctx: Any, stop: asyncio.Event) -> None:
                 logger.debug("scheduler republished %s", done)
         except Exception as exc:  # never die: the next pass tries again
             logger.warning("scheduler pass failed (%s: %s)", type(exc).__name__, exc)
-        try:
-            await asyncio.wait_for(stop.wait(), interval)
-        except TimeoutError:
-            pass
+        await sleep_unless_stopped(stop, interval)

@@ -29,7 +29,7 @@ from consumers.meta import (
     MetaUnavailable,
     send_message,
 )
-from consumers.runner import Consumer, Entry
+from consumers.runner import Consumer, Entry, sleep_unless_stopped
 from db import messages
 from db.messages import Parked
 from db.statuses import StatusChange
@@ -109,7 +109,7 @@ class _Batch:
             slots = await limiter.reserve(len(todo))
             if not slots.delays:
                 metrics.count_rate_limit_full(slots.retry_in_s, len(todo))
-                await _sleep(ctx.stop, slots.retry_in_s)
+                await sleep_unless_stopped(ctx.stop, slots.retry_in_s)
                 continue
             base = asyncio.get_running_loop().time()
             chunk, todo = todo[: len(slots.delays)], todo[len(slots.delays) :]
@@ -240,13 +240,6 @@ async def _record(
         with attempt:
             await messages.park(ctx.pool, parked)
             await events.record(ctx, changes)
-
-
-async def _sleep(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass
 
 
 CONSUMER = Consumer("sender", OUTBOUND_STREAM, SENDERS_GROUP, handle)

@@ -24,6 +24,7 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from consumers import events
+from consumers.runner import sleep_unless_stopped
 from db import hub_events, messages
 from db.hub_events import HubEvent
 from db.statuses import StatusChange
@@ -109,7 +110,4 @@ async def run(ctx: Any, stop: asyncio.Event) -> None:
             logger.warning("sweep skipped: dependency unavailable (%s)", type(exc).__name__)
         except Exception:  # never die quietly: the next interval tries again
             logger.exception("sweep failed")
-        try:
-            await asyncio.wait_for(stop.wait(), interval)
-        except TimeoutError:
-            pass
+        await sleep_unless_stopped(stop, interval)

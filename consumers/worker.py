@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 import db
 from consumers import metrics, scheduler, sweeper
 from consumers.ratelimit import RateLimiter
-from consumers.runner import Consumer, Runner
+from consumers.runner import Consumer, Runner, sleep_unless_stopped
 from server import streams
 from server.settings import Settings
 
@@ -170,9 +170,6 @@ async def _open_with_retry(settings: Settings, stop: asyncio.Event) -> Context |
             logger.warning(
                 "worker waiting for dependencies (%s); retry in %.1fs", type(exc).__name__, delay
             )
-        try:
-            await asyncio.wait_for(stop.wait(), delay)
-        except TimeoutError:
-            pass
+        await sleep_unless_stopped(stop, delay)
         delay = min(delay * 2, 30)
     return None

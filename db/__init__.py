@@ -17,7 +17,7 @@ from pypika import CustomFunction, Parameter, PostgreSQLQuery, Table
 from pypika import functions as fn
 from pypika.terms import Term
 
-__all__ = ["Params", "create_pool", "insert_rows", "republish_due", "republish_stale"]
+__all__ = ["Params", "create_pool", "insert_rows", "is_due", "republish_due", "republish_stale"]
 _unnest = CustomFunction("unnest", ["array"])
 
 
@@ -131,6 +131,11 @@ async def republish_stale(
         .for_update(skip_locked=True)
     )
     return await conn.fetch(_mark_published(table, stale, returning), *p.args)
+
+
+def is_due(table: Table) -> Term:
+    """Not parked, or parked until a time that has come."""
+    return table.next_attempt_at.isnull() | (table.next_attempt_at <= fn.Now())
 
 
 async def republish_due(

@@ -67,14 +67,13 @@ async def lease(
     the scheduler re-publishes them. Recording the attempt replaces the lease.
     """
     p = Params()
-    not_parked = hub_events.next_attempt_at.isnull() | (hub_events.next_attempt_at <= fn.Now())
     taken = (
         PostgreSQLQuery.from_(hub_events)
         .select(hub_events.id)
         .where(
             (hub_events.id == _any(p(sorted(set(ids)), "text[]")))
             & (hub_events.status == HUB_PENDING)
-            & not_parked
+            & db.is_due(hub_events)
         )
         .orderby(hub_events.id)
         .for_update(skip_locked=True)

@@ -111,7 +111,7 @@ async def claim(conn: asyncpg.Connection | asyncpg.Pool, ids: list[UUID]) -> lis
     the same message twice; a parked row moves only once its next attempt is due.
     """
     p = Params()
-    due = messages.next_attempt_at.isnull() | (messages.next_attempt_at <= fn.Now())
+    due = db.is_due(messages)
     q = (
         PostgreSQLQuery.update(messages)
         .set(messages.status, SENDING)
