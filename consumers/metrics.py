@@ -55,6 +55,10 @@ RATE_LIMIT_WAIT = Counter(
 RATE_LIMIT_FULL = Counter(
     "messaging_rate_limit_full", "Times the sender found no send slot free and slept"
 )
+SENDS_READMITTED = Counter(
+    "messaging_sends_readmitted",
+    "Sends released too late by a busy event loop that asked the rate window again",
+)
 SEND_PAUSES = Counter(
     "messaging_send_pauses", "Sending pauses started by Meta's answers, by code", ["code"]
 )

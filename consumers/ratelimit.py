@@ -4,7 +4,8 @@
   slots spaced `1/rate` apart (never more than `_HORIZON_S` ahead), in one atomic script on
   Redis's clock, so replicas share one even pace. A send that starts late on its slot (a busy
   event loop) could bunch with the next ones, so `admit()` right before each send is the hard
-  guard: a sliding one-second window in Redis never lets more than the rate through.
+  guard: a sliding one-second window in Redis never lets more than the rate through, and
+  a batch it admits late leaves spaced out at twice the rate, never as one burst.
 - Meta's throughput error (130429) pushes the whole number's schedule back.
 - Meta's pair rate limit (131056) blocks one recipient for a while; others go on.
 - Spam limits (131048) and a bad token (190) pause sending for the number: the messages in
@@ -23,12 +24,17 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from consumers import metrics
 from server.constants import PAIR_LIMIT_KEY, RATE_KEY, SEND_PAUSED_KEY
 
 _HORIZON_S = 0.25  # slots are handed out at most this far ahead
 # One second, plus the time from admission to Meta's door (a busy event loop, the network):
 # measured by the simulator per second of arrival, no second ever sees more than the rate.
 _WINDOW_S = 1.02
+_CATCH_UP = 2  # admitted sends leave at up to twice the rate, so a late batch catches up
+# A send released later than this (a stalled event loop) asks the window again: it was
+# counted at its planned time, and leaving now could bunch it into the next second.
+_LATE_S = 0.01
 
 # KEYS[1] rate key; ARGV: interval_s, n, horizon_s. Returns {first_slot_delay_s, granted,
 # first_slot_at}: the delay is relative to Redis's own clock, so replicas' clocks never matter.
@@ -54,23 +60,35 @@ return 1
 """
 
 
-# KEYS[1] window key; ARGV: rate, window_s, n, member prefix. The hard guard under the
-# schedule: of `n` sends, admits as many as keep the trailing window at or under `rate`,
-# whatever their lateness. Returns {admitted, seconds until the next one could be}.
+# KEYS[1] window key; ARGV: rate, window_s, n, member prefix, spacing_s, then the members
+# of sends that were released too late to go and ask again (withdrawn). The hard guard
+# under the schedule: of `n` sends, admits as many as keep every window at or under `rate`,
+# whatever their lateness. Admitted sends leave `spacing_s` apart (after the last one
+# admitted by any replica), so a late batch reaches Meta as a stream, not a burst that a
+# receiver's per-second count would split unevenly. Scores are departure times; counting
+# the future ones too makes every window ending now or later hold at most `rate`.
+# Returns {admitted, seconds until the first leaves, seconds until the next one could be}.
 _ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
 local rate, window, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local spacing = tonumber(ARGV[5])
+if #ARGV > 5 then redis.call('ZREM', KEYS[1], unpack(ARGV, 6)) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local k = math.min(n, rate - redis.call('ZCARD', KEYS[1]))
+local first = now
+local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if newest[2] and tonumber(newest[2]) + spacing > first then
+    first = tonumber(newest[2]) + spacing
+end
 if k > 0 then
     local args = {}
     for i = 1, k do
-        args[#args + 1] = now
+        args[#args + 1] = string.format('%.6f', first + (i - 1) * spacing)
         args[#args + 1] = ARGV[4] .. ':' .. i
     end
     redis.call('ZADD', KEYS[1], unpack(args))
-    redis.call('PEXPIRE', KEYS[1], 2000)
+    redis.call('PEXPIRE', KEYS[1], math.ceil((first + k * spacing - now + window) * 1000) + 1000)
 else
     k = 0
 end
@@ -79,7 +97,7 @@ if k < n then
     local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
     wait = tonumber(oldest[2]) + window - now
 end
-return {k, string.format('%.6f', wait)}
+return {k, string.format('%.6f', first - now), string.format('%.6f', wait)}
 """
 
 
@@ -107,6 +125,7 @@ class RateLimiter:
         self.redis = redis
         self.phone_number_id = phone_number_id
         self.interval_s = 1.0 / rate_per_s
+        self._spacing_s = self.interval_s / _CATCH_UP
         self.rate_per_s = rate_per_s
         self._rate_key = RATE_KEY.format(phone_number_id=phone_number_id)
         self._window_key = self._rate_key + ":window"
@@ -115,7 +134,8 @@ class RateLimiter:
         self._back_off = redis.register_script(_BACK_OFF)
         self._admit = redis.register_script(_ADMIT)
         self._rounds = itertools.count()
-        self._waiting: list[asyncio.Future[None]] = []
+        self._waiting: list[asyncio.Future[tuple[float, str]]] = []
+        self._withdrawn: list[str] = []
         self._admitting: asyncio.Task[None] | None = None
 
     async def reserve(self, n: int) -> Slots:
@@ -131,24 +151,40 @@ class RateLimiter:
     async def admit(self) -> None:
         """Right before a send: wait until the window admits it. Sends asking while a
         round trip is in flight are admitted together in the next one."""
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiting.append(waiter)
-        if self._admitting is None:
-            self._admitting = asyncio.create_task(self._admit_waiting())
-        await waiter
+        loop = asyncio.get_running_loop()
+        while True:
+            waiter: asyncio.Future[tuple[float, str]] = loop.create_future()
+            self._waiting.append(waiter)
+            if self._admitting is None:
+                self._admitting = asyncio.create_task(self._admit_waiting())
+            due, member = await waiter
+            if loop.time() - due <= _LATE_S:
+                return
+            self._withdrawn.append(member)  # it never left at its planned time
+            metrics.SENDS_READMITTED.inc()
 
     async def _admit_waiting(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while self._waiting:
                 prefix = f"{os.getpid()}:{id(self)}:{next(self._rounds)}"
-                admitted, wait = await self._admit(
+                withdrawn, self._withdrawn = self._withdrawn, []
+                admitted, first, wait = await self._admit(
                     keys=[self._window_key],
-                    args=[max(1, int(self.rate_per_s)), _WINDOW_S, len(self._waiting), prefix],
+                    args=[
+                        max(1, int(self.rate_per_s)),
+                        _WINDOW_S,
+                        len(self._waiting),
+                        prefix,
+                        self._spacing_s,
+                        *withdrawn,
+                    ],
                 )
                 go, self._waiting = self._waiting[: int(admitted)], self._waiting[int(admitted) :]
-                for waiter in go:
-                    if not waiter.done():
-                        waiter.set_result(None)
+                for i, waiter in enumerate(go):
+                    delay = float(first) + i * self._spacing_s
+                    member = f"{prefix}:{i + 1}"
+                    loop.call_later(delay, _release, waiter, (loop.time() + delay, member))
                 if self._waiting:
                     await asyncio.sleep(float(wait))
         except Exception as exc:  # Redis down: every send waiting hears it
@@ -186,6 +222,11 @@ class RateLimiter:
 
     def _pair_key(self, recipient: str) -> str:
         return PAIR_LIMIT_KEY.format(phone_number_id=self.phone_number_id, recipient=recipient)
+
+
+def _release(waiter: asyncio.Future[tuple[float, str]], due: tuple[float, str]) -> None:
+    if not waiter.done():  # a send cancelled while it waited
+        waiter.set_result(due)
 
 
 def parse_pause(raw: str | bytes | None) -> Pause | None:

@@ -26,6 +26,7 @@ import uvloop
 from scripts import bench_drain, bench_idle, bench_loop, bench_send, bench_webhooks
 from scripts.bench_context import Bench, Result, running_services
 from scripts.bench_load import wrk_available
+from scripts.bench_procs import cpu_reference_ms
 from scripts.bench_report import markdown
 
 SCENARIOS: dict[str, Callable[[Bench], Awaitable[Result]]] = {
@@ -102,6 +103,7 @@ def main() -> None:
         help="extra setting for every process, e.g. WEB_WORKERS=1",
     )
     args = parser.parse_args()
+    args.cpu_reference_ms = cpu_reference_ms()  # the machine's speed, for comparing reports
     results = uvloop.run(_run(args))
     report = {"scenarios": [r.as_dict() for r in results], "args": vars(args)}
     Path(f"{args.out}.json").write_text(json.dumps(report, indent=2, default=str))

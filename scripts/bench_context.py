@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fcntl
 import os
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,11 +49,31 @@ class Result:
 @contextlib.asynccontextmanager
 async def running_services() -> AsyncIterator[tuple[str, str]]:
     """(PostgreSQL server URL, Redis URL) for the whole run; embedded ones stop at the end."""
-    pg, redis_url, handles = services(DEFAULT_DATA_DIR / "bench", dict(os.environ))
-    try:
-        yield pg, redis_url
-    finally:
-        handles.clear()
+    with _one_run_at_a_time():
+        pg, redis_url, handles = services(DEFAULT_DATA_DIR / "bench", dict(os.environ))
+        try:
+            yield pg, redis_url
+        finally:
+            handles.clear()
+
+
+@contextlib.contextmanager
+def _one_run_at_a_time() -> Iterator[None]:
+    """Two runs would share the bench database and Redis and consume each other's streams
+    (and share the cores): the second one stops with a clear message instead."""
+    path = Path(tempfile.gettempdir()) / "messaging-bench.lock"
+    with path.open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            raise SystemExit(
+                f"another benchmark is running (pid {lock.read().strip() or '?'}; lock {path})"
+            ) from None
+        lock.truncate(0)
+        lock.write(str(os.getpid()))
+        lock.flush()
+        yield
 
 
 class Bench:

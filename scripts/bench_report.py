@@ -20,7 +20,8 @@ def markdown(results: list[Result], args: argparse.Namespace) -> str:
         "",
         f"{os.cpu_count()} CPUs, load average {load_average()} at the end; load generator "
         f"`{args.load}` on the same machine, {args.connections} connections, "
-        f"{args.seconds:g} s per load phase, WEB_WORKERS={args.web_workers}.",
+        f"{args.seconds:g} s per load phase, WEB_WORKERS={args.web_workers}. CPU reference "
+        f"(pure Python, lower is faster): {args.cpu_reference_ms} ms.",
         "",
         "| scenario | metric | value | target | met |",
         "|---|---|---|---|---|",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 
 from redis.asyncio import Redis
 
+from consumers import metrics
 from consumers.ratelimit import RateLimiter
 
 NUMBER = "106540352242922"
@@ -70,9 +72,42 @@ async def test_admission_window_holds_however_late_the_sends_are(redis: Redis) -
 
     await asyncio.gather(*(sender(a if i % 2 else b, 6) for i in range(20)))
     admitted.sort()
-    assert admitted[49] - admitted[0] < 0.5  # the first 50 go at once: the window was empty
+    # The window was empty, so the first 50 go at once, yet spaced at twice the rate
+    # (10 ms apart): a burst would split unevenly over a receiver's seconds.
+    assert 0.45 < admitted[49] - admitted[0] < 0.9
+    assert (
+        max(
+            sum(1 for t in admitted[i:50] if t < start + 0.05)
+            for i, start in enumerate(admitted[:50])
+        )
+        < 10
+    )
     busiest = max(
         sum(1 for t in admitted[i:] if t < start + 1.0) for i, start in enumerate(admitted)
     )
     assert busiest <= 50
     assert admitted[-1] - admitted[0] > 2.0  # 120 sends at 50/s: the rest waited their turn
+
+
+async def test_a_send_released_late_by_a_stalled_loop_asks_the_window_again(
+    redis: Redis,
+) -> None:
+    """Sends due during a 0.3 s stall would all leave at once when it ends, bunched into one
+    second; they give their planned times back and are spaced out again instead."""
+    limiter = RateLimiter(redis, NUMBER, 10)  # released 50 ms apart
+    loop = asyncio.get_running_loop()
+    before = metrics.SENDS_READMITTED._value.get()
+    left: list[float] = []
+
+    async def send() -> None:
+        await limiter.admit()
+        left.append(loop.time())
+
+    sends = [asyncio.create_task(send()) for _ in range(10)]
+    await asyncio.sleep(0.03)  # admitted: releases planned 0, 50, ... 450 ms from now
+    time.sleep(0.3)  # noqa: ASYNC251 - the event loop stalls, on purpose
+    await asyncio.gather(*sends)
+    assert metrics.SENDS_READMITTED._value.get() - before >= 4  # those due in the stall
+    left.sort()
+    assert min(b - a for a, b in itertools.pairwise(left)) > 0.04
+    assert left[-1] - left[0] < 1.0  # their planned times were given back, not lost
