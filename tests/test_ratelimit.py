@@ -6,9 +6,10 @@ import asyncio
 import itertools
 import time
 
+import pytest
 from redis.asyncio import Redis
 
-from consumers import metrics
+from consumers import metrics, ratelimit
 from consumers.ratelimit import RateLimiter
 
 NUMBER = "106540352242922"
@@ -111,3 +112,15 @@ async def test_a_send_released_late_by_a_stalled_loop_asks_the_window_again(
     left.sort()
     assert min(b - a for a, b in itertools.pairwise(left)) > 0.04
     assert left[-1] - left[0] < 1.0  # their planned times were given back, not lost
+
+
+async def test_on_a_saturated_loop_a_late_send_asks_again_only_once(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When every release is late (a loop busy all the time), asking again forever would
+    stop sending altogether: each send asks once more, then goes."""
+    monkeypatch.setattr(ratelimit, "_LATE_S", -1.0)  # every release counts as late
+    limiter = RateLimiter(redis, NUMBER, 1000)
+    before = metrics.SENDS_READMITTED._value.get()
+    await asyncio.wait_for(asyncio.gather(*(limiter.admit() for _ in range(50))), 5)
+    assert metrics.SENDS_READMITTED._value.get() - before == 50
