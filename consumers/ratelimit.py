@@ -35,6 +35,7 @@ _CATCH_UP = 2  # admitted sends leave at up to twice the rate, so a late batch c
 # A send released later than this (a stalled event loop) asks the window again: it was
 # counted at its planned time, and leaving now could bunch it into the next second.
 _LATE_S = 0.01
+_LATE_GROWTH = 3  # each time a send asks again, it accepts 3x the lateness
 
 # KEYS[1] rate key; ARGV: interval_s, n, horizon_s. Returns {first_slot_delay_s, granted,
 # first_slot_at}: the delay is relative to Redis's own clock, so replicas' clocks never matter.
@@ -152,13 +153,15 @@ class RateLimiter:
         """Right before a send: wait until the window admits it. Sends asking while a
         round trip is in flight are admitted together in the next one."""
         loop = asyncio.get_running_loop()
-        for last_try in (False, True):  # once: on a saturated loop every release is late
+        for tries in itertools.count():
             waiter: asyncio.Future[tuple[float, str]] = loop.create_future()
             self._waiting.append(waiter)
             if self._admitting is None:
                 self._admitting = asyncio.create_task(self._admit_waiting())
             due, member = await waiter
-            if last_try or loop.time() - due <= _LATE_S:
+            # The bar rises per try: on a saturated loop every release is late, and a
+            # fixed bar would keep a send asking forever.
+            if loop.time() - due <= _LATE_S * _LATE_GROWTH**tries:
                 return
             self._withdrawn.append(member)  # it never left at its planned time
             metrics.SENDS_READMITTED.inc()

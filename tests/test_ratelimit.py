@@ -114,13 +114,14 @@ async def test_a_send_released_late_by_a_stalled_loop_asks_the_window_again(
     assert left[-1] - left[0] < 1.0  # their planned times were given back, not lost
 
 
-async def test_on_a_saturated_loop_a_late_send_asks_again_only_once(
+async def test_on_a_saturated_loop_a_late_send_asks_again_a_few_times_then_goes(
     redis: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """When every release is late (a loop busy all the time), asking again forever would
-    stop sending altogether: each send asks once more, then goes."""
-    monkeypatch.setattr(ratelimit, "_LATE_S", -1.0)  # every release counts as late
+    stop sending altogether: the lateness a send accepts grows with each try."""
+    monkeypatch.setattr(ratelimit, "_LATE_S", 1e-6)  # every release counts as late at first
     limiter = RateLimiter(redis, NUMBER, 1000)
     before = metrics.SENDS_READMITTED._value.get()
     await asyncio.wait_for(asyncio.gather(*(limiter.admit() for _ in range(50))), 5)
-    assert metrics.SENDS_READMITTED._value.get() - before == 50
+    # 1 µs, 3, 9, ... 19.7 ms after 9 tries: far more than any release here is late
+    assert 50 <= metrics.SENDS_READMITTED._value.get() - before <= 50 * 9
