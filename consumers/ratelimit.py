@@ -78,11 +78,11 @@ if #ARGV > 5 then redis.call('ZREM', KEYS[1], unpack(ARGV, 6)) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local k = math.min(n, rate - redis.call('ZCARD', KEYS[1]))
 local first = now
-local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if newest[2] and tonumber(newest[2]) + spacing > first then
-    first = tonumber(newest[2]) + spacing
-end
 if k > 0 then
+    local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+    if newest[2] and tonumber(newest[2]) + spacing > first then
+        first = tonumber(newest[2]) + spacing
+    end
     local args = {}
     for i = 1, k do
         args[#args + 1] = string.format('%.6f', first + (i - 1) * spacing)
