@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -102,6 +103,21 @@ def _event(type_: str, id_: str, message_id: uuid.UUID | None, data: dict[str, A
     return HubEvent(id=id_, type=type_, message_id=message_id, payload=envelope)
 
 
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What one batch hands to `record()`: status changes, inbound messages, other changes."""
+
+    statuses: Sequence[StatusChange] = ()
+    received: Sequence[NewInbound] = ()
+    others: Sequence[NewChange] = ()
+
+    def event_ids(self) -> list[str]:
+        """The ids of the events these changes would make (each only once)."""
+        ids = [event_id(str(c.message_id), c.status) for c in self.statuses]
+        ids += [event_id("inbound", m.wamid) for m in self.received]
+        return list(dict.fromkeys(ids + [c.id for c in self.others]))
+
+
 async def record(
     ctx: Any,
     changes: Sequence[StatusChange] = (),
@@ -111,31 +127,21 @@ async def record(
     only_while_sending: bool = False,
 ) -> list[HubEvent]:
     """Apply status changes, store inbound messages and other changes, queue their Hub
-    events, publish.
+    events, publish; return the new events.
 
-    A crash after the commit but before the publish loses nothing: the sweeper publishes
-    outbox rows that stayed unpublished.
+    The write joins the process's next group commit (`ctx.writes`), so concurrent batches
+    never wait on each other's row locks. The sweeper's verdicts (`only_while_sending`) are
+    written alone: they apply only to messages still `sending` when their transaction locks
+    them. A crash after the commit but before the publish loses nothing: the sweeper
+    publishes outbox rows that stayed unpublished.
     """
-    events: list[HubEvent] = []
+    part = Changes(changes, received, others)
     if not changes and not received and not others:
-        return events
-    async with ctx.pool.acquire() as conn, conn.transaction():
-        applied = await statuses.record_statuses(
-            conn, list(changes), only_while_sending=only_while_sending
-        )
-        if applied:
-            known = await messages.contexts(conn, [c.message_id for c in applied])
-            events += [status_event(c, known[c.message_id]) for c in applied]
-        if received:
-            new = await inbound.insert_many(conn, list(received))
-            events += [received_event(m) for m in received if m.wamid in new]
-        if others:
-            new = await webhook_changes.insert_many(conn, list(others))
-            events += [change_event(c) for c in others if c.id in new]
-        if events:
-            fresh = await hub_events.insert_many(conn, events)
-            events = [e for e in events if e.id in fresh]
-    metrics.count_statuses(applied)  # committed: a retried transaction counts once
+        return []
+    if only_while_sending:
+        [events] = await write(ctx, [part], only_while_sending=True)
+    else:
+        events = await ctx.writes.submit(part)
     if events:
         # Committed: a failed publish must not fail the batch (a retried batch finds these
         # changes applied and makes no new events). Retry here; the sweeper is the last net.
@@ -144,6 +150,39 @@ async def record(
                 await streams.publish_hub_events(ctx.redis, events)
         _log_queued(events)
     return events
+
+
+async def write(
+    ctx: Any, parts: list[Changes], *, only_while_sending: bool = False
+) -> list[list[HubEvent]]:
+    """One transaction for all parts; returns each part's new events (an event two parts
+    would make goes to the first). Idempotent: writing a part again makes no new events."""
+    changes = [c for p in parts for c in p.statuses]
+    received = [m for p in parts for m in p.received]
+    others = [c for p in parts for c in p.others]
+    events: list[HubEvent] = []
+    async with ctx.pool.acquire() as conn:
+        # Read before the transaction: what events echo never changes, and every round trip
+        # inside it holds row locks for one more turn of the event loop.
+        known = await messages.contexts(conn, [c.message_id for c in changes]) if changes else {}
+        async with conn.transaction():
+            applied = await statuses.record_statuses(
+                conn, changes, only_while_sending=only_while_sending
+            )
+            events += [status_event(c, known[c.message_id]) for c in applied]
+            if received:
+                new = await inbound.insert_many(conn, received)
+                events += [received_event(m) for m in received if m.wamid in new]
+            if others:
+                new = await webhook_changes.insert_many(conn, others)
+                events += [change_event(c) for c in others if c.id in new]
+            unique: dict[str, HubEvent] = {}
+            for e in events:  # two parts may bring the same inbound message
+                unique.setdefault(e.id, e)
+            fresh = await hub_events.insert_many(conn, list(unique.values())) if unique else set()
+    metrics.count_statuses(applied)  # committed: a retried transaction counts once
+    made = {i: e for i, e in unique.items() if i in fresh}
+    return [[made.pop(i) for i in p.event_ids() if i in made] for p in parts]
 
 
 def _log_queued(events: list[HubEvent]) -> None:

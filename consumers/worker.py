@@ -9,12 +9,13 @@ with exit code 1, so the platform restarts it instead of leaving a half-worker r
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -22,9 +23,11 @@ import asyncpg
 from redis.asyncio import Redis
 
 import db
-from consumers import metrics, scheduler, sweeper
+from consumers import events, metrics, scheduler, sweeper
+from consumers.group_commit import GroupCommit
 from consumers.ratelimit import RateLimiter
 from consumers.runner import Consumer, Runner, sleep_unless_stopped
+from db.hub_events import HubEvent
 from server import streams
 from server.settings import Settings
 
@@ -42,6 +45,10 @@ class Context:
     limiter: RateLimiter
     http_slots: asyncio.Semaphore  # Meta and Hub calls in flight in this process
     stop: asyncio.Event
+    writes: GroupCommit[events.Changes, list[HubEvent]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.writes = GroupCommit(functools.partial(events.write, self))
 
 
 async def open_context(settings: Settings, stop: asyncio.Event | None = None) -> Context:

@@ -3,11 +3,13 @@ script, and a real worker context (PostgreSQL, Redis, the worker's HTTP client) 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
@@ -15,12 +17,21 @@ import orjson
 from aiohttp import web
 from redis.asyncio import Redis
 
+from consumers import events
+from consumers.group_commit import GroupCommit
 from consumers.worker import Context, build_context, http_session
 from server.settings import Settings
 from tests.test_settings import VALID
 
 Reply = tuple[int, dict[str, Any], dict[str, str]]  # status, JSON body, headers
 OK: Reply = (200, {"messages": [{"id": "wamid.OK"}]}, {})
+
+
+def recording_context(pool: asyncpg.Pool, redis: Redis) -> SimpleNamespace:
+    """What `events.record()` needs of a worker's context, and nothing else."""
+    ctx = SimpleNamespace(pool=pool, redis=redis)
+    ctx.writes = GroupCommit(functools.partial(events.write, ctx))
+    return ctx
 
 
 def meta_error(code: int, status: int = 400, title: str = "error") -> Reply:

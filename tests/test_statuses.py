@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
@@ -17,6 +16,7 @@ from db import messages, statuses
 from db.messages import NewMessage
 from db.statuses import StatusChange
 from server.constants import HUB_STREAM
+from tests.edge import recording_context
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 ERROR = {"code": 131026, "title": "Message undeliverable", "message": "receiver incapable"}
@@ -158,7 +158,7 @@ async def hub_rows(pool: asyncpg.Pool) -> list[asyncpg.Record]:
 async def test_each_new_status_makes_one_event_row_and_one_stream_entry(
     pool: asyncpg.Pool, redis: Redis
 ) -> None:
-    ctx = SimpleNamespace(pool=pool, redis=redis)
+    ctx = recording_context(pool, redis)
     message_id = await queued(pool)
     published = await events.record(ctx, [change(message_id, "sent", wamid="wamid.XYZ")])
     [row] = await hub_rows(pool)
@@ -174,7 +174,7 @@ async def test_each_new_status_makes_one_event_row_and_one_stream_entry(
 
 
 async def test_duplicate_status_makes_no_event(pool: asyncpg.Pool, redis: Redis) -> None:
-    ctx = SimpleNamespace(pool=pool, redis=redis)
+    ctx = recording_context(pool, redis)
     message_id = await queued(pool)
     await events.record(ctx, [change(message_id, "delivered", 1)])
     assert await events.record(ctx, [change(message_id, "delivered", 2)]) == []
@@ -210,7 +210,7 @@ def test_event_id_depends_only_on_message_and_status(
 async def test_recorded_event_id_is_derived_from_message_and_status(
     pool: asyncpg.Pool, redis: Redis
 ) -> None:
-    ctx = SimpleNamespace(pool=pool, redis=redis)
+    ctx = recording_context(pool, redis)
     message_id = await queued(pool)
     [event] = await events.record(ctx, [change(message_id, "sent")])
     assert event.id == events.event_id(str(message_id), "sent")

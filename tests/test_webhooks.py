@@ -4,7 +4,6 @@ and queues for the Hub, including the same POST twice in one batch (Meta's retri
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import asyncpg
 import orjson
@@ -14,6 +13,7 @@ from redis.asyncio import Redis
 from consumers import webhooks
 from consumers.runner import Entry
 from server.constants import HUB_STREAM
+from tests.edge import recording_context
 from tests.test_meta_events import FIXTURES
 
 
@@ -70,7 +70,7 @@ CASES = [
 async def test_batch_is_stored_and_queued_once(
     pool: asyncpg.Pool, redis: Redis, case: Case
 ) -> None:
-    ctx = SimpleNamespace(pool=pool, redis=redis)
+    ctx = recording_context(pool, redis)
     entries = [Entry(f"1-{i}", {"body": b}) for i, b in enumerate(case.bodies)]
 
     malformed = await webhooks.handle(ctx, entries)
