@@ -172,6 +172,10 @@ class RateLimiter:
             while self._waiting:
                 prefix = f"{os.getpid()}:{id(self)}:{next(self._rounds)}"
                 withdrawn, self._withdrawn = self._withdrawn, []
+                # Planned times count from when the script was sent, not from when a busy
+                # loop got round to its reply: a late reply makes these sends late, and
+                # late sends ask again instead of bunching with the next admitted ones.
+                asked_at = loop.time()
                 admitted, first, wait = await self._admit(
                     keys=[self._window_key],
                     args=[
@@ -185,9 +189,9 @@ class RateLimiter:
                 )
                 go, self._waiting = self._waiting[: int(admitted)], self._waiting[int(admitted) :]
                 for i, waiter in enumerate(go):
-                    delay = float(first) + i * self._spacing_s
+                    due = asked_at + float(first) + i * self._spacing_s
                     member = f"{prefix}:{i + 1}"
-                    loop.call_later(delay, _release, waiter, (loop.time() + delay, member))
+                    loop.call_at(due, _release, waiter, (due, member))
                 if self._waiting:
                     await asyncio.sleep(float(wait))
         except Exception as exc:  # Redis down: every send waiting hears it

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -107,6 +108,34 @@ async def test_a_send_released_late_by_a_stalled_loop_asks_the_window_again(
     left.sort()
     assert min(b - a for a, b in itertools.pairwise(left)) > 0.04
     assert left[-1] - left[0] < 1.0  # their planned times were given back, not lost
+
+
+async def test_sends_whose_admission_reply_is_read_late_are_late(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window plans departures from when its script ran. A loop that reads the reply
+    0.2 s later must count those sends late (they ask again), not release them 0.2 s after
+    their planned times, where they would bunch with sends admitted on time."""
+    limiter = RateLimiter(redis, NUMBER, 10)  # planned 50 ms apart: 0, 50, ... 200 ms
+    script, stalls = limiter._admit, iter([0.2])
+    loop = asyncio.get_running_loop()
+
+    async def reply_read_late(**kwargs: Any) -> Any:
+        reply = await script(**kwargs)
+        time.sleep(next(stalls, 0))  # noqa: ASYNC251 - the event loop stalls, on purpose
+        return reply
+
+    async def send() -> None:
+        await limiter.admit()
+        left.append(loop.time())
+
+    monkeypatch.setattr(limiter, "_admit", reply_read_late)
+    before = metrics.SENDS_READMITTED._value.get()
+    left: list[float] = []
+    await asyncio.gather(*(send() for _ in range(5)))
+    assert metrics.SENDS_READMITTED._value.get() - before >= 3  # those planned at 0-100 ms
+    left.sort()
+    assert min(b - a for a, b in itertools.pairwise(left)) > 0.04  # re-planned, spaced
 
 
 async def test_on_a_saturated_loop_a_late_send_asks_again_a_few_times_then_goes(
