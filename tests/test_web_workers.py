@@ -12,7 +12,7 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from scripts.stack import new_stack, wait_until_up
+from scripts.stack import Stack, new_stack, wait_until_up
 from server.constants import WEBHOOKS_STREAM
 from simulator.meta_webhooks import sign
 from tests.conftest import Services
@@ -33,6 +33,7 @@ async def test_two_forked_workers_serve_and_stop_on_sigterm(
     stack.start("web", "-m", "server")
     try:
         await wait_until_up(f"{stack.api}/ping/")
+        await _all_workers_started(stack)
         body = {"to": "+4915112345678", "type": "text", "text": {"body": "hi"}}
         webhook = b'{"object": "whatsapp_business_account", "entry": []}'
         secret = stack.env["WHATSAPP_APP_SECRET"]
@@ -60,3 +61,20 @@ async def test_two_forked_workers_serve_and_stop_on_sigterm(
         code = stack.stop("web", signal.SIGTERM)
     assert code == 0, stack.log("web")[-3000:]
     assert "Traceback" not in stack.log("web"), stack.log("web")[-3000:]
+    lines = [orjson.loads(x) for x in stack.log("web").splitlines() if x.startswith("{")]
+    paths = [x["path"] for x in lines if x["logger"] == "sanic.access"]
+    # LOG_LEVEL=INFO: one access line per request
+    assert (paths.count("/api/v1/messages/send/"), paths.count("/webhooks/whatsapp/")) == (20, 1)
+
+
+async def _all_workers_started(stack: Stack, workers: int = 2) -> None:
+    """One worker answering is not all of them. Sanic's main process hangs for good if
+    SIGTERM arrives while it still waits for a worker's startup ack (sanic 25.12: its ack
+    loop re-sends the shutdown message to itself), so stop only after every worker has
+    logged its start and had time to ack (right after opening its pools)."""
+    for _ in range(100):
+        if stack.log("web").count("Starting worker") >= workers:
+            await asyncio.sleep(1.0)
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(stack.log("web")[-3000:])
