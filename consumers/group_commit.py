@@ -25,41 +25,50 @@ R = TypeVar("R")
 class GroupCommit(Generic[P, R]):
     """`submit(part)` returns what `write(parts)` returned for that part, once it is written.
 
-    `write` gets every part waiting when its turn comes and returns one result per part; it
-    must be idempotent (a part whose writer was cancelled mid-write is written again). If a
-    group fails for a reason other than an outage, each part is written alone, so one bad
-    part fails alone.
+    One writer task per process runs while parts wait: each turn, `write` gets every part
+    waiting and returns one result per part; callers only wait for their own result. `write`
+    must be idempotent. If a group fails for a reason other than an outage, each part is
+    written alone, so one bad part fails alone. A caller cancelled before its part's turn
+    takes the part back; once taken, the part is written anyway (its events, if it was the
+    only one to make them, are published by the sweeper).
     """
 
     def __init__(self, write: Callable[[list[P]], Awaitable[list[R]]]) -> None:
         self._write = write
         self._waiting: list[tuple[P, asyncio.Future[R]]] = []
-        self._turn = asyncio.Lock()
+        self._writer: asyncio.Task[None] | None = None
 
     async def submit(self, part: P) -> R:
         mine: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._waiting.append((part, mine))
-        try:
-            async with self._turn:
-                if not mine.done():  # no earlier writer took it: write all that waits
-                    group, self._waiting = self._waiting, []
-                    await self._run(group, mine)
-        except asyncio.CancelledError:
-            self._waiting = [(p, f) for p, f in self._waiting if f is not mine]
-            mine.cancel()
-            raise
-        return mine.result()
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_all())
+        return await mine  # cancelling the caller cancels `mine`: the writer then skips it
 
-    async def _run(self, group: list[tuple[P, asyncio.Future[R]]], mine: asyncio.Future[R]) -> None:
+    async def _write_all(self) -> None:
+        group: list[tuple[P, asyncio.Future[R]]] = []
         try:
-            await self._write_group(group)
-        except asyncio.CancelledError:  # the others' parts go back first in line
-            self._waiting[:0] = [(p, f) for p, f in group if not f.done() and f is not mine]
+            while self._waiting:
+                group, self._waiting = [(p, f) for p, f in self._waiting if not f.done()], []
+                if group:
+                    await self._write_group(group)
+        except BaseException as exc:  # the writer itself cancelled (loop shutdown): tell all
+            for _, future in group + self._waiting:
+                if future.done():
+                    continue
+                if isinstance(exc, asyncio.CancelledError):
+                    future.cancel()
+                else:
+                    future.set_exception(exc)
             raise
+        finally:
+            self._writer = None
 
     async def _write_group(self, group: list[tuple[P, asyncio.Future[R]]]) -> None:
         try:
             results = await self._write([p for p, _ in group])
+            if len(results) != len(group):
+                raise ValueError(f"write returned {len(results)} results for {len(group)} parts")
         except TRANSIENT as exc:  # an outage fails them all alike: each caller retries
             _settle(group, exc)
             return

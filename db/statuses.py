@@ -95,9 +95,15 @@ async def record_statuses(
     )
     new = {(r["message_id"], r["status"]) for r in inserted}
     # Meta's `sent` webhook repeats what the sender recorded, but brings pricing and the
-    # conversation: keep them on the timeline entry that has none.
-    late = {(c.message_id, c.status): c.details for c in changes if c.details}
-    late = {k: v for k, v in late.items() if k not in new}
+    # conversation: keep them on the timeline entry that has none, whether that entry is
+    # older or was just inserted from the sender's report in this same batch.
+    first: dict[tuple[UUID, str], StatusChange] = {}
+    details: dict[tuple[UUID, str], dict[str, Any]] = {}
+    for c in changes:
+        first.setdefault((c.message_id, c.status), c)
+        if c.details:
+            details.setdefault((c.message_id, c.status), c.details)
+    late = {k: v for k, v in details.items() if k not in new or not first[k].details}
     if late:
         await conn.executemany(_ADD_DETAILS, [(*k, v) for k, v in sorted(late.items())])
     # Of duplicates within the batch the first wins, as in the INSERT above.

@@ -57,10 +57,17 @@ async def until(condition: Callable[[], bool]) -> None:
     raise AssertionError("condition never held")
 
 
+async def writing(store: Store, group: GroupCommit[str, str], part: str) -> asyncio.Task[str]:
+    """Submit `part` and wait until the writer has it in hand (held: it waits for release)."""
+    [task] = await started(group.submit(part))
+    await until(lambda: [part] in store.groups)
+    return task
+
+
 async def test_parts_submitted_during_a_write_share_the_next_one() -> None:
     store = Store()
     group = GroupCommit(store.write)
-    [first] = await started(group.submit("a"))
+    first = await writing(store, group, "a")
     rest = await started(*(group.submit(p) for p in "bcd"))
     store.release("a")
     assert await asyncio.gather(first, *rest) == ["A", "B", "C", "D"]
@@ -70,9 +77,10 @@ async def test_parts_submitted_during_a_write_share_the_next_one() -> None:
 async def test_a_bad_part_fails_alone() -> None:
     store = Store(fail_on="c")
     group = GroupCommit(store.write)
-    tasks = await started(*(group.submit(p) for p in "abcd"))
+    first = await writing(store, group, "a")
+    rest = await started(*(group.submit(p) for p in "bcd"))
     store.release("a")
-    results = await asyncio.gather(*tasks, return_exceptions=True)
+    results = await asyncio.gather(first, *rest, return_exceptions=True)
     assert results[:2] == ["A", "B"] and results[3] == "D"
     assert isinstance(results[2], ValueError)
     assert store.groups == [["a"], ["b", "c", "d"], ["b"], ["c"], ["d"]]
@@ -81,38 +89,50 @@ async def test_a_bad_part_fails_alone() -> None:
 async def test_an_outage_fails_the_group_without_splitting_it() -> None:
     store = Store(fail_on="c", error=ConnectionRefusedError)
     group = GroupCommit(store.write)
-    tasks = await started(*(group.submit(p) for p in "abcd"))
+    first = await writing(store, group, "a")
+    rest = await started(*(group.submit(p) for p in "bcd"))
     store.release("a")
-    results = await asyncio.gather(*tasks, return_exceptions=True)
+    results = await asyncio.gather(first, *rest, return_exceptions=True)
     assert results[0] == "A"
     assert all(isinstance(r, ConnectionRefusedError) for r in results[1:])
     assert store.groups == [["a"], ["b", "c", "d"]]
 
 
-async def test_a_cancelled_writer_hands_the_others_parts_to_the_next() -> None:
+async def test_a_caller_cancelled_mid_write_leaves_the_others_written() -> None:
     store = Store(hold="ab")
     group = GroupCommit(store.write)
-    first, leader, other = await started(*(group.submit(p) for p in "abc"))
+    first = await writing(store, group, "a")
+    gone, other = await started(group.submit("b"), group.submit("c"))
     store.release("a")
-    assert await first == "A"
-    await until(lambda: store.groups[-1] == ["b", "c"])  # "b" writes ["b", "c"] ...
-    leader.cancel()  # ... and is cancelled mid-write
-    assert await other == "C"
-    assert store.groups == [["a"], ["b", "c"], ["c"]]
+    await until(lambda: store.groups[-1] == ["b", "c"])
+    gone.cancel()  # its part is in the write already
+    store.release("b")
+    assert (await first, await other) == ("A", "C")
+    assert store.groups == [["a"], ["b", "c"]]
     with pytest.raises(asyncio.CancelledError):
-        await leader
+        await gone
 
 
 async def test_a_part_cancelled_before_its_turn_is_not_written() -> None:
     store = Store()
     group = GroupCommit(store.write)
-    first, gone = await started(group.submit("a"), group.submit("b"))
+    first = await writing(store, group, "a")
+    [gone] = await started(group.submit("b"))
     gone.cancel()
     await asyncio.sleep(0)
     store.release("a")
     assert await first == "A"
     assert await group.submit("c") == "C"
     assert store.groups == [["a"], ["c"]]
+
+
+async def test_a_write_with_a_result_missing_fails_its_callers_instead_of_hanging() -> None:
+    async def short(parts: list[str]) -> list[str]:
+        return [p.upper() for p in parts][1:]
+
+    group = GroupCommit(short)
+    with pytest.raises(ValueError, match="0 results for 1 parts"):
+        await asyncio.wait_for(group.submit("a"), 1)
 
 
 async def test_concurrent_batches_about_the_same_messages_make_each_event_once(

@@ -245,6 +245,17 @@ async def test_sweeper_verdict_never_overwrites_a_status_that_landed(pool: async
     assert (row["status"], row["error"]) == ("sent", None)
 
 
+async def test_pricing_is_kept_when_both_sent_reports_are_in_one_batch(pool: asyncpg.Pool) -> None:
+    """The group commit can put the sender's `sent` and Meta's (with pricing) in one write."""
+    message_id = await queued(pool)
+    pricing = {"pricing": {"billable": True, "category": "utility"}}
+    sender = StatusChange(message_id, "sent", T0, "sender", wamid="wamid.A")
+    [applied] = await record(pool, [sender, change(message_id, "sent", 1, details=pricing)])
+    assert applied.source == "sender"
+    [entry] = await statuses.timeline(pool, message_id)
+    assert (entry["source"], entry["details"]) == ("sender", pricing)
+
+
 async def test_pricing_from_a_repeated_status_is_kept_on_the_timeline(pool: asyncpg.Pool) -> None:
     message_id = await queued(pool)
     await record(pool, [StatusChange(message_id, "sent", T0, "sender", wamid="wamid.A")])
