@@ -175,6 +175,8 @@ class RateLimiter:
                 # Planned times count from when the script was sent, not from when a busy
                 # loop got round to its reply: a late reply makes these sends late, and
                 # late sends ask again instead of bunching with the next admitted ones.
+                # (redis-py writes it at once when a pooled connection is free; a pool wait
+                # or reconnect first would make these sends leave that much early.)
                 asked_at = loop.time()
                 admitted, first, wait = await self._admit(
                     keys=[self._window_key],
