@@ -9,6 +9,7 @@ documents every shape.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from typing import Any
 import orjson
 
 from consumers import metrics, retries
+from consumers.group_commit import GroupCommit
 from consumers.inbound_types import normalise
 from consumers.meta_events import INVALID_KINDS
 from db import hub_events, inbound, messages, statuses, webhook_changes
@@ -135,9 +137,9 @@ async def record(
     them. A crash after the commit but before the publish loses nothing: the sweeper
     publishes outbox rows that stayed unpublished.
     """
-    part = Changes(changes, received, others)
     if not changes and not received and not others:
         return []
+    part = Changes(changes, received, others)
     if only_while_sending:
         [events] = await write(ctx, [part], only_while_sending=True)
     else:
@@ -183,6 +185,11 @@ async def write(
     metrics.count_statuses(applied)  # committed: a retried transaction counts once
     made = {i: e for i, e in unique.items() if i in fresh}
     return [[made.pop(i) for i in p.event_ids() if i in made] for p in parts]
+
+
+def group_commit(ctx: Any) -> GroupCommit[Changes, list[HubEvent]]:
+    """The group commit `record()` joins: one per process, kept on its context as `writes`."""
+    return GroupCommit(functools.partial(write, ctx))
 
 
 def _log_queued(events: list[HubEvent]) -> None:

@@ -9,7 +9,6 @@ with exit code 1, so the platform restarts it instead of leaving a half-worker r
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import signal
@@ -48,7 +47,7 @@ class Context:
     writes: GroupCommit[events.Changes, list[HubEvent]] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.writes = GroupCommit(functools.partial(events.write, self))
+        self.writes = events.group_commit(self)
 
 
 async def open_context(settings: Settings, stop: asyncio.Event | None = None) -> Context:

@@ -106,15 +106,9 @@ async def record_statuses(
     late = {k: v for k, v in details.items() if k not in new or not first[k].details}
     if late:
         await conn.executemany(_ADD_DETAILS, [(*k, v) for k, v in sorted(late.items())])
-    # Of duplicates within the batch the first wins, as in the INSERT above.
-    applied = sorted(
-        (
-            c
-            for c in {(c.message_id, c.status): c for c in reversed(changes)}.values()
-            if (c.message_id, c.status) in new
-        ),
-        key=lambda c: (c.message_id, c.status),
-    )
+    # Of duplicates within the batch the first wins, as in the INSERT above (`first` keeps
+    # the sorted order, so the updates lock rows in it too).
+    applied = [c for k, c in first.items() if k in new]
     if applied:
         await conn.executemany(
             _UPDATE_STATUS,

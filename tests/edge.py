@@ -3,7 +3,6 @@ script, and a real worker context (PostgreSQL, Redis, the worker's HTTP client) 
 
 from __future__ import annotations
 
-import functools
 import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator
@@ -18,7 +17,6 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from consumers import events
-from consumers.group_commit import GroupCommit
 from consumers.worker import Context, build_context, http_session
 from server.settings import Settings
 from tests.test_settings import VALID
@@ -30,7 +28,7 @@ OK: Reply = (200, {"messages": [{"id": "wamid.OK"}]}, {})
 def recording_context(pool: asyncpg.Pool, redis: Redis) -> SimpleNamespace:
     """What `events.record()` needs of a worker's context, and nothing else."""
     ctx = SimpleNamespace(pool=pool, redis=redis)
-    ctx.writes = GroupCommit(functools.partial(events.write, ctx))
+    ctx.writes = events.group_commit(ctx)
     return ctx
 
 
