@@ -84,12 +84,20 @@ class MetaOutcomeUnknown(MetaError):
 
 
 async def send_message(
-    session: aiohttp.ClientSession, url: str, token: str, payload: dict[str, Any]
+    session: aiohttp.ClientSession,
+    url: str,
+    token: str,
+    payload: dict[str, Any],
+    ticket: object = None,
 ) -> str:
-    """POST one message; return Meta's wamid or raise a MetaError subclass."""
+    """POST one message; return Meta's wamid or raise a MetaError subclass. The `ticket`
+    is the rate window's: the session's trace stamps it as the request is written."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    body = orjson.dumps(payload)
     try:
-        async with session.post(url, data=orjson.dumps(payload), headers=headers) as response:
+        async with session.post(
+            url, data=body, headers=headers, trace_request_ctx=ticket
+        ) as response:
             status, content = response.status, await response.read()
     except Exception as exc:
         if nothing_sent(exc):

@@ -20,6 +20,7 @@ from typing import Any
 from uuid import UUID
 
 from consumers import events, metrics, retries
+from consumers.admission import Ticket
 from consumers.meta import (
     MetaError,
     MetaOutcomeUnknown,
@@ -134,16 +135,15 @@ class _Batch:
         ctx, loop = self.ctx, asyncio.get_running_loop()
         metrics.RATE_LIMIT_WAIT.inc(max(at - loop.time(), 0))
         await asyncio.sleep(at - loop.time())
-        async with ctx.http_slots:
-            await ctx.limiter.admit()  # late sends must not bunch
+        async with ctx.http_slots, ctx.limiter.window.admitted() as ticket:
             self.unposted.discard(row["id"])
-            return await self._call(row)
+            return await self._call(row, ticket)
 
-    async def _call(self, row: Any) -> Outcome:
+    async def _call(self, row: Any, ticket: Ticket) -> Outcome:
         ctx, message_id = self.ctx, row["id"]
         fields = _log_fields(row, self.entry_of)
         try:
-            wamid = await _post(ctx, row["payload"])
+            wamid = await _post(ctx, row["payload"], ticket)
         except MetaError as exc:
             return await _after_error(ctx, row, exc, fields)
         except Exception:  # a bug of ours: leave it `sending`, never risk a second send
@@ -153,13 +153,13 @@ class _Batch:
         return StatusChange(message_id, SENT, datetime.now(UTC), "sender", wamid=wamid)
 
 
-async def _post(ctx: Any, payload: dict[str, Any]) -> str:
+async def _post(ctx: Any, payload: dict[str, Any], ticket: Ticket) -> str:
     """One Meta call; a connection that never opened is retried at once, briefly."""
     s = ctx.settings
     return await retries.at_once(
         lambda: metrics.timed(
             metrics.META_SECONDS,
-            send_message(ctx.http, s.meta_messages_url, s.access_token, payload),
+            send_message(ctx.meta, s.meta_messages_url, s.access_token, payload, ticket),
         ),
         lambda e: isinstance(e, MetaUnavailable) and not e.http_status,
     )

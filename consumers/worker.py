@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 
 import db
 from consumers import events, metrics, scheduler, sweeper
+from consumers.admission import departure_trace
 from consumers.group_commit import GroupCommit
 from consumers.ratelimit import RateLimiter
 from consumers.runner import Consumer, Runner, sleep_unless_stopped
@@ -40,14 +41,16 @@ class Context:
     settings: Settings
     pool: asyncpg.Pool
     redis: Redis
-    http: aiohttp.ClientSession
+    http: aiohttp.ClientSession  # the Hub's calls; `meta` shares its connection pool
     limiter: RateLimiter
     http_slots: asyncio.Semaphore  # Meta and Hub calls in flight in this process
     stop: asyncio.Event
     writes: GroupCommit[events.Changes, list[HubEvent]] = field(init=False)
+    meta: aiohttp.ClientSession = field(init=False)
 
     def __post_init__(self) -> None:
         self.writes = events.group_commit(self)
+        self.meta = _meta_session(self.http)
 
 
 async def open_context(settings: Settings, stop: asyncio.Event | None = None) -> Context:
@@ -90,7 +93,21 @@ def http_session(settings: Settings) -> aiohttp.ClientSession:
     )
 
 
+def _meta_session(http: aiohttp.ClientSession) -> aiohttp.ClientSession:
+    """Meta's calls: the same connection pool, plus the trace that stamps each send as it is
+    written (the rate window counts departures). Not on the Hub's calls, where it would cost
+    ~15 µs a request for nothing."""
+    return aiohttp.ClientSession(
+        connector=http.connector,
+        connector_owner=False,
+        timeout=http.timeout,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trace_configs=[departure_trace()],
+    )
+
+
 async def close_context(ctx: Context) -> None:
+    await ctx.meta.close()
     await ctx.http.close()
     await ctx.redis.aclose()
     await ctx.pool.close()

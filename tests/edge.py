@@ -103,7 +103,9 @@ async def worker_context(
         }
     )
     http = http_session(settings)
+    ctx = build_context(settings, pool, redis, http)
     try:
-        yield build_context(settings, pool, redis, http)
+        yield ctx
     finally:
+        await ctx.meta.close()
         await http.close()

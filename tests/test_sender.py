@@ -17,7 +17,7 @@ from consumers.runner import Entry
 from consumers.worker import Context
 from db import messages
 from db.messages import NewMessage
-from server.constants import OUTBOUND_STREAM, PAIR_LIMIT_KEY, SEND_PAUSED_KEY
+from server.constants import OUTBOUND_STREAM, PAIR_LIMIT_KEY, RATE_KEY, SEND_PAUSED_KEY
 from tests.edge import OK, Reply, Scripted, meta_error, scripted_server, worker_context
 
 A, B = "4915100000001", "4915100000002"
@@ -209,3 +209,22 @@ async def test_outage_mid_batch_hands_back_claimed_but_unsent_messages(ctx, meta
     rows = [await row(ctx.pool, i) for i in ids]
     assert {(r["status"], r["attempts"]) for r in rows} == {("queued", 0)}
     assert all(waits(r) <= 0 for r in rows)
+
+
+async def test_the_rate_window_counts_each_send_from_when_it_was_written(ctx, meta):
+    """The session's trace stamps each send as aiohttp writes it; none is left pending."""
+    ids = [await queue(ctx.pool, A) for _ in range(3)]
+    meta.answer(A, *((200, {"messages": [{"id": f"wamid.{i}"}]}, {}) for i in range(3)))
+    before = await _redis_now(ctx.redis)
+    await send(ctx, *ids)
+    after = await _redis_now(ctx.redis)
+    key = RATE_KEY.format(phone_number_id=ctx.settings.phone_number_id) + ":window"
+    assert await ctx.redis.zcard(key + ":pending") == 0
+    departed = await ctx.redis.zrange(key + ":departed", 0, -1, withscores=True)
+    assert len(departed) == len(meta.calls) == 3
+    assert all(before < left_at < after for _, left_at in departed)
+
+
+async def _redis_now(redis: Redis) -> float:
+    seconds, micros = await redis.time()
+    return seconds + micros / 1e6

@@ -1,0 +1,117 @@
+"""consumers.admission on real Redis: sends are counted by when they left, across replicas,
+and a send that never left, or whose worker died, stops counting."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from redis.asyncio import Redis
+
+from consumers import admission, metrics
+from consumers.admission import AdmissionWindow, Ticket, _RedisClock
+
+KEY = "messaging:rate:106540352242922:window"
+
+
+def _busiest(times: list[float], span: float) -> int:
+    """The most of the sorted `times` that fall within any `span` seconds."""
+    return max(sum(1 for t in times[i:] if t < start + span) for i, start in enumerate(times))
+
+
+async def _send(window: AdmissionWindow, left: list[float], delay_s: float = 0.0) -> None:
+    """A send that takes `delay_s` from its release to being written (a busy loop)."""
+    async with window.admitted() as ticket:
+        await asyncio.sleep(delay_s)
+        ticket.leaving()
+        left.append(time.time())  # Redis runs on this machine: one clock
+
+
+async def test_replicas_leave_at_most_the_rate_in_any_second(redis: Redis) -> None:
+    a, b = AdmissionWindow(redis, KEY, 50), AdmissionWindow(redis, KEY, 50)
+    left: list[float] = []
+    await asyncio.gather(*(_send(a if i % 2 else b, left) for i in range(120)))
+    left.sort()
+    # The window was empty, so the first 50 go at once, yet spaced at twice the rate
+    # (10 ms apart): a burst would split unevenly over a receiver's seconds.
+    assert 0.45 < left[49] - left[0] < 0.9
+    assert _busiest(left[:50], 0.05) < 10
+    assert _busiest(left, 1.0) <= 50
+    assert left[-1] - left[0] > 2.0  # 120 sends at 50/s: the rest waited their turn
+
+
+async def test_sends_that_leave_late_count_from_when_they_left(redis: Redis) -> None:
+    """Replica a's ten sends are admitted at once but written 0.4 s after their release (a
+    stalled loop). Counted by plan they would lapse at ~1 s, and replica b's sends would
+    join them in one second; counted by departure, b waits until they have aged out."""
+    a, b = AdmissionWindow(redis, KEY, 10), AdmissionWindow(redis, KEY, 10)
+    late: list[float] = []
+    on_time: list[float] = []
+
+    async def replica_b() -> None:
+        await asyncio.sleep(0.5)
+        while len(on_time) < 5:
+            await _send(b, on_time)
+
+    await asyncio.wait_for(
+        asyncio.gather(*(_send(a, late, delay_s=0.4) for _ in range(10)), replica_b()), 10
+    )
+    assert min(on_time) > max(late) - 0.5  # b's sends left once a's began to age out
+    assert _busiest(sorted(late + on_time), 1.0) <= 10
+
+
+async def test_a_send_that_never_left_gives_its_place_back_at_once(redis: Redis) -> None:
+    window = AdmissionWindow(redis, KEY, 5)
+    for _ in range(5):
+        async with window.admitted():
+            pass  # e.g. the connection to Meta never opened
+    started = time.monotonic()
+    left: list[float] = []
+    await asyncio.wait_for(asyncio.gather(*(_send(window, left) for _ in range(5))), 5)
+    assert time.monotonic() - started < 0.6  # 5 places, 0.1 s apart; not after the window
+
+
+async def test_a_dead_workers_pending_sends_lapse(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(admission, "_PENDING_TTL_S", 0.3)
+    dead, alive = AdmissionWindow(redis, KEY, 5), AdmissionWindow(redis, KEY, 5)
+    tickets = [await dead._admit() for _ in range(5)]  # admitted, then nothing: no report
+    assert all(t.left_at is None for t in tickets)
+    started = time.monotonic()
+    await asyncio.wait_for(_send(alive, []), 3)
+    assert 0.1 < time.monotonic() - started < 0.9  # the first lapsed 0.3 s after its plan
+
+
+async def test_a_release_later_than_stale_asks_again(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sends due during a 0.3 s stall would leave long after their plan; those more than
+    `_STALE_S` late give their places back and are admitted again, spaced out."""
+    monkeypatch.setattr(admission, "_STALE_S", 0.1)
+    window = AdmissionWindow(redis, KEY, 10)  # released 50 ms apart
+    before = metrics.SENDS_READMITTED._value.get()
+    left: list[float] = []
+    sends = [asyncio.create_task(_send(window, left)) for _ in range(10)]
+    await asyncio.sleep(0.03)  # admitted: releases planned 0, 50, ... 450 ms from now
+    time.sleep(0.3)  # noqa: ASYNC251 - the event loop stalls, on purpose
+    await asyncio.gather(*sends)
+    assert metrics.SENDS_READMITTED._value.get() - before >= 4  # planned at 50-200 ms
+    left.sort()
+    # Only those planned at 250 and 300 ms leave together when the stall ends; the ones
+    # that asked again were planned anew, after the rest.
+    assert _busiest(left, 0.01) <= 2
+    assert left[-1] - left[0] > 0.6  # the last asked again: planned after 450 ms
+
+
+async def test_departures_are_stamped_on_redis_clock(redis: Redis) -> None:
+    """A replica whose clock is 0.5 s behind Redis still stamps its sends on Redis's clock,
+    so they age out of the window no earlier than they should."""
+    window = AdmissionWindow(redis, KEY, 10)
+    window._clock = _RedisClock(lambda: time.time() - 0.5)
+    async with window.admitted() as ticket:
+        seconds, micros = await redis.time()
+        ticket.leaving()
+    assert isinstance(ticket, Ticket) and ticket.left_at is not None
+    assert 0 <= ticket.left_at - (seconds + micros / 1e6) < 0.05
