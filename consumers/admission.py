@@ -176,7 +176,12 @@ class AdmissionWindow:
             waiter: asyncio.Future[tuple[float, str]] = loop.create_future()
             self._waiting.append(waiter)
             self._kick()
-            due, member = await waiter
+            try:
+                due, member = await waiter
+            except asyncio.CancelledError:  # admitted just before: give the place back
+                if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                    self._withdraw(waiter.result()[1])
+                raise
             if loop.time() - due <= _STALE_S:
                 return Ticket(member, due, self)
             self._withdraw(member)
@@ -194,6 +199,8 @@ class AdmissionWindow:
         """One round trip at a time: the sends that asked meanwhile are admitted together,
         and the departures and withdrawals reported meanwhile ride along."""
         loop = asyncio.get_running_loop()
+        departed: list[tuple[str, float]] = []
+        withdrawn: list[str] = []
         try:
             while self._waiting or self._departed or self._withdrawn:
                 departed, self._departed = self._departed, []
@@ -226,6 +233,8 @@ class AdmissionWindow:
                 if k < n:  # the window is full: ask again when a place frees
                     await asyncio.sleep(float(wait))
         except Exception as exc:  # Redis down: every send waiting hears it
+            # The reports go with the next exchange (applying one twice changes nothing).
+            self._departed[:0], self._withdrawn[:0] = departed, withdrawn
             waiting, self._waiting = self._waiting, []
             for waiter in waiting:
                 if not waiter.done():

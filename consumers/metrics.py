@@ -57,7 +57,7 @@ RATE_LIMIT_FULL = Counter(
 )
 SENDS_READMITTED = Counter(
     "messaging_sends_readmitted",
-    "Sends released too late by a busy event loop that asked the rate window again",
+    "Sends released over 1 s late (a stalled event loop) that asked the rate window again",
 )
 SEND_PAUSES = Counter(
     "messaging_send_pauses", "Sending pauses started by Meta's answers, by code", ["code"]

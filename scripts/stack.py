@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import secrets
 import signal
@@ -53,6 +54,7 @@ class Stack:
                 env={**self.env, **env},
                 stdout=log,
                 stderr=log,
+                start_new_session=True,  # its own group: stop() can reach every child
             )
 
     def start_all(self) -> None:
@@ -71,13 +73,18 @@ class Stack:
             self.stop(name)
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        """Signal the process, wait, then kill whatever is left of its group: a Sanic main
+        killed outright (or stuck) would leave its manager and workers running."""
         proc = self.procs.pop(name)
         proc.send_signal(sig)
         try:
-            return proc.wait(timeout)
+            code = proc.wait(timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
-            return proc.wait()
+            code = proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        return code
 
     def log(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text(errors="replace")

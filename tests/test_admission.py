@@ -115,3 +115,25 @@ async def test_departures_are_stamped_on_redis_clock(redis: Redis) -> None:
         ticket.leaving()
     assert isinstance(ticket, Ticket) and ticket.left_at is not None
     assert 0 <= ticket.left_at - (seconds + micros / 1e6) < 0.05
+
+
+async def test_a_departure_reported_while_redis_fails_goes_with_the_next_exchange(
+    redis: Redis,
+) -> None:
+    window = AdmissionWindow(redis, KEY, 10)
+    script, failures = window._script, iter([ConnectionError("Redis went away")])
+
+    async def flaky(**kwargs: object) -> object:
+        failure = next(failures, None) if kwargs["args"][6] else None  # type: ignore[index]
+        if failure:
+            raise failure
+        return await script(**kwargs)
+
+    window._script = flaky  # type: ignore[method-assign]
+    await _send(window, [])  # admitted; its departure report meets the outage
+    await asyncio.sleep(0.05)
+    assert await redis.zcard(KEY + ":pending") == 1
+    await _send(window, [])
+    await asyncio.sleep(0.05)
+    assert await redis.zcard(KEY + ":pending") == 0
+    assert await redis.zcard(KEY + ":departed") == 2

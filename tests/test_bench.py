@@ -13,6 +13,7 @@ from scripts.bench_load import run as run_load
 from scripts.bench_paced import paced
 from scripts.bench_sampler import slope
 from scripts.bench_stack import full_seconds, rate_summary
+from scripts.wire_rate import busiest, read
 
 
 def test_full_seconds_drop_the_partial_first_and_last_and_count_gaps_as_zero():
@@ -39,6 +40,16 @@ def test_slope_tells_a_growing_backlog_from_a_noisy_flat_one():
     assert slope([10, 300, 20, 280, 15, 290, 12]) < 10
     assert slope([0, 100, 200, 300, 400]) == 100
     assert slope([5, 5, 5]) == 0.0
+
+
+def test_wire_counts_sliding_seconds_that_wall_clock_seconds_miss():
+    # 3 requests late in second 100 and 3 early in 101: each wall-clock second holds 3,
+    # the sliding second across the boundary holds 6.
+    lines = [f"{t} 127.0.0.1.8080:" for t in (100.7, 100.8, 100.9, 101.0, 101.1, 101.2)]
+    times = read([*lines, "102.0 127.0.0.1.9090:", "garbage"])
+    assert set(times) == {"8080", "9090"}
+    assert busiest(times["8080"], 1.0, limit=5) == (6, 1)
+    assert busiest(times["8080"], 0.15) == (2, 0)
 
 
 def test_every_scenario_is_registered_and_its_flags_parse():
