@@ -17,9 +17,10 @@ never left gives its place back. A worker that dies leaves its pending sends cou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
-import os
 import time
+import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -35,11 +36,16 @@ from consumers import metrics
 # event loop, the hosts' clocks): the receiver's busiest second stays at or under the rate.
 _WINDOW_S = 1.02
 _CATCH_UP = 2  # admitted sends leave at up to twice the rate, so a late batch catches up
-_PENDING_TTL_S = 5.0  # an admitted send no one reports on stops counting after this
-# A send released later than this asks again: it must leave well before its pending entry
-# lapses, and after a stall that long, its place is better given to sends on time.
+# An admitted send no one reports on (its worker died) stops counting after this. It must
+# be longer than any admission-to-write: a release up to `_STALE_S` late, then up to three
+# connection tries (consumers/retries.at_once) of at most 5 s each (worker.http_session).
+_PENDING_TTL_S = 20.0
+# A send released later than this asks again: after a stall that long, its place is better
+# given to sends on time.
 _STALE_S = 1.0
-_CLOCK_SAMPLES = 64
+_CLOCK_SAMPLES = 64  # the Redis clock offset is the best of the last 64 round trips...
+_CLOCK_SAMPLE_AGE_S = 10.0  # ...of the last 10 s, so a clock step on Redis's host ages out
+_RETRY_REPORTS_S = 0.5  # after a Redis error, reports left over are sent again this soon
 
 # KEYS: departed sends (scored by when they left), pending sends (scored by plan), the
 # earliest time the next admitted send may be planned. ARGV: rate, window_s, n, member
@@ -77,12 +83,16 @@ end
 local wait = 0
 if k < n then
     -- the earliest a place frees: the oldest departure ages out of the window, or the
-    -- oldest pending send (it leaves no earlier than planned) lapses or ages out
+    -- oldest pending send lapses or, leaving no earlier than planned or now, ages out
+    -- (a withdrawal in this process wakes the waiting sooner)
     local d = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
     local p = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
     local freed = math.huge
     if d[2] then freed = tonumber(d[2]) + window end
-    if p[2] then freed = math.min(freed, tonumber(p[2]) + math.min(window, ttl)) end
+    if p[2] then
+        local planned = tonumber(p[2])
+        freed = math.min(freed, math.max(planned, now) + window, planned + ttl)
+    end
     wait = math.max(freed - now, 0.005)
 end
 local keep = math.ceil((ttl + window) * 1000)
@@ -124,18 +134,21 @@ async def _on_chunk_sent(_session: Any, ctx: Any, _params: Any) -> None:
 
 class _RedisClock:
     """Unix time on Redis's clock, where every replica's departures are compared. The offset
-    is the smallest (Redis's now - our time when we asked) of the recent exchanges: never
-    below the true offset, so a departure is never stamped early (it would age out of the
-    window too soon); a slow exchange only makes the estimate more careful."""
+    from our monotonic clock (wall-clock steps here change nothing) is the smallest (Redis's
+    now - our time when we asked) of the recent exchanges: never below the true offset, so a
+    departure is never stamped early (it would age out of the window too soon); a slow
+    exchange only makes the estimate more careful."""
 
-    def __init__(self, local: Callable[[], float] = time.time) -> None:
+    def __init__(self, local: Callable[[], float] = time.monotonic) -> None:
         self.local = local
-        self._seen: deque[float] = deque(maxlen=_CLOCK_SAMPLES)
+        self._seen: deque[tuple[float, float]] = deque(maxlen=_CLOCK_SAMPLES)
         self.offset = 0.0
 
     def observe(self, redis_now: float, asked_at: float) -> None:
-        self._seen.append(redis_now - asked_at)
-        self.offset = min(self._seen)
+        self._seen.append((asked_at, redis_now - asked_at))
+        while self._seen[0][0] < asked_at - _CLOCK_SAMPLE_AGE_S:
+            self._seen.popleft()
+        self.offset = min(offset for _, offset in self._seen)
 
     def now(self) -> float:
         return self.local() + self.offset
@@ -148,11 +161,13 @@ class AdmissionWindow:
         self._spacing_s = 1.0 / rate_per_s / _CATCH_UP
         self._script = redis.register_script(_EXCHANGE)
         self._clock = _RedisClock()
+        self._members = uuid.uuid4().hex[:12]  # unique across replicas and restarts
         self._rounds = itertools.count()
         self._waiting: list[asyncio.Future[tuple[float, str]]] = []
         self._departed: list[tuple[str, float]] = []
         self._withdrawn: list[str] = []
         self._exchanging: asyncio.Task[None] | None = None
+        self._freed = asyncio.Event()  # a place given back here: worth asking again
 
     @asynccontextmanager
     async def admitted(self) -> AsyncIterator[Ticket]:
@@ -189,6 +204,7 @@ class AdmissionWindow:
 
     def _withdraw(self, member: str) -> None:
         self._withdrawn.append(member)
+        self._freed.set()
         self._kick()
 
     def _kick(self) -> None:
@@ -203,13 +219,15 @@ class AdmissionWindow:
         withdrawn: list[str] = []
         try:
             while self._waiting or self._departed or self._withdrawn:
+                self._waiting = [w for w in self._waiting if not w.done()]  # cancelled
                 departed, self._departed = self._departed, []
                 withdrawn, self._withdrawn = self._withdrawn, []
-                prefix = f"{os.getpid()}:{id(self)}:{next(self._rounds)}"
+                self._freed.clear()
+                prefix = f"{self._members}:{next(self._rounds)}"
                 n = len(self._waiting)
                 # Planned times count from when the script was sent, not from when a busy
                 # loop read its reply: a late reply makes the sends late, never early.
-                asked_at, asked_unix = loop.time(), self._clock.local()
+                asked_at, asked_local = loop.time(), self._clock.local()
                 admitted, first, wait, now = await self._script(
                     keys=self._keys,
                     args=[
@@ -224,21 +242,27 @@ class AdmissionWindow:
                         *withdrawn,
                     ],
                 )
-                self._clock.observe(float(now), asked_unix)
+                self._clock.observe(float(now), asked_local)
                 k = int(admitted)
                 go, self._waiting = self._waiting[:k], self._waiting[k:]
                 for i, waiter in enumerate(go):
                     due = asked_at + float(first) + i * self._spacing_s
                     loop.call_at(due, self._release, waiter, due, f"{prefix}:{i + 1}")
-                if k < n:  # the window is full: ask again when a place frees
-                    await asyncio.sleep(float(wait))
-        except Exception as exc:  # Redis down: every send waiting hears it
-            # The reports go with the next exchange (applying one twice changes nothing).
+                if k < n:  # the window is full: ask again when a place frees, or sooner
+                    # when this process gives one back
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._freed.wait(), float(wait))
+        except BaseException as exc:
+            # The reports go with a later exchange (applying one twice changes nothing).
             self._departed[:0], self._withdrawn[:0] = departed, withdrawn
+            if not isinstance(exc, Exception):  # cancelled: the process is stopping
+                raise
             waiting, self._waiting = self._waiting, []
-            for waiter in waiting:
+            for waiter in waiting:  # Redis down: every send waiting hears it
                 if not waiter.done():
                     waiter.set_exception(exc)
+            if self._departed or self._withdrawn:
+                loop.call_later(_RETRY_REPORTS_S, self._kick)
         finally:
             self._exchanging = None
 

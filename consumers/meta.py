@@ -95,8 +95,9 @@ async def send_message(
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     body = orjson.dumps(payload)
     try:
+        # No redirects: following one would POST the message a second time.
         async with session.post(
-            url, data=body, headers=headers, trace_request_ctx=ticket
+            url, data=body, headers=headers, allow_redirects=False, trace_request_ctx=ticket
         ) as response:
             status, content = response.status, await response.read()
     except Exception as exc:
