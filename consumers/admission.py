@@ -168,6 +168,8 @@ class AdmissionWindow:
         self._withdrawn: list[str] = []
         self._exchanging: asyncio.Task[None] | None = None
         self._freed = asyncio.Event()  # a place given back here: worth asking again
+        self._retry: asyncio.TimerHandle | None = None  # reports left after a Redis error
+        self._closed = False
 
     @asynccontextmanager
     async def admitted(self) -> AsyncIterator[Ticket]:
@@ -178,6 +180,17 @@ class AdmissionWindow:
         finally:
             if ticket.left_at is None:
                 self._withdraw(ticket.member)
+
+    async def close(self) -> None:
+        """Send the reports still held, briefly, then stop (the process is going)."""
+        if self._departed or self._withdrawn:
+            self._kick()
+        self._closed = True
+        if self._retry is not None:
+            self._retry.cancel()
+        if self._exchanging is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._exchanging, 1.0)
 
     def departed(self, member: str) -> float:
         left_at = self._clock.now()
@@ -208,7 +221,7 @@ class AdmissionWindow:
         self._kick()
 
     def _kick(self) -> None:
-        if self._exchanging is None:
+        if self._exchanging is None and not self._closed:
             self._exchanging = asyncio.create_task(self._exchange())
 
     async def _exchange(self) -> None:
@@ -262,7 +275,7 @@ class AdmissionWindow:
                 if not waiter.done():
                     waiter.set_exception(exc)
             if self._departed or self._withdrawn:
-                loop.call_later(_RETRY_REPORTS_S, self._kick)
+                self._retry = loop.call_later(_RETRY_REPORTS_S, self._kick)
         finally:
             self._exchanging = None
 

@@ -107,6 +107,7 @@ def _meta_session(http: aiohttp.ClientSession) -> aiohttp.ClientSession:
 
 
 async def close_context(ctx: Context) -> None:
+    await ctx.limiter.window.close()
     await ctx.meta.close()
     await ctx.http.close()
     await ctx.redis.aclose()

@@ -107,5 +107,6 @@ async def worker_context(
     try:
         yield ctx
     finally:
+        await ctx.limiter.window.close()
         await ctx.meta.close()
         await http.close()

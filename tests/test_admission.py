@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -15,11 +15,28 @@ from redis.asyncio import Redis
 from consumers import admission, metrics
 from consumers.admission import AdmissionWindow, Ticket, _RedisClock
 
+WindowOf = Callable[[float], AdmissionWindow]
+
 
 @pytest.fixture
 def key() -> str:
-    """A window of its own: an earlier test's window may still report into its key."""
+    """A window key of its own for each test."""
     return f"messaging:rate:{uuid.uuid4().hex}:window"
+
+
+@pytest.fixture
+async def window_of(redis: Redis, key: str) -> AsyncIterator[Callable[[float], AdmissionWindow]]:
+    """Windows on the test's key, closed before its Redis client: a window's last reports
+    must not outlive the test (the event loop does)."""
+    made: list[AdmissionWindow] = []
+
+    def make(rate_per_s: float) -> AdmissionWindow:
+        made.append(AdmissionWindow(redis, key, rate_per_s))
+        return made[-1]
+
+    yield make
+    for window in made:
+        await window.close()
 
 
 def _busiest(times: list[float], span: float) -> int:
@@ -42,8 +59,10 @@ async def _send(window: AdmissionWindow, left: list[float], delay_s: float = 0.0
         left.append(time.time())  # Redis runs on this machine: one clock
 
 
-async def test_replicas_leave_at_most_the_rate_in_any_second(redis: Redis, key: str) -> None:
-    a, b = AdmissionWindow(redis, key, 50), AdmissionWindow(redis, key, 50)
+async def test_replicas_leave_at_most_the_rate_in_any_second(
+    redis: Redis, key: str, window_of: WindowOf
+) -> None:
+    a, b = window_of(50), window_of(50)
     left: list[float] = []
     await asyncio.gather(*(_send(a if i % 2 else b, left) for i in range(120)))
     left.sort()
@@ -55,11 +74,13 @@ async def test_replicas_leave_at_most_the_rate_in_any_second(redis: Redis, key: 
     assert left[-1] - left[0] > 2.0  # 120 sends at 50/s: the rest waited their turn
 
 
-async def test_sends_that_leave_late_count_from_when_they_left(redis: Redis, key: str) -> None:
+async def test_sends_that_leave_late_count_from_when_they_left(
+    redis: Redis, key: str, window_of: WindowOf
+) -> None:
     """Replica a's ten sends are admitted at once but written 0.4 s after their release (a
     stalled loop). Counted by plan they would lapse at ~1 s, and replica b's sends would
     join them in one second; counted by departure, b waits until they have aged out."""
-    a, b = AdmissionWindow(redis, key, 10), AdmissionWindow(redis, key, 10)
+    a, b = window_of(10), window_of(10)
     late: list[float] = []
     on_time: list[float] = []
 
@@ -75,8 +96,10 @@ async def test_sends_that_leave_late_count_from_when_they_left(redis: Redis, key
     assert _busiest(sorted(late + on_time), 1.0) <= 10
 
 
-async def test_a_send_that_never_left_gives_its_place_back_at_once(redis: Redis, key: str) -> None:
-    window = AdmissionWindow(redis, key, 5)
+async def test_a_send_that_never_left_gives_its_place_back_at_once(
+    redis: Redis, key: str, window_of: WindowOf
+) -> None:
+    window = window_of(5)
     for _ in range(5):
         async with window.admitted():
             pass  # e.g. the connection to Meta never opened
@@ -87,10 +110,13 @@ async def test_a_send_that_never_left_gives_its_place_back_at_once(redis: Redis,
 
 
 async def test_a_dead_workers_pending_sends_lapse(
-    redis: Redis, key: str, monkeypatch: pytest.MonkeyPatch
+    redis: Redis,
+    key: str,
+    window_of: WindowOf,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(admission, "_PENDING_TTL_S", 0.3)
-    dead, alive = AdmissionWindow(redis, key, 5), AdmissionWindow(redis, key, 5)
+    dead, alive = window_of(5), window_of(5)
     # Admitted in one round trip, then nothing: no departure, no withdrawal.
     tickets = await asyncio.gather(*(dead._admit() for _ in range(5)))
     assert all(t.left_at is None for t in tickets)
@@ -101,12 +127,15 @@ async def test_a_dead_workers_pending_sends_lapse(
 
 
 async def test_a_release_later_than_stale_asks_again(
-    redis: Redis, key: str, monkeypatch: pytest.MonkeyPatch
+    redis: Redis,
+    key: str,
+    window_of: WindowOf,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Sends due during a 0.3 s stall would leave long after their plan; those more than
     `_STALE_S` late give their places back and are admitted again, spaced out."""
     monkeypatch.setattr(admission, "_STALE_S", 0.1)
-    window = AdmissionWindow(redis, key, 10)  # released 50 ms apart
+    window = window_of(10)  # released 50 ms apart
     before = metrics.SENDS_READMITTED._value.get()
     left: list[float] = []
     sends = [asyncio.create_task(_send(window, left)) for _ in range(10)]
@@ -123,10 +152,12 @@ async def test_a_release_later_than_stale_asks_again(
     assert left[-1] - left[0] > 0.6  # the last asked again: planned after 450 ms
 
 
-async def test_departures_are_stamped_on_redis_clock(redis: Redis, key: str) -> None:
+async def test_departures_are_stamped_on_redis_clock(
+    redis: Redis, key: str, window_of: WindowOf
+) -> None:
     """A replica whose clock is 0.5 s behind Redis still stamps its sends on Redis's clock,
     so they age out of the window no earlier than they should."""
-    window = AdmissionWindow(redis, key, 10)
+    window = window_of(10)
     window._clock = _RedisClock(lambda: time.time() - 0.5)  # any local clock will do
     async with window.admitted() as ticket:
         seconds, micros = await redis.time()
@@ -138,8 +169,9 @@ async def test_departures_are_stamped_on_redis_clock(redis: Redis, key: str) -> 
 async def test_a_departure_reported_while_redis_fails_goes_with_the_next_exchange(
     redis: Redis,
     key: str,
+    window_of: WindowOf,
 ) -> None:
-    window = AdmissionWindow(redis, key, 10)
+    window = window_of(10)
     script, failures = window._script, iter([ConnectionError("Redis went away")])
 
     async def flaky(**kwargs: object) -> object:
@@ -167,10 +199,11 @@ async def _counts(redis: Redis, key: str, **expected: int) -> bool:
 async def test_a_send_cancelled_just_after_its_release_gives_its_place_back(
     redis: Redis,
     key: str,
+    window_of: WindowOf,
 ) -> None:
     """Cancelled between its admission and resuming (e.g. at shutdown): its place is given
     back, not held until it lapses."""
-    window = AdmissionWindow(redis, key, 5)
+    window = window_of(5)
     task = asyncio.create_task(_send(window, []))
     release = window._release
 
