@@ -109,7 +109,6 @@ class Ticket:
     with `departure_trace()`; the request must have a body (the stamp rides its write)."""
 
     member: str
-    due: float  # event-loop time it was released for
     window: AdmissionWindow
     left_at: float | None = None  # unix time on Redis's clock
 
@@ -211,7 +210,7 @@ class AdmissionWindow:
                     self._withdraw(waiter.result()[1])
                 raise
             if loop.time() - due <= _STALE_S:
-                return Ticket(member, due, self)
+                return Ticket(member, self)
             self._withdraw(member)
             metrics.SENDS_READMITTED.inc()
 

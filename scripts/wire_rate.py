@@ -8,10 +8,11 @@ what a receiver counted after its own event loop got to each one (docs/performan
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from collections import Counter, defaultdict
 from typing import Any
+
+from scripts.bench_stack import full_seconds, rate_summary
 
 
 def read(lines: Any) -> dict[str, list[float]]:
@@ -38,14 +39,15 @@ def busiest(times: list[float], span: float, limit: int | None = None) -> tuple[
 
 def summary(times: list[float], limit: int) -> dict[str, Any]:
     per_second = Counter(int(t) for t in times)
-    full = [per_second[s] for s in sorted(per_second)[1:-1]]  # first and last are partial
+    # Counted as the bench counts the simulator's seconds (partial first and last left out).
+    rate = rate_summary(full_seconds({str(s): n for s, n in per_second.items()}))
     sliding, over = busiest(times, 1.0, limit)
     return {
         "requests": len(times),
         "busiest_sliding_second": sliding,
         "windows_over_limit": over,
         "busiest_wall_clock_second": max(per_second.values(), default=0),
-        "median_per_second": statistics.median(full) if full else 0,
+        "median_per_second": rate["median"],
         "most_in_10_ms": busiest(times, 0.01)[0],
     }
 
