@@ -20,6 +20,8 @@ LABEL org.opencontainers.image.title="messaging-service" \
 RUN useradd --create-home --uid 10001 app
 WORKDIR /app
 COPY --from=build /app/.venv /app/.venv
+COPY core ./core
+COPY whatsapp ./whatsapp
 COPY db ./db
 COPY server ./server
 COPY consumers ./consumers

@@ -10,14 +10,14 @@ import sys
 
 import uvloop
 
-from consumers import hub, sender, webhooks, worker
-from server.logs import configure_logging, secrets_of
-from server.settings import Settings, SettingsError
+from consumers import hub_forwarder, sender, webhook_processor, worker
+from core.logs import configure_logging, secrets_of
+from core.settings import Settings, SettingsError
 
 CONSUMERS = {
     "sender": sender.CONSUMER,  # outbound stream -> Meta
-    "webhooks": webhooks.CONSUMER,  # Meta webhooks -> PostgreSQL -> hub stream
-    "hub": hub.CONSUMER,  # hub stream -> the Hub
+    "webhooks": webhook_processor.CONSUMER,  # Meta webhooks -> PostgreSQL -> hub stream
+    "hub": hub_forwarder.CONSUMER,  # hub stream -> the Hub
 }
 
 

@@ -1,11 +1,13 @@
-"""Throughput control toward Meta, shared by every sender replica through Redis.
+"""Throughput control toward Meta, per business number, shared by every sender replica.
 
-- The rate: a GCRA schedule per business number. `reserve(n)` hands out up to `n` send
-  slots spaced `1/rate` apart (never more than `_HORIZON_S` ahead), in one atomic script on
-  Redis's clock, so replicas share one even pace. A send that starts late on its slot (a busy
-  event loop) could bunch with the next ones, so the admission window right before each send
-  is the hard guard (consumers/admission.py): it counts sends by when they were written.
-- Meta's throughput error (130429) pushes the whole number's schedule back.
+- The rate: one GCRA schedule per number in Redis. `reserve(n)` hands out up to `n` send
+  slots spaced `1/rate` apart on Redis's clock, at most `_HORIZON_S` ahead, in one atomic
+  script, so every replica draws from one even pace and no slot is handed out twice. A
+  sender waits for its slot's time and then calls Meta. The schedule never plans more than
+  the rate in any second; a busy event loop can only make a send leave late, so one second
+  on the wire can hold a few sends planned for the second before (docs/performance.md).
+- Meta's throughput error (130429) pushes the whole number's schedule back: that answer,
+  not a second limiter here, is the guard against what the schedule cannot see.
 - Meta's pair rate limit (131056) blocks one recipient for a while; others go on.
 - Spam limits (131048) and a bad token (190) pause sending for the number: the messages in
   hand are parked, not failed, and /health/ shows the pause (the alert).
@@ -13,15 +15,13 @@
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
 
-from consumers.admission import AdmissionWindow
-from server.constants import PAIR_LIMIT_KEY, RATE_KEY, SEND_PAUSED_KEY
+from core.names import PAIR_LIMIT_KEY, RATE_KEY, SEND_PAUSED_KEY
+from core.pauses import Pause, read_pause, set_pause
 
 _HORIZON_S = 0.25  # slots are handed out at most this far ahead
 
@@ -58,25 +58,12 @@ class Slots:
     first_at: float = 0.0  # the first slot on Redis's clock (unix time)
 
 
-@dataclass(frozen=True, slots=True)
-class Pause:
-    code: Any
-    title: str
-    until: float  # unix time
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "title": self.title, "until": self.until}
-
-
 class RateLimiter:
     def __init__(self, redis: Redis, phone_number_id: str, rate_per_s: float) -> None:
         self.redis = redis
         self.phone_number_id = phone_number_id
         self.interval_s = 1.0 / rate_per_s
-        self.rate_per_s = rate_per_s
         self._rate_key = RATE_KEY.format(phone_number_id=phone_number_id)
-        # Right before each send, `async with limiter.window.admitted() as ticket:`.
-        self.window = AdmissionWindow(redis, self._rate_key + ":window", rate_per_s)
         self._paused_key = SEND_PAUSED_KEY.format(phone_number_id=phone_number_id)
         self._reserve = redis.register_script(_RESERVE)
         self._back_off = redis.register_script(_BACK_OFF)
@@ -96,12 +83,10 @@ class RateLimiter:
         await self._back_off(keys=[self._rate_key], args=[seconds])
 
     async def pause(self, code: Any, title: str, seconds: float) -> Pause:
-        pause = Pause(code, title, time.time() + seconds)
-        await self.redis.set(self._paused_key, json.dumps(pause.as_dict()), px=int(seconds * 1000))
-        return pause
+        return await set_pause(self.redis, self._paused_key, code, title, seconds)
 
     async def paused(self) -> Pause | None:
-        return parse_pause(await self.redis.get(self._paused_key))
+        return await read_pause(self.redis, self._paused_key)
 
     async def block_recipient(self, recipient: str, seconds: float) -> None:
         await self.redis.set(self._pair_key(recipient), "1", px=max(1, int(seconds * 1000)))
@@ -118,10 +103,3 @@ class RateLimiter:
 
     def _pair_key(self, recipient: str) -> str:
         return PAIR_LIMIT_KEY.format(phone_number_id=self.phone_number_id, recipient=recipient)
-
-
-def parse_pause(raw: str | bytes | None) -> Pause | None:
-    if not raw:
-        return None
-    data = json.loads(raw)
-    return Pause(data.get("code"), data.get("title", ""), float(data.get("until", 0)))

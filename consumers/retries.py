@@ -23,7 +23,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from server.errors import TRANSIENT
+from core.failures import TRANSIENT
 
 T = TypeVar("T")
 

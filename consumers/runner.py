@@ -3,9 +3,9 @@
 A consumer module declares a `Consumer` (stream, group, `handle`). The runner creates the
 group, reads batches with XREADGROUP, calls `handle(ctx, entries)` on up to
 `batches_in_flight` batches at once, then XACKs and XDELs what succeeded (so a stream's
-length is its backlog). Every `claim_interval_s` it takes over
-entries another consumer left pending past the idle timeout (XAUTOCLAIM); an entry delivered
-more than `max_deliveries` times is moved to `<stream>:dead` instead.
+length is its backlog). Every half `idle_timeout_s` it takes over entries another consumer
+left pending past the idle timeout (XAUTOCLAIM); an entry delivered more than
+`max_deliveries` times is moved to `<stream>:dead` instead.
 
 Failure policy, in one place:
 - the handler returns `{entry_id: reason}` for entries that can never succeed: dead-lettered
@@ -26,14 +26,14 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from consumers import metrics, retries
-from server.constants import dead_letter_stream
-from server.errors import OUTAGES, TRANSIENT
+from consumers import retries, worker_metrics
+from consumers.context import Context
+from core.failures import OUTAGES, TRANSIENT
+from core.names import dead_letter_stream
 
 logger = logging.getLogger("consumers")
 
@@ -44,7 +44,7 @@ class Entry:
     fields: dict[str, str]
 
 
-Handler = Callable[[Any, list[Entry]], Awaitable[dict[str, str] | None]]
+Handler = Callable[[Context, list[Entry]], Awaitable[dict[str, str] | None]]
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class Consumer:
 @dataclass
 class Runner:
     consumer: Consumer
-    ctx: Any  # consumers.worker.Context: settings, pool, redis, http
+    ctx: Context
     consumer_name: str
     stop: asyncio.Event
     batch_size: int = 100
@@ -258,7 +258,7 @@ class Runner:
                     pipe.xack(c.stream, c.group, *ids)
                     pipe.xdel(c.stream, *ids)
                     await pipe.execute()
-        metrics.STREAM_ENTRIES.labels(c.name, "acked").inc(len(ids))
+        worker_metrics.STREAM_ENTRIES.labels(c.name, "acked").inc(len(ids))
 
     async def _dead_letter(
         self, entries: list[Entry], reasons: dict[str, str], deliveries: dict[str, int]
@@ -287,7 +287,7 @@ class Runner:
             pipe.xack(c.stream, c.group, *[e.id for e in entries])
             pipe.xdel(c.stream, *[e.id for e in entries])
             await pipe.execute()
-        metrics.STREAM_ENTRIES.labels(c.name, "dead_lettered").inc(len(entries))
+        worker_metrics.STREAM_ENTRIES.labels(c.name, "dead_lettered").inc(len(entries))
 
     async def _sleep(self, seconds: float) -> None:
         await sleep_unless_stopped(self.stop, seconds)

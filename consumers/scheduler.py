@@ -10,30 +10,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
+from consumers.context import Context
 from consumers.runner import sleep_unless_stopped
+from core import broker
 from db import hub_events, messages
 from db.hub_events import HubEvent
-from server import streams
 
 logger = logging.getLogger("consumers.scheduler")
 
 
-async def publish_due(ctx: Any) -> dict[str, int]:
+async def publish_due(ctx: Context) -> dict[str, int]:
     """One pass; returns how many of each were put back, for logs and tests."""
     ids = await messages.republish_due(ctx.pool)
     if ids:
-        await streams.publish_outbound(ctx.redis, ids)
+        await broker.publish_outbound(ctx.redis, ids)
     rows = await hub_events.republish_due(ctx.pool)
     if rows:
-        await streams.publish_hub_events(
+        await broker.publish_hub_events(
             ctx.redis, [HubEvent(r["id"], r["type"], r["message_id"], {}) for r in rows]
         )
     return {"messages": len(ids), "hub_events": len(rows)}
 
 
-async def run(ctx: Any, stop: asyncio.Event) -> None:
+async def run(ctx: Context, stop: asyncio.Event) -> None:
     interval = ctx.settings.retry_poll_s
     while not stop.is_set():
         try:

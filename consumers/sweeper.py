@@ -24,12 +24,11 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from consumers import events
+from consumers.context import Context
 from consumers.runner import sleep_unless_stopped
-from db import hub_events, messages
-from db.hub_events import HubEvent
-from db.statuses import StatusChange
-from server import streams
-from server.constants import (
+from core import broker
+from core.failures import OUTAGES
+from core.names import (
     FAILED,
     HUB_FORWARDERS_GROUP,
     HUB_STREAM,
@@ -37,7 +36,9 @@ from server.constants import (
     SENDERS_GROUP,
     SWEEP_LOCK_KEY,
 )
-from server.errors import OUTAGES
+from db import hub_events, messages
+from db.hub_events import HubEvent
+from db.statuses import StatusChange
 
 logger = logging.getLogger("consumers.sweeper")
 
@@ -49,7 +50,7 @@ UNKNOWN_OUTCOME = {
 }
 
 
-async def sweep_once(ctx: Any) -> dict[str, int]:
+async def sweep_once(ctx: Context) -> dict[str, int]:
     """One pass; returns what it did, for logs and tests."""
     s = ctx.settings
     now = datetime.now(UTC)
@@ -58,12 +59,12 @@ async def sweep_once(ctx: Any) -> dict[str, int]:
         ctx.pool, await _read_up_to(ctx.redis, OUTBOUND_STREAM, SENDERS_GROUP, now) - margin
     )
     if queued:
-        await streams.publish_outbound(ctx.redis, queued)
+        await broker.publish_outbound(ctx.redis, queued)
     pending = await hub_events.republish_stale(
         ctx.pool, await _read_up_to(ctx.redis, HUB_STREAM, HUB_FORWARDERS_GROUP, now) - margin
     )
     if pending:
-        await streams.publish_hub_events(
+        await broker.publish_hub_events(
             ctx.redis, [HubEvent(r["id"], r["type"], r["message_id"], {}) for r in pending]
         )
     stuck = await messages.stuck_sending(
@@ -100,7 +101,7 @@ async def _read_up_to(redis: Any, stream: str, group: str, now: datetime) -> dat
     return datetime.fromtimestamp(int(last_read.split("-")[0]) / 1000, UTC)
 
 
-async def run(ctx: Any, stop: asyncio.Event) -> None:
+async def run(ctx: Context, stop: asyncio.Event) -> None:
     interval = ctx.settings.sweep_interval_s
     while not stop.is_set():
         try:

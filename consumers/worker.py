@@ -14,104 +14,16 @@ import os
 import signal
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import asyncpg
-from redis.asyncio import Redis
 
-import db
-from consumers import events, metrics, scheduler, sweeper
-from consumers.admission import departure_trace
-from consumers.group_commit import GroupCommit
-from consumers.ratelimit import RateLimiter
+from consumers import scheduler, sweeper, worker_metrics
+from consumers.context import Context, close_context, open_context
 from consumers.runner import Consumer, Runner, sleep_unless_stopped
-from db.hub_events import HubEvent
-from server import streams
-from server.settings import Settings
+from core.settings import Settings
 
 logger = logging.getLogger("consumers.worker")
-
-
-@dataclass
-class Context:
-    """What handlers get: settings, the process's pooled connections and shared limits."""
-
-    settings: Settings
-    pool: asyncpg.Pool
-    redis: Redis
-    http: aiohttp.ClientSession  # the Hub's calls; `meta` shares its connection pool
-    limiter: RateLimiter
-    http_slots: asyncio.Semaphore  # Meta and Hub calls in flight in this process
-    stop: asyncio.Event
-    writes: GroupCommit[events.Changes, list[HubEvent]] = field(init=False)
-    meta: aiohttp.ClientSession = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.writes = events.group_commit(self)
-        self.meta = _meta_session(self.http)
-
-
-async def open_context(settings: Settings, stop: asyncio.Event | None = None) -> Context:
-    pool = await db.create_pool(settings.database_url, min_size=1, max_size=10)
-    return build_context(
-        settings, pool, streams.connect(settings.redis_url), http_session(settings), stop
-    )
-
-
-def build_context(
-    settings: Settings,
-    pool: asyncpg.Pool,
-    redis: Redis,
-    http: aiohttp.ClientSession,
-    stop: asyncio.Event | None = None,
-) -> Context:
-    return Context(
-        settings,
-        pool,
-        redis,
-        http,
-        RateLimiter(redis, settings.phone_number_id, settings.send_rate_per_s),
-        asyncio.Semaphore(settings.send_concurrency),
-        stop or asyncio.Event(),
-    )
-
-
-def http_session(settings: Settings) -> aiohttp.ClientSession:
-    """One pooled client for Meta and the Hub. aiohttp directly: through httpx the same calls
-    cost 3x the CPU, and the worker's ceiling is CPU (see README, Dependencies)."""
-    return aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(
-            total=settings.http_timeout_s, connect=min(settings.http_timeout_s, 5)
-        ),
-        connector=aiohttp.TCPConnector(
-            limit=settings.send_concurrency * 2, keepalive_timeout=4, ttl_dns_cache=60
-        ),
-        cookie_jar=aiohttp.DummyCookieJar(),
-        auto_decompress=True,
-    )
-
-
-def _meta_session(http: aiohttp.ClientSession) -> aiohttp.ClientSession:
-    """Meta's calls: the same connection pool, plus the trace that stamps each send as it is
-    written (the rate window counts departures). Not on the Hub's calls, where it would cost
-    ~15 µs a request for nothing."""
-    return aiohttp.ClientSession(
-        connector=http.connector,
-        connector_owner=False,
-        timeout=http.timeout,
-        cookie_jar=aiohttp.DummyCookieJar(),
-        trace_configs=[departure_trace()],
-    )
-
-
-async def close_context(ctx: Context) -> None:
-    await ctx.limiter.window.close()
-    await ctx.meta.close()
-    await ctx.http.close()
-    await ctx.redis.aclose()
-    await ctx.pool.close()
 
 
 def runners(ctx: Context, consumers: Sequence[Consumer], stop: asyncio.Event) -> list[Runner]:
@@ -144,7 +56,7 @@ async def run(settings: Settings, consumers: Sequence[Consumer], sweep: bool = T
     if ctx is None:
         return 0
     tasks: list[asyncio.Task[Any]] = []
-    metrics_server = await metrics.start_server(settings)
+    metrics_server = await worker_metrics.start_server(settings)
     try:
         group = runners(ctx, consumers, stop)
         for r in group:
@@ -173,7 +85,7 @@ async def run(settings: Settings, consumers: Sequence[Consumer], sweep: bool = T
         await asyncio.gather(*tasks, return_exceptions=True)
         logger.info("worker stopped cleanly=%s", not late and not failed)
     finally:
-        await metrics.stop_server(metrics_server)
+        await worker_metrics.stop_server(metrics_server)
         await close_context(ctx)
     return 1 if failed else 0
 

@@ -1,4 +1,8 @@
-"""The Hub event outbox (`hub_events`): one row per event, with its delivery state."""
+"""The Hub event outbox (`hub_events`): one row per event, with its delivery state.
+
+An event's id is derived from what it describes (`event_id`), so the same input can never
+make a second event, and the Hub de-duplicates its retries on it.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 import asyncpg
 from pypika import CustomFunction, Order, PostgreSQLQuery, Table
@@ -14,12 +18,18 @@ from pypika import functions as fn
 from pypika.terms import Case
 
 import db
+from core.names import HUB_DEAD, HUB_DELIVERED, HUB_PENDING
 from db import Params
-from server.constants import HUB_DEAD, HUB_DELIVERED, HUB_PENDING
 
 hub_events = Table("hub_events")
 attempts_table = Table("hub_event_attempts")
 _any = CustomFunction("ANY", ["array"])
+_NAMESPACE = UUID("5b0f2a4e-8d1c-4e55-9a43-0c6f3f1f7a10")
+
+
+def event_id(*parts: str) -> str:
+    """The id of the event about `parts` (message id + status, "inbound" + wamid, ...)."""
+    return "evt_" + uuid5(_NAMESPACE, ":".join(parts)).hex
 
 
 @dataclass(frozen=True, slots=True)

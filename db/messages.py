@@ -13,8 +13,8 @@ from pypika import functions as fn
 from pypika.terms import Case
 
 import db
+from core.names import QUEUED, SENDING
 from db import Params
-from server.constants import QUEUED, SENDING
 
 messages = Table("messages")
 _any = CustomFunction("ANY", ["array"])

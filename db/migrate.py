@@ -97,7 +97,7 @@ async def _apply(conn: asyncpg.Connection, migrations: list[Migration]) -> list[
 
 
 def main() -> None:
-    from server.settings import Settings, SettingsError
+    from core.settings import Settings, SettingsError
 
     try:
         dsn = Settings.one("DATABASE_URL")

@@ -18,9 +18,9 @@ from pypika import functions as fn
 from pypika.terms import Case
 
 import db
+from core.names import SENDING
 from db import Params
 from db.messages import messages, param
-from server.constants import SENDING
 
 statuses = Table("message_statuses")
 _any = CustomFunction("ANY", ["array"])

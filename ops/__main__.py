@@ -22,11 +22,11 @@ from datetime import datetime
 from typing import Any
 
 import db
+from core import broker as redis_streams
+from core.settings import Settings, SettingsError
 from db import hub_events
-from ops import message, streams
+from ops import message_report, streams
 from ops.render import to_json
-from server import streams as redis_streams
-from server.settings import Settings, SettingsError
 
 Output = tuple[Any, str]  # (what --json prints, what a person reads)
 
@@ -114,9 +114,9 @@ async def _with_redis(use: Callable[[Any], Awaitable[Any]]) -> Any:
 
 async def _message(args: argparse.Namespace) -> Output | None:
     found = await _with_pool(
-        lambda pool: _with_redis(lambda redis: message.report(pool, redis, args.key))
+        lambda pool: _with_redis(lambda redis: message_report.report(pool, redis, args.key))
     )
-    return (found, message.render(found)) if found else None
+    return (found, message_report.render(found)) if found else None
 
 
 async def _streams(args: argparse.Namespace) -> Output:

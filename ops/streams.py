@@ -13,8 +13,9 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from core.broker import group_lag
+from core.names import DEAD_LETTER_SUFFIX, GROUPS, dead_letter_stream
 from ops.render import duration, table, when
-from server.constants import DEAD_LETTER_SUFFIX, GROUPS, dead_letter_stream
 
 # What the runner adds to an entry when it dead-letters it (consumers/runner.py).
 DEAD_FIELDS = ("source_id", "error", "deliveries", "failed_at")
@@ -59,8 +60,7 @@ async def overview(redis: Redis, pending_limit: int = 10) -> list[dict[str, Any]
         except ResponseError:  # no such stream yet
             info = None
         if info is not None:
-            # Redis < 7 reports no lag; handled entries are deleted, so the rest is lag.
-            lag = info.get("lag", max(0, s["length"] - info["pending"]))
+            lag = group_lag(s["length"], info)
             s.update(group_exists=True, lag=lag, pending=info["pending"])
             s["last_delivered_id"] = info["last-delivered-id"]
             s["consumers"] = [

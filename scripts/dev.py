@@ -29,7 +29,7 @@ from honcho.manager import Manager
 from honcho.printer import Printer
 
 from db.migrate import migrate
-from scripts.embedded import DEFAULT_DATA_DIR, services
+from harness.embedded import DEFAULT_DATA_DIR, services
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = DEFAULT_DATA_DIR / "dev"

@@ -16,7 +16,7 @@ from sanic import Sanic
 from sanic.exceptions import SanicException
 from sanic.worker.loader import AppLoader
 
-from server.settings import Settings, SettingsError
+from core.settings import Settings, SettingsError
 
 _MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -35,7 +35,7 @@ def main() -> None:
         port=settings.port,
         workers=settings.web_workers,
         single_process=settings.web_workers == 1,
-        # JSON lines through server/logs.py, without query strings. They are INFO lines:
+        # JSON lines through core/logs.py, without query strings. They are INFO lines:
         # above INFO, Sanic would build each one (the full URL, ~8% of a webhook POST's CPU)
         # only for the logger to drop it.
         access_log=settings.log_level in ("DEBUG", "INFO"),

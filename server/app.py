@@ -15,24 +15,24 @@ from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse, json
 
 import db
+from core import broker, exposition
+from core.batcher import Batcher
+from core.failures import OUTAGES
+from core.logs import configure_logging, secrets_of
+from core.settings import Settings
 from server import (
     docs,
-    exposition,
     health,
     media,
-    messages,
-    meta_client,
-    metrics,
     reads,
     request_ids,
-    streams,
-    webhooks,
+    sending,
+    web_metrics,
+    webhook_intake,
 )
-from server.batcher import Batcher
-from server.errors import OUTAGES, ApiError, Unavailable
-from server.logs import configure_logging, secrets_of
+from server.errors import ApiError, Unavailable
 from server.send_batch import send_batcher
-from server.settings import Settings
+from whatsapp import client as meta
 
 logger = logging.getLogger("server")
 
@@ -54,17 +54,18 @@ def create_app(settings: Settings | None = None, name: str = APP_NAME) -> Sanic:
     # default 15 s ignores our setting, and busy keep-alive clients never go idle).
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.shutdown_timeout_s
     app.ctx.settings = settings
-    app.blueprint([messages.bp, reads.bp, media.bp, webhooks.bp, health.bp, metrics.bp, docs.bp])
+    routes = (sending, reads, media, webhook_intake, health, web_metrics, docs)
+    app.blueprint([module.bp for module in routes])
     request_ids.install(app)
 
     @app.before_server_start
     async def _open(app: Sanic) -> None:
         app.ctx.pool = await db.create_pool(settings.database_url, min_size=1, max_size=10)
-        app.ctx.redis = streams.connect(settings.redis_url)
-        app.ctx.meta = meta_client.open_client(settings)
-        # Concurrent requests share round trips (see `server.batcher`).
+        app.ctx.redis = broker.connect(settings.redis_url)
+        app.ctx.meta = meta.open_client(settings.access_token, settings.http_timeout_s)
+        # Concurrent requests share round trips (see `core.batcher`).
         app.ctx.sends = send_batcher(app.ctx.pool, app.ctx.redis)
-        app.ctx.webhook_bodies = Batcher(partial(streams.publish_webhooks, app.ctx.redis))
+        app.ctx.webhook_bodies = Batcher(partial(broker.publish_webhooks, app.ctx.redis))
 
     @app.after_server_stop
     async def _close(app: Sanic) -> None:

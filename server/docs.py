@@ -19,7 +19,7 @@ from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse, html, raw
 
 from server.errors import ApiError, ValidationError
-from server.meta_client import MetaRejectedRequest
+from server.meta_answers import MetaRejectedRequest
 from server.openapi import Operation, Param, Reply, SchemaSource, declared, first_line, operation
 from server.request_ids import HEADER
 from server.schemas import HUB_EVENTS, ErrorBody, MetaErrorBody, ValidationErrorBody

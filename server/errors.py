@@ -2,34 +2,12 @@
 
 Every error body is `{"error": {"code": ..., "message": ..., "fields": [...]}}`; `fields`
 appears when the error is about named fields (400s, a media file too large), one per field.
+A dependency outage (`core.failures.OUTAGES`) is rendered as `Unavailable` by the app.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-import asyncpg
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
-# PostgreSQL or Redis unreachable: a 503 in the web process, a retry in place in consumers.
-OUTAGES = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    # A pooled connection PostgreSQL just dropped (restart, failover) can fail its next query
-    # with "cannot switch to state ...; another operation is in progress" before asyncpg
-    # notices the socket is gone: an outage too, not a bug of ours.
-    asyncpg.InternalClientError,
-    RedisConnectionError,
-    RedisTimeoutError,
-)
-
-# Worth retrying the same work in place: an outage, or PostgreSQL aborting one of two
-# concurrent transactions (it is nobody's fault and the retry succeeds).
-TRANSIENT = (*OUTAGES, asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 
 
 class ApiError(Exception):

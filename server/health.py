@@ -9,10 +9,11 @@ from typing import Any
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from consumers.ratelimit import parse_pause
+from core.broker import group_lag
+from core.names import GROUPS, HUB_PAUSED_KEY, SEND_PAUSED_KEY, dead_letter_stream
+from core.pauses import parse_pause
 from db import hub_events
 from server.auth import require_health_token
-from server.constants import GROUPS, HUB_PAUSED_KEY, SEND_PAUSED_KEY, dead_letter_stream
 from server.openapi import HEALTH_TOKEN, Reply, operation
 from server.schemas import HealthReport, Pong
 
@@ -87,7 +88,11 @@ async def _redis(redis: Any) -> dict[str, Any]:
             info["length"] = await redis.xlen(stream)
             for g in await redis.xinfo_groups(stream):
                 if g["name"] == group:
-                    info.update(lag=g.get("lag"), pending=g["pending"], consumers=g["consumers"])
+                    info.update(
+                        lag=group_lag(info["length"], g),
+                        pending=g["pending"],
+                        consumers=g["consumers"],
+                    )
         info["dead_letters"] = await redis.xlen(dead_letter_stream(stream))
         out[stream] = info
     return out

@@ -1,7 +1,7 @@
 """The Hub's media routes, so it never needs Meta's token: upload a file, download one.
 
 - `POST /api/v1/media/`: a multipart upload, spooled to disk while it arrives, checked against
-  Meta's rules (`server.media_rules`), then uploaded to Meta; answers Meta's media id.
+  Meta's rules (`whatsapp.media_rules`), then uploaded to Meta; answers Meta's media id.
 - `GET /api/v1/media/{media_id}/`: looks the media up on Meta, then relays the download chunk
   by chunk (Meta -> Hub), so a 100 MB document never sits in memory.
 """
@@ -17,13 +17,14 @@ import httpx
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from server import media_rules, meta_client
+from core.settings import Settings
+from server import meta_answers
 from server.auth import require_api_key
 from server.errors import NotFound, UnsupportedMediaType, ValidationError
 from server.form_stream import FieldTooLarge, Form, UploadedFile, boundary_of, read_form
 from server.openapi import API_KEY, Body, Param, Reply, operation
 from server.schemas import MediaUpload, MediaUploaded
-from server.settings import Settings
+from whatsapp import media_rules
 
 logger = logging.getLogger("server.media")
 
@@ -45,7 +46,7 @@ _OCTET_STREAM = "application/octet-stream"
     responses={
         201: Reply(MediaUploaded, "uploaded to Meta", headers=(Param("Location", "header"),))
     },
-    errors=(ValidationError, FieldTooLarge, UnsupportedMediaType, *meta_client.CALL_ERRORS),
+    errors=(ValidationError, FieldTooLarge, UnsupportedMediaType, *meta_answers.CALL_ERRORS),
     auth=API_KEY,
 )
 async def upload(request: Request) -> HTTPResponse:
@@ -66,7 +67,7 @@ async def upload(request: Request) -> HTTPResponse:
         )
         file, mime_type = _checked(form)
         spool.seek(0)
-        response = await meta_client.call(
+        response = await meta_answers.call(
             client,
             client.build_request(
                 "POST",
@@ -75,9 +76,9 @@ async def upload(request: Request) -> HTTPResponse:
                 files={_FILE: (file.filename or "file", spool, mime_type)},
             ),
         )
-    media_id = meta_client.json_body(response).get("id")
+    media_id = meta_answers.json_body(response).get("id")
     if not isinstance(media_id, str) or not _MEDIA_ID.match(media_id):
-        raise meta_client.MetaUnavailableError("Meta answered the upload without a media id")
+        raise meta_answers.MetaUnavailableError("Meta answered the upload without a media id")
     body = {
         "id": media_id,
         "mime_type": mime_type,
@@ -100,7 +101,7 @@ async def upload(request: Request) -> HTTPResponse:
             headers=(Param("X-Media-Sha256", "header", required=False),),
         )
     },
-    errors=(ValidationError, NotFound, *meta_client.CALL_ERRORS),
+    errors=(ValidationError, NotFound, *meta_answers.CALL_ERRORS),
     auth=API_KEY,
 )
 async def download(request: Request, media_id: str) -> HTTPResponse | None:
@@ -110,17 +111,17 @@ async def download(request: Request, media_id: str) -> HTTPResponse | None:
         raise ValidationError([{"field": "media_id", "message": "must be Meta's numeric media id"}])
     settings, client = request.app.ctx.settings, request.app.ctx.meta
     missing = f"no media with id {media_id}: Meta does not know it, or it has expired"
-    lookup = await meta_client.call(
+    lookup = await meta_answers.call(
         client,
         client.build_request("GET", settings.graph_url(media_id), params=_owner(settings)),
         not_found=missing,
     )
-    info = meta_client.json_body(lookup)
+    info = meta_answers.json_body(lookup)
     url = info.get("url")
     if not isinstance(url, str) or not url.startswith(("https://", "http://")):
-        raise meta_client.MetaUnavailableError("Meta's media lookup has no download URL")
+        raise meta_answers.MetaUnavailableError("Meta's media lookup has no download URL")
     # identity: the bytes are relayed as they come, so they must be the file's own.
-    upstream = await meta_client.call(
+    upstream = await meta_answers.call(
         client,
         client.build_request("GET", url, headers={"Accept-Encoding": "identity"}),
         not_found=missing,

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from server import logs, meta_client
+from core import logs
+from server import meta_answers
 from server.auth import require_api_key
 from server.errors import ValidationError
 from server.openapi import API_KEY, Body, Param, operation
@@ -42,7 +43,7 @@ class ReadRequest(BaseModel):
     body=Body(ReadRequest, "ReadRequest", "optional", required=False),
     params=(Param("wamid", "path", {"type": "string", "pattern": _WAMID.pattern}),),
     responses={200: MarkedRead},
-    errors=(ValidationError, *meta_client.CALL_ERRORS),
+    errors=(ValidationError, *meta_answers.CALL_ERRORS),
     auth=API_KEY,
 )
 async def mark_read(request: Request, wamid: str) -> HTTPResponse:
@@ -63,7 +64,7 @@ async def mark_read(request: Request, wamid: str) -> HTTPResponse:
     if options.typing_indicator:
         payload["typing_indicator"] = {"type": "text"}
     settings, client = request.app.ctx.settings, request.app.ctx.meta
-    await meta_client.call(
+    await meta_answers.call(
         client, client.build_request("POST", settings.meta_messages_url, json=payload)
     )
     return json({"wamid": wamid, "status": "read", "typing_indicator": options.typing_indicator})

@@ -14,7 +14,7 @@ import uuid
 from sanic import Request, Sanic
 from sanic.response import BaseHTTPResponse
 
-from server import logs
+from core import logs
 
 HEADER = "X-Request-ID"
 # Callers' ids (a proxy's, the Hub's trace id) are kept if short and plain; anything else

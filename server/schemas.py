@@ -15,7 +15,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.constants import (
+from core.names import (
     EVENT_MESSAGE_RECEIVED,
     EVENT_MESSAGE_STATUS,
     EVENT_WEBHOOK_UNPARSED,

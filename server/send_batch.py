@@ -1,5 +1,5 @@
 """Store and publish send requests together: one INSERT and one XADD round trip per batch
-(`server.batcher`). Every request still gets its own outcome, and only once its own row is
+(`core.batcher`). Every request still gets its own outcome, and only once its own row is
 stored and its own entry published.
 
 Requests with the same Idempotency-Key are serialised by a PostgreSQL advisory lock held
@@ -19,11 +19,11 @@ import asyncpg
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from core import broker
+from core.batcher import Batcher
+from core.failures import OUTAGES
 from db import messages
 from db.messages import NewMessage
-from server import streams
-from server.batcher import Batcher
-from server.errors import OUTAGES
 
 logger = logging.getLogger("server.send")
 
@@ -80,7 +80,7 @@ async def _store_and_publish(
     undone: set[UUID] = set()
     if stored:
         try:
-            await streams.publish_outbound(redis, list(stored))
+            await broker.publish_outbound(redis, list(stored))
         except (RedisError, OSError) as exc:
             undone = await _undo(conn, list(stored), exc)
     taken = [m.idempotency_key for m in batch if m.id not in stored and m.idempotency_key]

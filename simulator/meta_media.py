@@ -31,10 +31,10 @@ from typing import Any
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json
 
-from server import media_rules
 from simulator.meta_checks import error_body
 from simulator.scenarios import step_error
 from simulator.serve import loads
+from whatsapp import media_rules
 
 MAX_STORED_BYTES = 1 << 30
 OPERATIONS = ("upload", "lookup", "download", "read")

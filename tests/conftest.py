@@ -4,6 +4,10 @@ DATABASE_URL / REDIS_URL are honoured when set; otherwise embedded servers start
 `.data/test`. Each session creates fresh databases (dropped at the end): one for tests that
 use the database directly (truncated before each test) and one for the end-to-end stack of
 real processes (web, worker, Meta simulator, Hub sink), which runs once per session.
+
+Consumer tests get `ctx`, the context a worker builds, with Meta and the Hub played by
+`edge`, a scripted HTTP server (tests/support/edge.py); a module sets the worker's settings
+by overriding `worker_env`.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ import pytest
 from redis.asyncio import Redis
 
 import db
+from consumers.context import Context
 from db.migrate import migrate
-from scripts.embedded import DEFAULT_DATA_DIR
-from scripts.embedded import services as embedded_services
-from scripts.stack import Stack, new_stack, redis_db_of, with_database, with_redis_db
+from harness.embedded import DEFAULT_DATA_DIR
+from harness.embedded import services as embedded_services
+from harness.stack import Stack, new_stack, redis_db_of, with_database, with_redis_db
+from tests.support.edge import Scripted, scripted_server, worker_context
 
 ROOT = Path(__file__).resolve().parent.parent
 _TABLES = "hub_events, message_statuses, inbound_messages, webhook_changes, messages"
@@ -85,6 +91,28 @@ async def redis(services: Services) -> AsyncIterator[Redis]:
     await client.flushdb()
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+async def edge() -> AsyncIterator[Scripted]:
+    """A real HTTP server playing Meta and the Hub from a script."""
+    async with scripted_server() as server:
+        yield server
+
+
+@pytest.fixture
+def worker_env() -> dict[str, str]:
+    """Settings of the `ctx` worker beyond the test defaults; modules override this."""
+    return {}
+
+
+@pytest.fixture
+async def ctx(
+    pool: asyncpg.Pool, redis: Redis, edge: Scripted, worker_env: dict[str, str]
+) -> AsyncIterator[Context]:
+    """A worker's context on the test database and Redis, calling `edge` for Meta and Hub."""
+    async with worker_context(pool, redis, edge, **worker_env) as c:
+        yield c
 
 
 @pytest.fixture(scope="session")

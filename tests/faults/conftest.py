@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from scripts.faults import Servers
+from harness.faults import Servers
 from tests.faults.counts import REPORTS
 from tests.faults.harness import FaultStack, start_fault_stack
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from server.constants import (
+from core.names import (
     GROUPS,
     HUB_STREAM,
     OUTBOUND_STREAM,

@@ -23,9 +23,9 @@ import orjson
 from redis.asyncio import Redis
 
 from db.migrate import migrate
-from scripts.faults import Servers
-from scripts.stack import Stack, new_stack
-from tests.test_e2e import eventually
+from harness.faults import Servers
+from harness.stack import Stack, new_stack
+from tests.e2e.test_loop import eventually
 
 # Short timings so outages of seconds exercise the same paths as outages of hours. Settings
 # that main does not know yet (the lead's rate limiter and retry schedule) are harmless.

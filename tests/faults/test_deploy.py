@@ -11,9 +11,9 @@ import time
 
 import pytest
 
+from tests.e2e.test_loop import eventually
 from tests.faults.counts import assert_promise, settled_counts
 from tests.faults.harness import FAULT_ENV, FaultStack, Sent, burst_with_fault
-from tests.test_e2e import eventually
 
 pytestmark = pytest.mark.timeout(120)
 _MARGIN_S = 4.0  # process exit and interpreter teardown on a loaded machine

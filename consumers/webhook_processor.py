@@ -1,0 +1,152 @@
+"""The webhook path: Meta's verified POST bodies -> statuses, inbound messages and other
+changes -> outbox.
+
+A batch of stream entries (each one of Meta's POSTs, each with many statuses and messages)
+is parsed and recorded in one transaction. Statuses find their message by our id, which we
+send as `biz_opaque_callback_data`, or else by wamid; a status for a message we never sent
+is logged and skipped. Every other change (template status, account updates, any field
+Meta adds) and every item the parser could not read is stored and forwarded, never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from consumers import events, worker_metrics
+from consumers.context import Context
+from consumers.runner import Consumer, Entry
+from core import logs
+from core.names import WEBHOOK_PROCESSORS_GROUP, WEBHOOKS_STREAM
+from db import messages
+from db.inbound import NewInbound
+from db.statuses import StatusChange
+from db.webhook_changes import NewChange
+from whatsapp.notifications import (
+    INVALID_KINDS,
+    MalformedWebhook,
+    Notification,
+    StatusUpdate,
+    parse_webhook,
+)
+
+logger = logging.getLogger("consumers.webhook_processor")
+T = TypeVar("T")
+
+
+async def handle(ctx: Context, entries: list[Entry]) -> dict[str, str]:
+    # Each batch runs in a task of its own: its lines name the Meta POSTs (entries) they
+    # came from, which the web's access line of each POST names too.
+    logs.bind(stream=WEBHOOKS_STREAM, entry_ids=[e.id for e in entries])
+    parsed: list[Notification] = []
+    malformed: dict[str, str] = {}
+    for e in entries:
+        try:
+            parsed.append(parse_webhook(e.fields.get("body", "")))
+        except MalformedWebhook as exc:
+            malformed[e.id] = f"malformed webhook: {exc}"
+    worker_metrics.count_webhook(parsed, len(malformed))
+    changes = await _changes(ctx, [s for n in parsed for s in n.statuses])
+    inbound = inbound_rows(parsed)
+    others = change_rows(parsed)
+    for c in others:
+        if c.field in INVALID_KINDS:
+            logger.warning(
+                "unreadable webhook item kind=%s event=%s", c.field, c.id, extra={"event_id": c.id}
+            )
+    if changes or inbound or others:
+        await events.record(ctx, changes, inbound, others)
+    return malformed
+
+
+def inbound_rows(parsed: list[Notification]) -> list[NewInbound]:
+    """Inbound messages to store, once per wamid even when Meta's retry is in the batch."""
+    rows = (
+        NewInbound(m.wamid, m.phone_number_id, m.sender, m.profile_name, m.type, m.timestamp, m.raw)
+        for n in parsed
+        for m in n.messages
+    )
+    return _first_of_each(rows, lambda m: m.wamid)
+
+
+def change_rows(parsed: list[Notification]) -> list[NewChange]:
+    """Other changes to store, once per content-derived id."""
+    rows = (
+        events.new_change(o.field, o.value, o.entry_id, o.time) for n in parsed for o in n.others
+    )
+    return _first_of_each(rows, lambda c: c.id)
+
+
+def _first_of_each(items: Iterable[T], key: Callable[[T], str]) -> list[T]:
+    first: dict[str, T] = {}
+    for item in items:
+        first.setdefault(key(item), item)
+    return list(first.values())
+
+
+async def _changes(ctx: Context, updates: list[StatusUpdate]) -> list[StatusChange]:
+    if not updates:
+        return []
+    async with ctx.pool.acquire() as conn:
+        by_wamid = await messages.ids_by_wamid(
+            conn, [u.wamid for u in updates if _our_id(u) is None]
+        )
+        # Callback data is only a claim; keep statuses of messages that are really ours.
+        known = await messages.existing(
+            conn, [i for u in updates if (i := _our_id(u) or by_wamid.get(u.wamid))]
+        )
+    changes = []
+    for u in updates:
+        message_id = _our_id(u) or by_wamid.get(u.wamid)
+        if message_id not in known:
+            logger.warning(
+                "status for unknown message wamid=%s status=%s",
+                u.wamid,
+                u.status,
+                extra={"wamid": u.wamid, "message_status": u.status},
+            )
+            continue
+        details = {
+            k: v
+            for k, v in (
+                ("errors", u.errors),
+                ("conversation", u.conversation),
+                ("pricing", u.pricing),
+            )
+            if v
+        }
+        changes.append(
+            StatusChange(
+                message_id,
+                u.status,
+                u.timestamp,
+                "meta",
+                wamid=u.wamid,
+                error=_error(u.errors[0]) if u.errors else None,
+                details=details or None,
+            )
+        )
+    return changes
+
+
+def _our_id(u: StatusUpdate) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(u.callback_data) if u.callback_data else None
+    except ValueError:
+        return None
+
+
+def _error(e: dict[str, Any]) -> dict[str, Any]:
+    data = e.get("error_data")
+    return {
+        "code": e.get("code"),
+        "title": e.get("title"),
+        "message": e.get("message"),
+        "details": data.get("details") if isinstance(data, dict) else None,
+    }
+
+
+# One POST may carry 1,000 statuses (~1.7 MB once parsed): 20 entries bound a batch's memory.
+CONSUMER = Consumer("webhooks", WEBHOOKS_STREAM, WEBHOOK_PROCESSORS_GROUP, handle, batch_size=20)

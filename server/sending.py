@@ -1,0 +1,177 @@
+"""The Hub's API: send a message, read its status. The send path is here, top to bottom."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+from uuid import UUID, uuid4
+
+import orjson
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json
+
+from core import logs
+from db import messages, statuses
+from server.auth import require_api_key
+from server.errors import Conflict, NotFound, PayloadTooLarge, Unavailable, ValidationError
+from server.openapi import API_KEY, Body, Param, Reply, operation
+from server.payloads import parse_send_request, send_request_schema
+from server.schemas import Accepted, MessageStatus
+from server.web_metrics import MESSAGES_ACCEPTED
+
+bp = Blueprint("messages", url_prefix="/api/v1/messages")
+
+# Printable ASCII, like Stripe's keys; long enough for a UUID with a prefix.
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_TIMESTAMPS = ("created_at", "sending_at", "sent_at", "delivered_at", "read_at", "failed_at")
+
+
+@bp.post("/send/")
+@operation(
+    "Send a message",
+    tag="messages",
+    body=Body(send_request_schema, "SendRequest", "Meta's message object, plus `metadata`"),
+    params=(
+        Param(
+            "Idempotency-Key",
+            "header",
+            {"type": "string", "pattern": _IDEMPOTENCY_KEY.pattern},
+            required=False,
+            description="the same key with the same body returns the same message, sent once",
+        ),
+    ),
+    responses={
+        202: Reply(
+            Accepted,
+            "stored and queued",
+            headers=(
+                Param("Location", "header", description="the status URL"),
+                Param("Idempotent-Replayed", "header", {"const": "true"}, required=False),
+            ),
+        )
+    },
+    errors=(ValidationError, Conflict, PayloadTooLarge, Unavailable),
+    auth=API_KEY,
+)
+async def send(request: Request) -> HTTPResponse:
+    """Validate, store as queued, publish to the outbound stream, answer 202."""
+    require_api_key(request)
+    settings = request.app.ctx.settings
+    if len(request.body) > settings.max_send_body_bytes:
+        raise PayloadTooLarge(f"request body exceeds {settings.max_send_body_bytes} bytes")
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+        raise ValidationError(
+            [
+                {
+                    "field": "Idempotency-Key",
+                    "message": "must be 1 to 255 printable ASCII characters without spaces",
+                }
+            ]
+        )
+    req = parse_send_request(request.body)
+    # Same key + same request = same message. Hash the parsed request, not the raw bytes,
+    # so a retry that only re-orders keys or whitespace is still "the same body".
+    payload = req.meta_payload("")
+    canonical = {"payload": payload, "metadata": req.metadata}
+    request_hash = hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    message_id = uuid4()
+    logs.bind(message_id=str(message_id))  # on every line of this request, the access line too
+    payload["biz_opaque_callback_data"] = str(message_id)
+    outcome = await request.app.ctx.sends.submit(
+        messages.NewMessage(
+            id=message_id,
+            idempotency_key=key,
+            request_hash=request_hash,
+            recipient=req.to,
+            type=req.type,
+            payload=payload,
+            metadata=req.metadata,
+        )
+    )
+    if outcome.kind == "unavailable":
+        raise Unavailable("the message queue is unavailable; the message was not accepted")
+    if outcome.kind in ("conflict", "replayed"):
+        logs.bind(message_id=str(outcome.row["id"]), idempotent_replay=True)
+    if outcome.kind == "conflict":
+        raise Conflict("Idempotency-Key was already used with a different request body")
+    if outcome.kind == "replayed":
+        row = outcome.row
+        headers = {"Idempotent-Replayed": "true", "Location": _status_url(row["id"])}
+        return json(_accepted(row), status=202, headers=headers)
+    MESSAGES_ACCEPTED.labels(req.type).inc()
+    accepted = {
+        "id": message_id,
+        "status": outcome.row["status"],
+        "recipient": req.to,
+        "type": req.type,
+        "idempotency_key": key,
+        "created_at": outcome.row["created_at"],
+    }
+    return json(_accepted(accepted), status=202, headers={"Location": _status_url(message_id)})
+
+
+@bp.get("/status/<message_id:str>/")
+@operation(
+    "Read a message's status",
+    tag="messages",
+    params=(Param("message_id", "path", {"type": "string", "format": "uuid"}),),
+    responses={200: MessageStatus},
+    errors=(ValidationError, NotFound, Unavailable),
+    auth=API_KEY,
+)
+async def status(request: Request, message_id: str) -> HTTPResponse:
+    """Everything we know about one message: status, wamid, timestamps, error, timeline."""
+    require_api_key(request)
+    try:
+        uid = UUID(message_id)
+    except ValueError:
+        raise ValidationError([{"field": "message_id", "message": "must be a UUID"}]) from None
+    logs.bind(message_id=str(uid))
+    pool = request.app.ctx.pool
+    row = await messages.get(pool, uid)
+    if row is None:
+        raise NotFound(f"no message with id {uid}")
+    timeline = [{"status": "queued", "at": _iso(row["created_at"]), "source": "api"}]
+    if row["sending_at"]:
+        timeline.append({"status": "sending", "at": _iso(row["sending_at"]), "source": "sender"})
+    for t in await statuses.timeline(pool, uid):
+        entry = {"status": t["status"], "at": _iso(t["occurred_at"]), "source": t["source"]}
+        if t["details"]:
+            entry["details"] = t["details"]
+        timeline.append(entry)
+    body: dict[str, Any] = {
+        "id": str(row["id"]),
+        "status": row["status"],
+        "recipient": row["recipient"],
+        "type": row["type"],
+        "wamid": row["wamid"],
+        "metadata": row["metadata"],
+        "idempotency_key": row["idempotency_key"],
+        "error": row["error"],
+        "attempts": row["attempts"],
+        **{name: _iso(row[name]) for name in _TIMESTAMPS},
+        "timeline": timeline,
+    }
+    return json(body)
+
+
+def _accepted(row: Any) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "status": row["status"],
+        "recipient": row["recipient"],
+        "type": row["type"],
+        "idempotency_key": row["idempotency_key"],
+        "created_at": _iso(row["created_at"]),
+        "status_url": _status_url(row["id"]),
+    }
+
+
+def _status_url(message_id: UUID) -> str:
+    return f"/api/v1/messages/status/{message_id}/"
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -1,0 +1,120 @@
+"""The web's Prometheus series and `GET /metrics` (HEALTH_CHECK_TOKENS, like /health/).
+
+Counters here are incremented by the handlers; the streams' state (length, lag, pending,
+dead letters) and the pauses are read from Redis at scrape time in one pipeline, so they
+describe every replica. The worker's series are in `consumers.worker_metrics`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from prometheus_client import Counter
+from prometheus_client.core import GaugeMetricFamily
+from redis.asyncio import Redis
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, raw
+
+from core import exposition
+from core.broker import group_lag
+from core.names import GROUPS, HUB_PAUSED_KEY, SEND_PAUSED_KEY, dead_letter_stream
+from server.auth import require_health_token
+from server.errors import Unavailable
+from server.openapi import HEALTH_TOKEN, Reply, operation
+
+logger = logging.getLogger("server.web_metrics")
+bp = Blueprint("metrics")
+
+MESSAGES_ACCEPTED = Counter(
+    "messaging_messages_accepted",
+    "Messages stored and queued by POST /api/v1/messages/send/ (idempotent replays excluded)",
+    ["type"],
+)
+WEBHOOKS_RECEIVED = Counter(
+    "messaging_webhooks_received", "Meta webhook POSTs verified and queued for processing"
+)
+
+
+@bp.get("/metrics", strict_slashes=True)
+@operation(
+    "Prometheus metrics",
+    tag="health",
+    responses={200: Reply(description="Prometheus text exposition", media="text/plain")},
+    errors=(Unavailable,),
+    auth=HEALTH_TOKEN,
+)
+async def metrics(request: Request) -> HTTPResponse:
+    """The web's counters and every stream's state, read from Redis at scrape time."""
+    require_health_token(request)
+    settings = request.app.ctx.settings
+    families = await redis_families(request.app.ctx.redis, settings.phone_number_id)
+    body = exposition.render(exposition.Snapshot(families))
+    return raw(body, content_type=exposition.CONTENT_TYPE_LATEST)
+
+
+async def redis_families(redis: Redis, phone_number_id: str) -> list[GaugeMetricFamily]:
+    """Streams, consumer groups, dead letters and pauses: one pipelined round trip."""
+    up = GaugeMetricFamily("messaging_redis_up", "1 if Redis answered this scrape's queries")
+    paused_key = SEND_PAUSED_KEY.format(phone_number_id=phone_number_id)
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for stream, _ in GROUPS:
+                pipe.xlen(stream)
+                pipe.xinfo_groups(stream)
+                pipe.xlen(dead_letter_stream(stream))
+            pipe.pttl(paused_key)
+            pipe.pttl(HUB_PAUSED_KEY)
+            replies = await pipe.execute(raise_on_error=False)
+    except Exception as exc:  # the scrape still shows the counters, and that Redis is down
+        logger.warning("metrics: redis unavailable (%s)", type(exc).__name__)
+        up.add_metric([], 0)
+        return [up]
+    up.add_metric([], 1)
+    return [up, *_stream_families(replies[:-2]), _paused_family(replies[-2:])]
+
+
+def _stream_families(replies: list[Any]) -> list[GaugeMetricFamily]:
+    length = GaugeMetricFamily(
+        "messaging_stream_length", "Entries in the stream: its backlog", labels=["stream"]
+    )
+    lag = GaugeMetricFamily(
+        "messaging_stream_lag",
+        "Entries not yet delivered to the consumer group",
+        labels=["stream", "group"],
+    )
+    pending = GaugeMetricFamily(
+        "messaging_stream_pending",
+        "Entries delivered to a consumer and not yet acknowledged",
+        labels=["stream", "group"],
+    )
+    dead = GaugeMetricFamily(
+        "messaging_dead_letter_entries", "Entries in <stream>:dead", labels=["stream"]
+    )
+    triples = [replies[i : i + 3] for i in range(0, len(replies), 3)]  # xlen, xinfo, xlen
+    for (stream, group), (size, groups, dead_size) in zip(GROUPS, triples, strict=True):
+        size = size if isinstance(size, int) else 0
+        info = next((g for g in _list(groups) if g.get("name") == group), None)
+        length.add_metric([stream], size)
+        dead.add_metric([stream], dead_size if isinstance(dead_size, int) else 0)
+        if info is None:  # the group is created by the first consumer that starts
+            continue
+        pending.add_metric([stream, group], info["pending"])
+        lag.add_metric([stream, group], group_lag(size, info))
+    return [length, lag, pending, dead]
+
+
+def _paused_family(ttls: list[Any]) -> GaugeMetricFamily:
+    paused = GaugeMetricFamily(
+        "messaging_paused_seconds",
+        "Seconds left of a pause (0: not paused); sending: Meta's spam/token errors, "
+        "hub_deliveries: the Hub answered 410",
+        labels=["what"],
+    )
+    for what, ttl in zip(("sending", "hub_deliveries"), ttls, strict=True):
+        paused.add_metric([what], max(ttl, 0) / 1000 if isinstance(ttl, int) else 0)
+    return paused
+
+
+def _list(value: Any) -> list[dict[str, Any]]:
+    return value if isinstance(value, list) else []  # an error: the stream does not exist

@@ -1,0 +1,68 @@
+"""Meta's webhook: verify, publish the raw body, answer 200. The webhook path starts here
+and continues in `consumers.webhook_processor`; no database work happens in Meta's request."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json, text
+
+from core import logs
+from core.tokens import matches_any
+from server.auth import verify_meta_signature
+from server.errors import Forbidden, PayloadTooLarge, Unauthorized, Unavailable
+from server.openapi import Body, Param, Reply, operation
+from server.schemas import WebhookReceived
+from server.web_metrics import WEBHOOKS_RECEIVED
+
+bp = Blueprint("webhooks", url_prefix="/webhooks/whatsapp")
+
+
+@bp.get("/")
+@operation(
+    "Meta's subscription handshake",
+    tag="webhooks",
+    params=(
+        Param("hub.mode", "query", {"type": "string", "enum": ["subscribe"]}),
+        Param("hub.verify_token", "query", description="WHATSAPP_VERIFY_TOKEN"),
+        Param("hub.challenge", "query"),
+    ),
+    responses={200: Reply(description="`hub.challenge`", media="text/plain")},
+    errors=(Forbidden,),
+)
+async def verify(request: Request) -> HTTPResponse:
+    """Meta's subscription handshake: echo `hub.challenge` when the verify token matches."""
+    settings = request.app.ctx.settings
+    mode = request.args.get("hub.mode")
+    token = request.args.get("hub.verify_token", "")
+    challenge = request.args.get("hub.challenge", "")
+    if mode != "subscribe" or not matches_any(token, [settings.verify_token]):
+        raise Forbidden("webhook verification failed")
+    return text(challenge)
+
+
+@bp.post("/")
+@operation(
+    "Meta's webhook: statuses and inbound messages",
+    tag="webhooks",
+    body=Body(lambda: {"type": "object"}, "MetaWebhook", "Meta's notification, kept raw"),
+    params=(
+        Param(
+            "X-Hub-Signature-256",
+            "header",
+            {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
+            description="HMAC-SHA256 of the raw body with WHATSAPP_APP_SECRET",
+        ),
+    ),
+    responses={200: WebhookReceived},
+    errors=(Unauthorized, Forbidden, PayloadTooLarge, Unavailable),
+)
+async def receive(request: Request) -> HTTPResponse:
+    """Verify the signature, append the raw body to the webhooks stream, answer at once."""
+    settings = request.app.ctx.settings
+    verify_meta_signature(
+        request.body, request.headers.get("X-Hub-Signature-256"), settings.app_secret
+    )
+    entry_id = await request.app.ctx.webhook_bodies.submit(request.body)
+    logs.bind(stream="messaging:webhooks", entry_id=entry_id)  # where the worker picks it up
+    WEBHOOKS_RECEIVED.inc()
+    return json({"received": True})

@@ -1,0 +1,214 @@
+"""consumers.sender against a scripted Meta over real sockets, with real PostgreSQL and Redis:
+each answer ends where the retry policy says, and throttling never burns a message's tries."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from consumers import scheduler, sender
+from consumers.context import Context
+from consumers.runner import Entry
+from core.names import OUTBOUND_STREAM, PAIR_LIMIT_KEY, SEND_PAUSED_KEY
+from db import messages
+from db.messages import NewMessage
+from tests.support.edge import OK, Reply, meta_error, worker_context
+
+A, B = "4915100000001", "4915100000002"
+
+
+@pytest.fixture
+def worker_env() -> dict[str, str]:
+    return {"SEND_MAX_ATTEMPTS": "3"}
+
+
+async def queue(pool: asyncpg.Pool, to: str, attempts: int = 0) -> uuid.UUID:
+    message_id = uuid.uuid4()
+    payload = {"messaging_product": "whatsapp", "to": to, "type": "text", "text": {"body": "hi"}}
+    await messages.insert(pool, NewMessage(message_id, None, "0" * 64, to, "text", payload, None))
+    await pool.execute("UPDATE messages SET attempts = $2 WHERE id = $1", message_id, attempts)
+    return message_id
+
+
+async def send(ctx: Context, *ids: uuid.UUID) -> None:
+    entries = [Entry(f"{i}-0", {"message_id": str(m)}) for i, m in enumerate(ids, 1)]
+    assert await sender.handle(ctx, entries) == {}
+
+
+async def row(pool: asyncpg.Pool, message_id: uuid.UUID) -> asyncpg.Record:
+    return await pool.fetchrow("SELECT * FROM messages WHERE id = $1", message_id)
+
+
+def waits(r: asyncpg.Record) -> float:
+    return (r["next_attempt_at"] - datetime.now(UTC)).total_seconds()
+
+
+# label, Meta's answer, attempts before, then: status, attempts after, parked?, error code
+CASES: list[tuple[str, Reply, int, str, int, bool, object]] = [
+    ("accepted", OK, 0, "sent", 1, False, None),
+    ("5xx is parked for a retry", meta_error(2, 500), 0, "queued", 1, True, 2),
+    ("131000 is parked for a retry", meta_error(131000), 0, "queued", 1, True, 131000),
+    ("5xx on the last try fails", meta_error(2, 500), 2, "failed", 3, False, 2),
+    ("throttled: parked, try refunded", meta_error(130429, 429), 2, "queued", 2, True, 130429),
+    ("pair limit: parked, refunded", meta_error(131056), 2, "queued", 2, True, 131056),
+    ("spam limit: paused, refunded", meta_error(131048), 2, "queued", 2, True, 131048),
+    ("token expired: paused, refunded", meta_error(190, 401), 0, "queued", 0, True, 190),
+    ("permanent rejection fails", meta_error(131026), 0, "failed", 1, False, 131026),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "reply", "before", "status", "after", "parked", "code"),
+    CASES,
+    ids=[c[0] for c in CASES],
+)
+async def test_each_meta_answer_ends_where_the_policy_says(
+    ctx, edge, label, reply, before, status, after, parked, code
+):
+    message_id = await queue(ctx.pool, A, attempts=before)
+    edge.answer(A, reply)
+    await send(ctx, message_id)
+    r = await row(ctx.pool, message_id)
+    assert (r["status"], r["attempts"], r["next_attempt_at"] is not None) == (
+        status,
+        after,
+        parked,
+    )
+    error = r["error"] if status == "failed" else r["last_error"]
+    assert (error or {}).get("code") == code
+    assert len(edge.calls) == 1
+
+
+async def test_parked_message_comes_back_when_due_and_is_sent_once(ctx, edge):
+    message_id = await queue(ctx.pool, A)
+    edge.answer(A, meta_error(2, 500))
+    await send(ctx, message_id)
+    await send(ctx, message_id)  # a stray entry before it is due changes nothing
+    assert len(edge.calls) == 1
+    assert 0.7 < waits(await row(ctx.pool, message_id)) < 1.3  # RETRY_INITIAL_S=1, +-20%
+    assert await scheduler.publish_due(ctx) == {"messages": 0, "hub_events": 0}
+
+    await ctx.pool.execute("UPDATE messages SET next_attempt_at = now() WHERE id = $1", message_id)
+    assert await scheduler.publish_due(ctx) == {"messages": 1, "hub_events": 0}
+    [(entry_id, fields)] = await ctx.redis.xrange(OUTBOUND_STREAM)
+    await sender.handle(ctx, [Entry(entry_id, fields)])
+    r = await row(ctx.pool, message_id)
+    assert (r["status"], r["attempts"], r["next_attempt_at"]) == ("sent", 2, None)
+    assert len(edge.calls) == 2
+
+
+async def test_pair_limit_delays_only_that_recipient(ctx, edge):
+    first, second, other = (
+        await queue(ctx.pool, A),
+        await queue(ctx.pool, A),
+        await queue(ctx.pool, B),
+    )
+    edge.answer(A, meta_error(131056))
+    await send(ctx, first)
+    assert (
+        await ctx.redis.pttl(
+            PAIR_LIMIT_KEY.format(phone_number_id=ctx.settings.phone_number_id, recipient=A)
+        )
+        > 0
+    )
+    await send(ctx, second, other)  # A's second message waits without a Meta call
+    assert edge.keys() == [A, B]
+    assert (await row(ctx.pool, second))["status"] == "queued"
+    assert (await row(ctx.pool, other))["status"] == "sent"
+    assert waits(await row(ctx.pool, second)) > 1
+
+
+async def test_throughput_error_backs_off_the_whole_number(ctx, edge):
+    first, later = await queue(ctx.pool, A), await queue(ctx.pool, B)
+    edge.answer(A, meta_error(130429, 429))
+    await send(ctx, first)
+    started = asyncio.get_running_loop().time()
+    await send(ctx, later)  # another recipient, same number: waits for the back-off
+    assert asyncio.get_running_loop().time() - started > 1.5  # 2 x RETRY_INITIAL_S
+    assert (await row(ctx.pool, later))["status"] == "sent"
+
+
+async def test_paused_number_parks_without_calling_meta_and_alerts(ctx, edge):
+    first, second = await queue(ctx.pool, A), await queue(ctx.pool, B)
+    edge.answer(A, meta_error(131048))
+    await send(ctx, first)
+    pause = await ctx.redis.get(
+        SEND_PAUSED_KEY.format(phone_number_id=ctx.settings.phone_number_id)
+    )
+    assert "131048" in pause
+    await send(ctx, second)
+    assert edge.keys() == [A]
+    r = await row(ctx.pool, second)
+    assert (r["status"], r["attempts"], r["last_error"]["code"]) == ("queued", 0, 131048)
+    assert 200 < waits(r) <= 300  # SEND_PAUSE_S default
+
+
+async def test_stop_hands_back_what_was_not_claimed(ctx, edge):
+    ids = [await queue(ctx.pool, A) for _ in range(3)]
+    ctx.stop.set()
+    await send(ctx, *ids)
+    assert edge.calls == []
+    rows = [await row(ctx.pool, i) for i in ids]
+    assert {(r["status"], r["attempts"]) for r in rows} == {("queued", 0)}
+    assert all(waits(r) <= 0 for r in rows)  # due at once, for whichever worker is left
+
+
+async def test_cancelled_batch_returns_claimed_but_unsent_messages(pool, redis, edge):
+    async with worker_context(pool, redis, edge, SEND_RATE_PER_S="2") as ctx:
+        ids = [await queue(pool, A) for _ in range(3)]  # slots at 0 s and 0.5 s; then wait
+        task = asyncio.create_task(send(ctx, *ids))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    rows = {i: await row(pool, i) for i in ids}
+    assert len(edge.calls) == 1
+    assert rows[ids[0]]["status"] == "sent"
+    assert {(r["status"], r["attempts"]) for i, r in rows.items() if i != ids[0]} == {("queued", 0)}
+
+
+async def test_malformed_entry_is_dead_lettered_not_retried(ctx, edge):
+    assert await sender.handle(ctx, [Entry("1-0", {"message_id": "nope"})]) == {
+        "1-0": "message_id is not a UUID"
+    }
+    assert edge.calls == []
+
+
+async def test_unknown_outcome_stays_sending(ctx, edge):
+    message_id = await queue(ctx.pool, A)
+    edge.answer(A, (200, {"messages": []}, {}))
+    await send(ctx, message_id)
+    r = await row(ctx.pool, message_id)
+    assert (r["status"], r["attempts"]) == ("sending", 1)
+    assert r["sending_at"] > datetime.now(UTC) - timedelta(seconds=5)
+
+
+async def test_outage_mid_batch_hands_back_claimed_but_unsent_messages(ctx, edge):
+    ids = [await queue(ctx.pool, A), await queue(ctx.pool, B)]
+
+    async def broken(recipients: list[str]) -> dict[str, float]:
+        raise ConnectionError("redis went away")  # the network edge fails after the claim
+
+    ctx.limiter.blocked = broken
+    with pytest.raises(ConnectionError):
+        await send(ctx, *ids)
+    assert edge.calls == []
+    rows = [await row(ctx.pool, i) for i in ids]
+    assert {(r["status"], r["attempts"]) for r in rows} == {("queued", 0)}
+    assert all(waits(r) <= 0 for r in rows)
+
+
+async def test_a_batch_leaves_one_slot_apart(pool, redis, edge):
+    """Five sends at 20/s: the last one leaves no earlier than its slot, 4 x 50 ms on."""
+    async with worker_context(pool, redis, edge, SEND_RATE_PER_S="20") as ctx:
+        ids = [await queue(pool, A) for _ in range(5)]
+        edge.answer(A, *((200, {"messages": [{"id": f"wamid.{i}"}]}, {}) for i in range(5)))
+        started = time.monotonic()
+        await send(ctx, *ids)
+    assert len(edge.calls) == 5
+    assert 0.19 <= edge.calls[-1].at - started < 2

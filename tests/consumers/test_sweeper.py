@@ -1,0 +1,147 @@
+"""consumers.sweeper.sweep_once: repairs the gaps between PostgreSQL and Redis, once each."""
+
+from __future__ import annotations
+
+import uuid
+from types import SimpleNamespace
+from typing import Any
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+from consumers import events, sweeper
+from core import broker
+from core.names import HUB_STREAM, OUTBOUND_STREAM
+from db import hub_events, messages
+from db.hub_events import HubEvent
+from db.messages import NewMessage
+
+AGED = "now() - interval '1 hour'"
+
+
+@pytest.fixture
+def worker_env() -> dict[str, str]:
+    return {"SWEEP_STALE_S": "5", "SEND_OUTCOME_TIMEOUT_S": "30"}
+
+
+async def queued(pool: asyncpg.Pool) -> uuid.UUID:
+    m = NewMessage(uuid.uuid4(), None, "0" * 64, "4915112345678", "text", {"type": "text"}, None)
+    await messages.insert(pool, m)
+    return m.id
+
+
+async def sending(pool: asyncpg.Pool) -> uuid.UUID:
+    message_id = await queued(pool)
+    assert len(await messages.claim(pool, [message_id])) == 1
+    return message_id
+
+
+async def pending_event(pool: asyncpg.Pool) -> str:
+    event = HubEvent(f"evt_{uuid.uuid4().hex}", "message.received", None, {"data": {}})
+    async with pool.acquire() as conn:
+        assert await hub_events.insert_many(conn, [event]) == {event.id}
+    return event.id
+
+
+async def age(pool: asyncpg.Pool, table: str, column: str, row_id: Any) -> None:
+    await pool.execute(f"UPDATE {table} SET {column} = {AGED} WHERE id = $1", row_id)  # noqa: S608
+
+
+async def stream_field(redis: Redis, stream: str, name: str) -> list[str]:
+    return [fields[name] for _, fields in await redis.xrange(stream)]
+
+
+async def test_stale_queued_message_is_republished_once(ctx: SimpleNamespace) -> None:
+    message_id = await queued(ctx.pool)
+    await age(ctx.pool, "messages", "published_at", message_id)
+    assert (await sweeper.sweep_once(ctx))["queued"] == 1
+    assert (await sweeper.sweep_once(ctx))["queued"] == 0
+    assert await stream_field(ctx.redis, OUTBOUND_STREAM, "message_id") == [str(message_id)]
+
+
+async def test_old_message_still_waiting_in_a_backlog_is_left_alone(ctx: SimpleNamespace) -> None:
+    # The senders group has not read up to this message's entry yet: it is backlog, not lost.
+    message_id = await queued(ctx.pool)
+    await ctx.redis.xgroup_create(OUTBOUND_STREAM, "senders", id="$", mkstream=True)
+    await broker.publish_outbound(ctx.redis, [message_id])
+    await age(ctx.pool, "messages", "published_at", message_id)
+    assert (await sweeper.sweep_once(ctx))["queued"] == 0
+    # Once the group has read past it and the message is still queued, the entry was lost.
+    await ctx.redis.xreadgroup("senders", "c1", {OUTBOUND_STREAM: ">"})
+    assert (await sweeper.sweep_once(ctx))["queued"] == 1
+
+
+async def test_stale_pending_hub_event_is_republished(ctx: SimpleNamespace) -> None:
+    event_id = await pending_event(ctx.pool)
+    await age(ctx.pool, "hub_events", "published_at", event_id)
+    assert (await sweeper.sweep_once(ctx))["hub_events"] == 1
+    assert await sweeper.sweep_once(ctx) == {"queued": 0, "hub_events": 0, "outcome_unknown": 0}
+    [(_, entry)] = await ctx.redis.xrange(HUB_STREAM)
+    assert entry == {"event_id": event_id, "type": "message.received", "message_id": ""}
+
+
+async def test_message_stuck_sending_ends_failed_with_outcome_unknown(
+    ctx: SimpleNamespace,
+) -> None:
+    message_id = await sending(ctx.pool)
+    await age(ctx.pool, "messages", "sending_at", message_id)
+    assert (await sweeper.sweep_once(ctx))["outcome_unknown"] == 1
+    row = await messages.get(ctx.pool, message_id)
+    assert row["status"] == "failed"
+    assert row["error"]["code"] == "outcome_unknown"
+    assert row["failed_at"] is not None
+    event_id = events.event_id(str(message_id), "failed")
+    stored = await ctx.pool.fetchrow("SELECT payload FROM hub_events WHERE id = $1", event_id)
+    assert stored["payload"]["data"]["error"]["code"] == "outcome_unknown"
+    assert await stream_field(ctx.redis, HUB_STREAM, "event_id") == [event_id]
+    assert (await sweeper.sweep_once(ctx))["outcome_unknown"] == 0
+
+
+async def _fresh_queued(pool: asyncpg.Pool) -> None:
+    await queued(pool)
+
+
+async def _fresh_sending(pool: asyncpg.Pool) -> None:
+    await sending(pool)
+
+
+async def _fresh_pending_event(pool: asyncpg.Pool) -> None:
+    await pending_event(pool)
+
+
+async def _old_but_sent(pool: asyncpg.Pool) -> None:
+    message_id = await sending(pool)
+    await pool.execute(
+        f"UPDATE messages SET status = 'sent', published_at = {AGED}, sending_at = {AGED} "  # noqa: S608
+        "WHERE id = $1",
+        message_id,
+    )
+
+
+async def _old_but_delivered_event(pool: asyncpg.Pool) -> None:
+    event_id = await pending_event(pool)
+    await pool.execute(
+        f"UPDATE hub_events SET status = 'delivered', published_at = {AGED} WHERE id = $1",  # noqa: S608
+        event_id,
+    )
+
+
+@pytest.mark.parametrize(
+    "make",
+    [_fresh_queued, _fresh_sending, _fresh_pending_event, _old_but_sent, _old_but_delivered_event],
+    ids=[
+        "fresh-queued-message",
+        "fresh-sending-message",
+        "fresh-pending-event",
+        "old-sent-message",
+        "old-delivered-event",
+    ],
+)
+async def test_rows_that_need_no_repair_are_left_alone(ctx: SimpleNamespace, make: Any) -> None:
+    await make(ctx.pool)
+    before = await ctx.pool.fetch("SELECT * FROM messages ORDER BY id")
+    assert await sweeper.sweep_once(ctx) == {"queued": 0, "hub_events": 0, "outcome_unknown": 0}
+    assert await ctx.pool.fetch("SELECT * FROM messages ORDER BY id") == before
+    assert await ctx.redis.xlen(OUTBOUND_STREAM) == 0
+    assert await ctx.redis.xlen(HUB_STREAM) == 0

@@ -1,0 +1,125 @@
+"""Settings.from_env: every malformed or missing variable fails loudly, secrets never leak."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from core.settings import Settings, SettingsError
+from tests.conftest import ROOT
+from tests.support.settings import HUB_SECRET, VALID
+
+REQUIRED = list(VALID)
+
+
+def env(**changes: str | None) -> dict[str, str]:
+    """VALID with some variables replaced; None removes one."""
+    out = {**VALID, **changes}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    ("environ", "fragment"),
+    [
+        *[(env(**{name: None}), f"{name} is missing") for name in REQUIRED],
+        (env(DATABASE_URL="mysql://u:p@h/db"), "DATABASE_URL must start with postgres://"),
+        (env(REDIS_URL="localhost:6379"), "REDIS_URL must start with redis://"),
+        (env(HUB_WEBHOOK_URL="hub.example.com/hook"), "HUB_WEBHOOK_URL must start with http://"),
+        (
+            env(HUB_WEBHOOK_SECRET="MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            "HUB_WEBHOOK_SECRET must be whsec_",
+        ),
+        (env(HUB_WEBHOOK_SECRET="whsec_not*base64!"), "HUB_WEBHOOK_SECRET must be whsec_"),
+        (env(HUB_WEBHOOK_SECRET="whsec_c2hvcnQ="), "at least 16 bytes"),
+        (env(WHATSAPP_PHONE_NUMBER_ID="+1 555 0100"), "WHATSAPP_PHONE_NUMBER_ID must be digits"),
+        (env(PORT="0"), "PORT must be between 1 and 65535"),
+        (env(PORT="70000"), "PORT must be between 1 and 65535"),
+        (env(PORT="abc"), "PORT must be a whole number"),
+        (env(WHATSAPP_API_VERSION="26"), "WHATSAPP_API_VERSION must look like v26.0"),
+    ],
+    ids=[
+        *[f"missing-{name}" for name in REQUIRED],
+        "database-url-scheme",
+        "redis-url-scheme",
+        "hub-url-scheme",
+        "hub-secret-no-prefix",
+        "hub-secret-bad-base64",
+        "hub-secret-too-short",
+        "phone-number-id-not-digits",
+        "port-zero",
+        "port-too-high",
+        "port-not-a-number",
+        "api-version-without-v",
+    ],
+)
+def test_bad_environment_raises_settings_error_naming_the_variable(
+    environ: dict[str, str], fragment: str
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(environ)
+    assert fragment in str(caught.value)
+
+
+def test_empty_variable_counts_as_missing() -> None:
+    with pytest.raises(SettingsError, match="WHATSAPP_ACCESS_TOKEN is missing"):
+        Settings.from_env(env(WHATSAPP_ACCESS_TOKEN="  "))
+
+
+def test_valid_environment_parses_with_defaults() -> None:
+    s = Settings.from_env(VALID)
+    assert s.port == 8000
+    assert s.whatsapp_api_base_url == "https://graph.facebook.com"
+    assert s.whatsapp_api_version == "v26.0"
+    assert s.api_keys == ("api-key-one",)
+    assert s.health_check_tokens == ()
+    assert s.meta_messages_url == "https://graph.facebook.com/v26.0/106540352242922/messages"
+
+
+def test_comma_separated_keys_and_tokens_become_tuples() -> None:
+    s = Settings.from_env(
+        env(MESSAGING_SERVICE_API_KEY=" key-a, key-b ,", HEALTH_CHECK_TOKENS="probe-1,probe-2")
+    )
+    assert s.api_keys == ("key-a", "key-b")
+    assert s.health_check_tokens == ("probe-1", "probe-2")
+
+
+def test_repr_contains_no_secret_value() -> None:
+    s = Settings.from_env(
+        env(HEALTH_CHECK_TOKENS="health-token-ghi", SECRET_KEY="django-secret-jkl")
+    )
+    text = repr(s)
+    secrets = [
+        "EAAG-access-token-789",
+        "app-secret-def",
+        "api-key-one",
+        "verify-token-abc",
+        HUB_SECRET,
+        HUB_SECRET.removeprefix("whsec_"),
+        "pg-password-123",
+        "redis-password-456",
+        "health-token-ghi",
+        "django-secret-jkl",
+    ]
+    assert [value for value in secrets if value in text] == []
+    assert "106540352242922" in text  # not a secret: the repr is still useful
+
+
+@pytest.mark.parametrize("module", ["server", "consumers"], ids=["web", "worker"])
+def test_entry_point_with_empty_environment_exits_with_one_config_line(module: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", module],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        timeout=15,
+    )
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode != 0
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("config error: ")
+    assert "DATABASE_URL" in lines[0]
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,257 @@
+"""`python -m ops` as a subprocess against real PostgreSQL and Redis, one case per question:
+a message's story, the streams, the dead, and the replays. The data is made by the real
+sender, webhook processor, Hub forwarder and stream runner, against scripted Meta and Hub
+servers over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+
+from consumers import events, hub_forwarder, sender, webhook_processor
+from consumers.context import Context
+from consumers.runner import Consumer, Entry, Runner
+from core.names import (
+    DELIVERED,
+    HUB_FORWARDERS_GROUP,
+    HUB_STREAM,
+    OUTBOUND_STREAM,
+    SENDERS_GROUP,
+    WEBHOOKS_STREAM,
+)
+from db import messages
+from db.inbound import NewInbound
+from db.messages import NewMessage
+from db.statuses import StatusChange
+from tests.conftest import ROOT, Services
+from tests.support.edge import Scripted
+
+pytestmark = pytest.mark.timeout(60)
+SECRET_TEXT = f"the text nobody may read {uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def worker_env() -> dict[str, str]:
+    return {"HUB_RETRY_SCHEDULE_S": "10,20"}
+
+
+@pytest.fixture
+def ops(database_url: str, services: Services):
+    """Run `python -m ops ...` with the service's variables, as an operator would."""
+    env = {"PATH": os.environ["PATH"], "DATABASE_URL": database_url}
+    env["REDIS_URL"] = services.redis_url
+
+    async def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "ops", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    return run
+
+
+def ok(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 0, proc.stderr
+    assert SECRET_TEXT not in proc.stdout + proc.stderr  # message texts are never shown
+    return proc.stdout
+
+
+async def sent_message(ctx: Context, edge: Scripted) -> tuple[uuid.UUID, str]:
+    """A message the real sender sent (Meta scripted), then delivered per Meta's webhook."""
+    message_id, to, wamid = uuid.uuid4(), "4915100000001", f"wamid.{uuid.uuid4().hex}"
+    payload = {"to": to, "type": "text", "text": {"body": SECRET_TEXT}}
+    await messages.insert(
+        ctx.pool, NewMessage(message_id, None, "0" * 64, to, "text", payload, None)
+    )
+    edge.answer(to, (200, {"messages": [{"id": wamid}]}, {}))
+    assert await sender.handle(ctx, [Entry("1-0", {"message_id": str(message_id)})]) == {}
+    now = datetime.now(UTC)
+    await events.record(ctx, [StatusChange(message_id, DELIVERED, now, "meta", wamid=wamid)])
+    return message_id, wamid
+
+
+async def forward_hub_events(ctx: Context) -> list[str]:
+    """The real Hub forwarder on every entry of the hub stream; returns the event ids."""
+    entries = [Entry(i, f) for i, f in await ctx.redis.xrange(HUB_STREAM)]
+    await ctx.redis.delete(HUB_STREAM)
+    assert await hub_forwarder.handle(ctx, entries) == {}
+    return [e.fields["event_id"] for e in entries]
+
+
+async def run_until_dead(ctx: Context, consumer: Consumer, fields: dict[str, str]) -> None:
+    """The real runner reads an entry its consumer rejects and dead-letters it."""
+    stop = asyncio.Event()
+    runner = Runner(consumer, ctx, "ops-test", stop, block_ms=20)
+    await runner.ensure_group()
+    dead = f"{consumer.stream}:dead"
+    before = await ctx.redis.xlen(dead)
+    task = asyncio.create_task(runner.run())
+    await ctx.redis.xadd(consumer.stream, fields)
+    try:
+        for _ in range(200):
+            if await ctx.redis.xlen(dead) > before:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("nothing was dead-lettered")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
+async def test_message_by_id_or_wamid_shows_state_timeline_events_and_attempts(
+    ctx, edge, ops
+) -> None:
+    message_id, wamid = await sent_message(ctx, edge)
+    sent_event, delivered_event = (
+        events.event_id(str(message_id), "sent"),
+        events.event_id(str(message_id), "delivered"),
+    )
+    edge.answer(sent_event, (503, {}, {}))
+    assert set(await forward_hub_events(ctx)) == {sent_event, delivered_event}
+
+    # As the runner writes it when an entry keeps failing (tests/test_runner.py).
+    dead = {"message_id": str(message_id), "source_id": "1-0", "error": "delivered 6 times"}
+    dead_id = await ctx.redis.xadd(f"{OUTBOUND_STREAM}:dead", {**dead, "deliveries": "6"})
+
+    text = ok(await ops("message", str(message_id)))
+    assert f"message {message_id} (outbound)" in text
+    assert any(dead_id in line and "delivered 6 times" in line for line in text.splitlines())
+    assert "delivered" in text and wamid in text
+    for status, source in (("queued", "api"), ("sending", "sender"), ("sent", "sender")):
+        assert any(status in line and source in line for line in text.splitlines())
+    assert f"{sent_event}  message.status (sent)  pending  attempts=1" in text
+    assert f"{delivered_event}  message.status (delivered)  delivered  attempts=1" in text
+
+    report = orjson.loads(ok(await ops("message", wamid, "--json")))
+    assert (report["id"], report["status"], report["wamid"]) == (str(message_id), DELIVERED, wamid)
+    assert [t["status"] for t in report["timeline"]] == ["queued", "sending", "sent", "delivered"]
+    assert [d["id"] for d in report["dead_letters"]] == [dead_id]
+    codes = {e["id"]: [a["status_code"] for a in e["deliveries"]] for e in report["hub_events"]}
+    assert codes == {sent_event: [503], delivered_event: [200]}
+
+    missing = await ops("message", str(uuid.uuid4()))
+    assert missing.returncode == 1 and "no message" in missing.stderr
+
+
+async def test_inbound_message_by_wamid_shows_its_event_but_not_its_text(ctx, ops) -> None:
+    wamid = f"wamid.in.{uuid.uuid4().hex}"
+    raw = {"from": "4915100000009", "id": wamid, "type": "text", "text": {"body": SECRET_TEXT}}
+    now = datetime.now(UTC)
+    received = NewInbound(wamid, "106540352242922", "4915100000009", "Alice", "text", now, raw)
+    await events.record(ctx, received=[received])
+    [event_id] = await forward_hub_events(ctx)
+
+    text = ok(await ops("message", wamid))
+    assert f"inbound message {wamid}" in text and "Alice" in text
+    assert f"{event_id}  message.received  delivered  attempts=1" in text
+
+
+async def test_streams_show_length_lag_pending_idle_consumers_and_dead_letters(
+    ctx, redis, ops
+) -> None:
+    runner = Runner(sender.CONSUMER, ctx, "unused", asyncio.Event())
+    await runner.ensure_group()
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    entry_ids = [await redis.xadd(OUTBOUND_STREAM, {"message_id": i}) for i in ids]
+    # A consumer that took two entries and died: they stay pending, the third is lag.
+    await redis.xreadgroup(SENDERS_GROUP, "crashed-1", {OUTBOUND_STREAM: ">"}, count=2)
+    await redis.xadd(f"{OUTBOUND_STREAM}:dead", {"message_id": "x", "error": "boom"})
+
+    report = orjson.loads(ok(await ops("streams", "--json")))
+    by_name = {s["stream"]: s for s in report["streams"]}
+    outbound = by_name[OUTBOUND_STREAM]
+    assert (outbound["length"], outbound["lag"], outbound["pending"]) == (3, 1, 2)
+    assert outbound["dead_letters"] == 1 and outbound["oldest_entry_age_ms"] >= 0
+    assert [(c["name"], c["pending"]) for c in outbound["consumers"]] == [("crashed-1", 2)]
+    pending = [(p["id"], p["message_id"], p["deliveries"]) for p in outbound["pending_entries"]]
+    assert pending == [(entry_ids[0], ids[0], 1), (entry_ids[1], ids[1], 1)]
+    assert not by_name[HUB_STREAM]["group_exists"]
+    assert by_name[WEBHOOKS_STREAM]["length"] == 0
+
+    text = ok(await ops("streams"))
+    lines = text.splitlines()
+    assert lines[0].split() == [
+        "STREAM", "GROUP", "LENGTH", "OLDEST", "LAG", "PENDING", "CONSUMERS", "DEAD"
+    ]  # fmt: skip
+    row = next(line.split() for line in lines if line.startswith(OUTBOUND_STREAM))
+    assert row[:3] == [OUTBOUND_STREAM, SENDERS_GROUP, "3"] and row[4:] == ["1", "2", "1", "1"]
+    assert f"{HUB_FORWARDERS_GROUP} (missing)" in text
+    assert any(entry_ids[0] in line and "crashed-1" in line for line in lines)
+
+
+async def test_dead_shows_dead_letter_entries_and_dead_hub_events_with_reasons(
+    ctx, edge, ops
+) -> None:
+    await run_until_dead(ctx, sender.CONSUMER, {"message_id": "not-a-uuid"})
+    await run_until_dead(ctx, webhook_processor.CONSUMER, {"body": f"not json {SECRET_TEXT}"})
+    message_id, _ = await sent_message(ctx, edge)
+    sent_event = events.event_id(str(message_id), "sent")
+    edge.answer(sent_event, (400, {}, {}))
+    await forward_hub_events(ctx)
+
+    report = orjson.loads(ok(await ops("dead", "--json")))
+    entries = {e["stream"]: e for e in report["entries"]}
+    outbound = entries[f"{OUTBOUND_STREAM}:dead"]
+    assert (outbound["message_id"], outbound["error"]) == ("not-a-uuid", "message_id is not a UUID")
+    hook = entries[f"{WEBHOOKS_STREAM}:dead"]
+    assert hook["error"].startswith("malformed webhook") and hook["body_bytes"] > 0
+    assert "body" not in hook
+    [dead_event] = report["hub_events"]
+    assert (dead_event["id"], dead_event["message_id"]) == (sent_event, str(message_id))
+    assert "HTTP 400" in dead_event["last_error"]
+
+    text = ok(await ops("dead"))
+    assert "dead-letter entries (2)" in text and "message_id is not a UUID" in text
+    assert "dead Hub events (1)" in text and sent_event in text and "HTTP 400" in text
+
+
+async def test_replay_gives_dead_hub_events_a_fresh_schedule(ctx, edge, ops, pool) -> None:
+    message_id, _ = await sent_message(ctx, edge)
+    sent_event, delivered_event = (events.event_id(str(message_id), s) for s in ("sent", DELIVERED))
+    edge.answer(sent_event, (400, {}, {}))
+    edge.answer(delivered_event, (400, {}, {}))
+    await forward_hub_events(ctx)
+
+    by_id = await ops("replay", "--id", sent_event)
+    assert ok(by_id) == f"{sent_event}\n"
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    assert orjson.loads(ok(await ops("replay", "--since", future, "--json"))) == {"hub_events": []}
+    assert ok(await ops("replay", "--all")) == f"{delivered_event}\n"
+    rows = await pool.fetch("SELECT status, attempts FROM hub_events ORDER BY id")
+    assert [tuple(r) for r in rows] == [("pending", 0), ("pending", 0)]
+    assert (await ops("replay")).returncode == 2  # says which, or refuses
+
+
+async def test_replay_puts_dead_letter_entries_back_on_their_stream(ctx, redis, ops) -> None:
+    await run_until_dead(ctx, sender.CONSUMER, {"message_id": "first"})
+    await run_until_dead(ctx, sender.CONSUMER, {"message_id": "second"})
+    dead = [i for i, _ in await redis.xrange(f"{OUTBOUND_STREAM}:dead")]
+    await redis.delete(OUTBOUND_STREAM)
+
+    moved = orjson.loads(ok(await ops("replay", "--stream", "outbound", "--id", dead[1], "--json")))
+    [m] = moved["entries"]
+    assert (m["dead_id"], m["stream"]) == (dead[1], OUTBOUND_STREAM)
+    assert await redis.xrange(OUTBOUND_STREAM) == [(m["new_id"], {"message_id": "second"})]
+    assert [i for i, _ in await redis.xrange(f"{OUTBOUND_STREAM}:dead")] == [dead[0]]
+
+    text = ok(await ops("replay", "--stream", f"{OUTBOUND_STREAM}:dead", "--all"))
+    assert text.startswith(f"{dead[0]} -> {OUTBOUND_STREAM} ")
+    assert [f for _, f in await redis.xrange(OUTBOUND_STREAM)] == [
+        {"message_id": "second"},
+        {"message_id": "first"},
+    ]
+    assert await redis.xlen(f"{OUTBOUND_STREAM}:dead") == 0
+    bad = await ops("replay", "--stream", "nope", "--all")
+    assert bad.returncode == 2 and "unknown stream" in bad.stderr

@@ -1,0 +1,47 @@
+"""Never a 500: every leaf of every valid fixture, replaced by each of a set of bad values,
+either still parses or is a 400 naming that field (or the object holding it); the simulator
+answers every such body without crashing too."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from server.errors import ValidationError
+from server.payloads import parse_send_request
+from tests.support.send_cases import changed, meta_refuses
+
+VALID = sorted((Path(__file__).parent.parent / "fixtures" / "send" / "valid").glob("*.json"))
+BAD_VALUES = [None, 1, 1.5, True, "", " ", "x" * 5000, [], {}, [1], {"a": 1}, "\x00", -1e308]
+
+
+def _leaves(value: Any, path: str = "") -> Iterator[str]:
+    if path:
+        yield path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _leaves(item, f"{path}[{i}]")
+
+
+def test_any_bad_value_is_a_400_about_its_field() -> None:
+    mutations = 0
+    for path in VALID:
+        request = orjson.loads(path.read_bytes())["request"]
+        for leaf in _leaves(request):
+            for bad in BAD_VALUES:
+                body = changed(request, {leaf: bad})
+                mutations += 1
+                meta_refuses(body)  # must not raise
+                try:
+                    parse_send_request(orjson.dumps(body))
+                except ValidationError as exc:
+                    fields = [f["field"] for f in exc.fields]
+                    related = [f for f in fields if leaf.startswith(f) or f.startswith(leaf)]
+                    assert related, (path.stem, leaf, bad, exc.fields)
+    assert mutations > 5000  # every fixture, every leaf

@@ -1,0 +1,14 @@
+"""A valid environment for `Settings.from_env`: every required variable, with a value each."""
+
+HUB_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # base64 of 24 bytes
+VALID = {
+    "DATABASE_URL": "postgresql://app:pg-password-123@db.internal:5432/messaging",
+    "REDIS_URL": "redis://:redis-password-456@cache.internal:6379/0",
+    "MESSAGING_SERVICE_API_KEY": "api-key-one",
+    "WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
+    "WHATSAPP_ACCESS_TOKEN": "EAAG-access-token-789",
+    "WHATSAPP_VERIFY_TOKEN": "verify-token-abc",
+    "WHATSAPP_APP_SECRET": "app-secret-def",
+    "HUB_WEBHOOK_URL": "https://hub.example.com/webhooks/whatsapp",
+    "HUB_WEBHOOK_SECRET": HUB_SECRET,
+}

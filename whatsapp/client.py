@@ -1,0 +1,101 @@
+"""Meta's Cloud API client: every call the service makes to Meta, and nothing of the web.
+
+- `send_message` is the worker's hot path, on aiohttp (through httpx the same call costs
+  about 3x the CPU; README, Dependencies). Its exceptions say exactly whether the request
+  could have left: a connection that never opened is `MetaUnavailable("network")`, safe to
+  retry; anything later is `MetaOutcomeUnknown`, never retried.
+- `call` runs the web's calls (mark read, media upload, lookup and download) on httpx, whose
+  request building and streaming they use; a failure is raised as a `MetaError` for the web
+  to answer (`server.meta_answers`), never retried.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import httpx
+import orjson
+
+from core.failures import nothing_sent
+from whatsapp.errors import (
+    MetaError,
+    MetaOutcomeUnknown,
+    MetaUnavailable,
+    error_from_response,
+    json_or_none,
+)
+
+
+async def send_message(
+    session: aiohttp.ClientSession, url: str, token: str, payload: dict[str, Any]
+) -> str:
+    """POST one message; return Meta's wamid or raise a MetaError subclass."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    body = orjson.dumps(payload)
+    try:
+        # No redirects: following one would POST the message a second time.
+        async with session.post(url, data=body, headers=headers, allow_redirects=False) as response:
+            status, content = response.status, await response.read()
+    except Exception as exc:
+        if nothing_sent(exc):
+            raise MetaUnavailable("network", "could not reach Meta", type(exc).__name__) from None
+        raise MetaOutcomeUnknown(
+            "outcome_unknown",
+            "no answer from Meta after sending",
+            f"{type(exc).__name__}; the message may or may not have been sent",
+        ) from None
+    answer = json_or_none(content)
+    if status == 200:
+        try:
+            return answer["messages"][0]["id"]
+        except (KeyError, IndexError, TypeError):
+            raise MetaOutcomeUnknown(
+                "outcome_unknown",
+                "Meta answered 200 without a message id",
+                content[:500].decode(errors="replace"),
+                200,
+            ) from None
+    raise error_from_response(status, answer)
+
+
+def open_client(token: str, timeout_s: float) -> httpx.AsyncClient:
+    """The client of the web's calls; it carries the bearer token itself."""
+    return httpx.AsyncClient(timeout=timeout_s, headers={"Authorization": f"Bearer {token}"})
+
+
+async def call(
+    client: httpx.AsyncClient, request: httpx.Request, *, stream: bool = False
+) -> httpx.Response:
+    """Send `request`; a 2xx answer is returned (open, if `stream`), anything else raised:
+    no answer in time as `MetaOutcomeUnknown`, no connection as `MetaUnavailable`, Meta's
+    refusals classified by `error_from_response`."""
+    try:
+        response = await client.send(request, stream=stream)
+    except httpx.TimeoutException as exc:
+        raise MetaOutcomeUnknown(
+            "timeout", f"Meta did not answer in time ({type(exc).__name__})"
+        ) from None
+    except httpx.HTTPError as exc:
+        raise MetaUnavailable("network", f"could not reach Meta ({type(exc).__name__})") from None
+    if response.is_success:
+        return response
+    try:
+        # Error bodies are small JSON; a stream's is read (bounded by the timeout) and closed.
+        content = await response.aread()
+    except httpx.HTTPError:
+        content = b""
+    finally:
+        await response.aclose()
+    raise error_from_response(response.status_code, json_or_none(content))
+
+
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """A 2xx answer's JSON object; anything else is Meta misbehaving."""
+    body = json_or_none(response.content)
+    if not isinstance(body, dict):
+        raise MetaUnavailable("bad_answer", "Meta answered without a JSON object")
+    return body
+
+
+__all__ = ["MetaError", "call", "json_object", "open_client", "send_message"]
