@@ -16,6 +16,7 @@ import time
 from bench.procs import load_average
 from bench.scenario import Bench, Result
 from bench.shared import DEPLOYED, RATE, Sim, full_seconds, queue_messages, rate_summary
+from consumers.ratelimit import HORIZON_S
 
 
 async def run_drain(bench: Bench) -> Result:
@@ -90,6 +91,8 @@ def _report(
     seconds = full_seconds(stats["per_second"])
     rate = rate_summary(seconds)
     label = f"{replicas} worker replica{'s' if replicas > 1 else ''}"
+    # A replica can bunch into one second at most the slots it held ahead when it stalled.
+    bunch_limit = round(RATE * (1 + replicas * HORIZON_S))
     result.row(
         f"drain of {count:,} queued messages, {label}: sustained",
         f"median {rate['median']:,.0f} msg/s, min {rate['min']:,.0f} msg/s "
@@ -101,8 +104,8 @@ def _report(
     result.row(
         f"{label}: busiest second (simulator)",
         f"{stats['max_per_second']:,} sends",
-        f"<= {RATE:,} (SEND_RATE_PER_S)",
-        stats["max_per_second"] <= RATE,
+        f"<= {bunch_limit:,} (SEND_RATE_PER_S + {replicas} x rate x HORIZON_S)",
+        stats["max_per_second"] <= bunch_limit,
     )
     result.row(f"{label}: duplicates", str(stats["duplicates"]), "0", stats["duplicates"] == 0)
     workers = {k: v for k, v in result.processes.items() if k.startswith("worker")}

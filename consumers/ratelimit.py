@@ -1,11 +1,13 @@
 """Throughput control toward Meta, per business number, shared by every sender replica.
 
 - The rate: one GCRA schedule per number in Redis. `reserve(n)` hands out up to `n` send
-  slots spaced `1/rate` apart on Redis's clock, at most `_HORIZON_S` ahead, in one atomic
+  slots spaced `1/rate` apart on Redis's clock, at most `HORIZON_S` ahead, in one atomic
   script, so every replica draws from one even pace and no slot is handed out twice. A
-  sender waits for its slot's time and then calls Meta. The schedule never plans more than
-  the rate in any second; a busy event loop can only make a send leave late, so one second
-  on the wire can hold a few sends planned for the second before (docs/performance.md).
+  sender waits for its slot's time and then calls Meta: no second of the schedule holds
+  more than the rate, and no send leaves before its slot. A busy event loop can only make
+  sends leave late; what it can bunch into one second is what a replica held ahead when it
+  stalled, at most `rate x HORIZON_S` (50 at 1,000/s), plus the write jitter measured in
+  docs/performance.md.
 - Meta's throughput error (130429) pushes the whole number's schedule back: that answer,
   not a second limiter here, is the guard against what the schedule cannot see.
 - Meta's pair rate limit (131056) blocks one recipient for a while; others go on.
@@ -23,7 +25,7 @@ from redis.asyncio import Redis
 from core.names import PAIR_LIMIT_KEY, RATE_KEY, SEND_PAUSED_KEY
 from core.pauses import Pause, read_pause, set_pause
 
-_HORIZON_S = 0.25  # slots are handed out at most this far ahead
+HORIZON_S = 0.05  # slots are handed out at most this far ahead: a bound on bunching
 
 # KEYS[1] rate key; ARGV: interval_s, n, horizon_s. Returns {first_slot_delay_s, granted,
 # first_slot_at}: the delay is relative to Redis's own clock, so replicas' clocks never matter.
@@ -70,11 +72,11 @@ class RateLimiter:
 
     async def reserve(self, n: int) -> Slots:
         first, granted, first_at = await self._reserve(
-            keys=[self._rate_key], args=[self.interval_s, n, _HORIZON_S]
+            keys=[self._rate_key], args=[self.interval_s, n, HORIZON_S]
         )
         first, granted = float(first), int(granted)
         if granted == 0:
-            return Slots([], max(first - _HORIZON_S, self.interval_s))
+            return Slots([], max(first - HORIZON_S, self.interval_s))
         delays = [first + i * self.interval_s for i in range(granted)]
         return Slots(delays, 0.0, float(first_at))
 

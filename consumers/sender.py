@@ -122,12 +122,14 @@ async def _schedule(
             worker_metrics.MESSAGES_PARKED.labels("paused").inc(len(todo))
             held += [Parked(i, until, error, claimed=False) for i in todo]
             return
+        # Slots count from when the script was sent, not from when a busy loop read its
+        # reply: a late reply makes these sends late, never early onto the next slots.
+        asked_at = asyncio.get_running_loop().time()
         slots = await limiter.reserve(len(todo))
         if not slots.delays:
             worker_metrics.count_rate_limit_full(slots.retry_in_s, len(todo))
             await sleep_unless_stopped(ctx.stop, slots.retry_in_s)
             continue
-        base = asyncio.get_running_loop().time()
         chunk, todo = todo[: len(slots.delays)], todo[len(slots.delays) :]
         claimed = [_Send(r, entry_of.get(r["id"])) for r in await messages.claim(ctx.pool, chunk)]
         sends += claimed
@@ -139,7 +141,7 @@ async def _schedule(
                 held.append(Parked(send.row["id"], now + timedelta(seconds=wait_s), counts=False))
                 worker_metrics.MESSAGES_PARKED.labels("pair_limit").inc()
             else:
-                send.task = asyncio.create_task(_send(ctx, send, base + delay))
+                send.task = asyncio.create_task(_send(ctx, send, asked_at + delay))
 
 
 async def _cancel(sends: list[_Send]) -> None:

@@ -113,6 +113,13 @@ def _version(value: str) -> str:
     return value.strip()
 
 
+def _bool(value: str) -> bool:
+    text = value.strip().lower()
+    if text not in {"true", "false", "1", "0", "yes", "no"}:
+        raise ValueError("must be true or false")
+    return text in {"true", "1", "yes"}
+
+
 def _level(value: str) -> str:
     level = value.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -192,6 +199,13 @@ class Settings:
     )
     port: int = _env(
         "PORT", _int_in(1, 65535), default="8000", help="web listen port (binds 0.0.0.0)"
+    )
+    secure_ssl_redirect: bool = _env(
+        "SECURE_SSL_REDIRECT",
+        _bool,
+        default="false",
+        help="answer a request that reached the proxy over plain http (X-Forwarded-Proto: http) "
+        "with a 301 to https, except /ping/ and /webhooks/; true on Railway",
     )
     whatsapp_api_base_url: str = _env(
         "WHATSAPP_API_BASE_URL",

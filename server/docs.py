@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse, html, raw
 
-from server.errors import ApiError, ValidationError
+from server.api_errors import ApiError, ValidationError
 from server.meta_answers import MetaRejectedRequest
 from server.openapi import Operation, Param, Reply, SchemaSource, declared, first_line, operation
 from server.request_ids import HEADER
@@ -109,7 +109,7 @@ def build_document(app: Sanic) -> dict[str, Any]:
 bp = Blueprint("openapi")
 
 
-@bp.get("/openapi.json", strict_slashes=True)
+@bp.get("/openapi.json")
 @operation("This document", tag="docs", responses={200: Reply(description="OpenAPI 3.1")})
 async def openapi_json(request: Request) -> HTTPResponse:
     """Built once per process from the registered routes."""
@@ -119,7 +119,7 @@ async def openapi_json(request: Request) -> HTTPResponse:
     return raw(ctx.openapi, content_type="application/json")
 
 
-@bp.get("/docs", strict_slashes=True)
+@bp.get("/docs")
 @operation("The API reference, rendered", tag="docs", responses={200: Reply(media="text/html")})
 async def docs(request: Request) -> HTTPResponse:
     """Redoc, reading `/openapi.json`."""

@@ -16,7 +16,7 @@ from python_multipart.exceptions import ParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from sanic import Request
 
-from server.errors import UnsupportedMediaType, ValidationError
+from server.api_errors import UnsupportedMediaType, ValidationError
 
 _MAX_FIELD_BYTES = 1024
 

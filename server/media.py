@@ -19,8 +19,8 @@ from sanic.response import HTTPResponse, json
 
 from core.settings import Settings
 from server import meta_answers
+from server.api_errors import NotFound, UnsupportedMediaType, ValidationError
 from server.auth import require_api_key
-from server.errors import NotFound, UnsupportedMediaType, ValidationError
 from server.form_stream import FieldTooLarge, Form, UploadedFile, boundary_of, read_form
 from server.openapi import API_KEY, Body, Param, Reply, operation
 from server.schemas import MediaUpload, MediaUploaded

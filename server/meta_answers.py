@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from server.errors import ApiError, NotFound
+from server.api_errors import ApiError, NotFound
 from whatsapp import client as meta
 from whatsapp.errors import (
     MetaError,

@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
-from server.errors import ApiError, Unauthorized
+from server.api_errors import ApiError, Unauthorized
 
 __all__ = ["API_KEY", "HEALTH_TOKEN", "Body", "Operation", "Param", "Reply", "operation"]
 

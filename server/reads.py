@@ -16,8 +16,8 @@ from sanic.response import HTTPResponse, json
 
 from core import logs
 from server import meta_answers
+from server.api_errors import ValidationError
 from server.auth import require_api_key
-from server.errors import ValidationError
 from server.openapi import API_KEY, Body, Param, operation
 from server.payloads.field_errors import to_fields
 from server.schemas import MarkedRead

@@ -13,8 +13,8 @@ from sanic.response import HTTPResponse, json
 
 from core import logs
 from db import messages, statuses
+from server.api_errors import Conflict, NotFound, PayloadTooLarge, Unavailable, ValidationError
 from server.auth import require_api_key
-from server.errors import Conflict, NotFound, PayloadTooLarge, Unavailable, ValidationError
 from server.openapi import API_KEY, Body, Param, Reply, operation
 from server.payloads import parse_send_request, send_request_schema
 from server.schemas import Accepted, MessageStatus

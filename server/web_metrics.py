@@ -19,8 +19,8 @@ from sanic.response import HTTPResponse, raw
 from core import exposition
 from core.broker import group_lag
 from core.names import GROUPS, HUB_PAUSED_KEY, SEND_PAUSED_KEY, dead_letter_stream
+from server.api_errors import Unavailable
 from server.auth import require_health_token
-from server.errors import Unavailable
 from server.openapi import HEALTH_TOKEN, Reply, operation
 
 logger = logging.getLogger("server.web_metrics")
@@ -36,7 +36,7 @@ WEBHOOKS_RECEIVED = Counter(
 )
 
 
-@bp.get("/metrics", strict_slashes=True)
+@bp.get("/metrics")
 @operation(
     "Prometheus metrics",
     tag="health",

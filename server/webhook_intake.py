@@ -8,8 +8,8 @@ from sanic.response import HTTPResponse, json, text
 
 from core import logs
 from core.tokens import matches_any
+from server.api_errors import Forbidden, PayloadTooLarge, Unauthorized, Unavailable
 from server.auth import verify_meta_signature
-from server.errors import Forbidden, PayloadTooLarge, Unauthorized, Unavailable
 from server.openapi import Body, Param, Reply, operation
 from server.schemas import WebhookReceived
 from server.web_metrics import WEBHOOKS_RECEIVED

@@ -161,7 +161,8 @@ async def inbound(request: Request) -> HTTPResponse:
     elif isinstance(body.get("from"), str) and isinstance(body.get("text"), str):
         payload = outbox.value_envelope(_text_message(body))
     else:
-        return json({"error": "give {from, text[, name]}, {value} or {raw}"}, status=400)
+        return json({"error": "give {from, text[, name, id]}, {value} or {raw}"}, status=400)
+    request.app.ctx.media.inbound.update(_wamids(payload))  # for mark-read calls
     try:
         response = await outbox.post(payload)
     except httpx.HTTPError as exc:
@@ -234,7 +235,7 @@ def _text_message(body: dict[str, Any]) -> dict[str, Any]:
     sender = digits(body["from"]) or body["from"]
     message: dict[str, Any] = {
         "from": sender,
-        "id": _new_wamid(),
+        "id": body.get("id") or _new_wamid(),
         "timestamp": str(int(time.time())),
         "type": "text",
         "text": {"body": body["text"]},
@@ -251,14 +252,21 @@ def _new_wamid() -> str:
 
 
 def _first_wamid(payload: dict[str, Any]) -> str | None:
+    return next(iter(_wamids(payload)), None)
+
+
+def _wamids(payload: dict[str, Any]) -> list[str]:
+    """The ids of the messages in a webhook payload, in order."""
     try:
-        for entry in payload["entry"]:
-            for change in entry["changes"]:
-                for message in change["value"].get("messages", []):
-                    return message["id"]
+        return [
+            message["id"]
+            for entry in payload["entry"]
+            for change in entry["changes"]
+            for message in change["value"].get("messages", [])
+            if isinstance(message.get("id"), str)
+        ]
     except (KeyError, TypeError, AttributeError):
-        return None
-    return None
+        return []
 
 
 def _int_arg(request: Request, name: str, default: int) -> int:

@@ -27,6 +27,7 @@ from simulator.meta_shapes import (
     one_of,
     text,
 )
+from whatsapp.emoji import is_one_emoji
 
 _TO = re.compile(r"\+?[0-9]{5,20}")
 _ENVELOPE = {
@@ -37,7 +38,22 @@ _ENVELOPE = {
     "context",
     "biz_opaque_callback_data",
 }
-_EMOJI = r"|(?=.*[^\x00-\x7f])\S{1,16}"  # one emoji (a sequence of up to 16), or "" to remove
+
+
+def _button_index(value: Any, path: str) -> str | None:
+    """A button's position, 0-9, as a number or (Meta's own examples) a string."""
+    if isinstance(value, str) and len(value) == 1 and value.isdigit():
+        return None
+    return number(0, 9)(value, path)
+
+
+def _emoji(value: Any, path: str) -> str | None:
+    """Exactly one emoji, or "" to remove the reaction."""
+    if not isinstance(value, str):
+        return f"Param {path} must be a string"
+    if value and not is_one_emoji(value):
+        return f"Param {path} must be exactly one emoji"
+    return None
 
 
 def error_body(
@@ -147,7 +163,7 @@ _COMPONENT = by_type(
             {
                 "type": anything,
                 "sub_type": one_of(*_BUTTON_PARAMETER),
-                "index": number(0, 9),
+                "index": _button_index,
                 "parameters": _parameters("payload", "text", "coupon_code", "action"),
             },
             {},
@@ -210,5 +226,5 @@ TYPE_CHECKS: dict[str, Check] = {
     "location": _LOCATION,
     "contacts": array(_CONTACT),
     "interactive": INTERACTIVE,
-    "reaction": obj({"message_id": text(), "emoji": text(empty=True, pattern=_EMOJI)}),
+    "reaction": obj({"message_id": text(), "emoji": _emoji}),
 }

@@ -56,6 +56,7 @@ class Media:
 class MediaState:
     media: dict[str, Media] = field(default_factory=dict)
     reads: list[dict[str, Any]] = field(default_factory=list)
+    inbound: set[str] = field(default_factory=set)  # wamids of the messages "users" sent
     faults: dict[str, deque[dict[str, Any]]] = field(
         default_factory=lambda: {op: deque() for op in OPERATIONS}
     )
@@ -107,6 +108,9 @@ def mark_read(request: Request, body: dict[str, Any]) -> HTTPResponse:
     problem = _read_problem(body)
     if problem:
         return json(error_body(100, "(#100) Invalid parameter", problem), status=400)
+    if body["message_id"] not in state.inbound:  # Meta knows only the messages users sent
+        details = "Invalid message_id: no message with this id was received"
+        return json(error_body(100, "(#100) Invalid parameter", details), status=400)
     state.reads.append(body)
     return json({"success": True})
 

@@ -13,7 +13,7 @@ from typing import Any
 import pydantic
 from pydantic import TypeAdapter
 
-from server.errors import ValidationError
+from server.api_errors import ValidationError
 from server.payloads.base import SendRequest, keyed_members, tagged_union
 from server.payloads.contacts import Contacts
 from server.payloads.field_errors import to_fields, unstorable_fields

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
+from pydantic_core import PydanticCustomError
 
 from server.payloads.base import NonEmpty, StrictModel, keyed_by_type, keyed_members, tagged_union
 from server.payloads.field_errors import error_at, patterned
@@ -104,6 +105,24 @@ BUTTON_PARAMETER = {
 }
 
 
+_BUTTON_INDEX_SCHEMA = {
+    "anyOf": [
+        {"type": "integer", "minimum": 0, "maximum": 9},
+        {"type": "string", "pattern": "^[0-9]$"},
+    ]
+}
+
+
+def _button_index(index: Any) -> int | str:
+    if isinstance(index, bool):
+        pass
+    elif (isinstance(index, int) and 0 <= index <= 9) or index in tuple("0123456789"):
+        return index
+    raise PydanticCustomError(
+        "button_index", "must be the button's position from 0 to 9, as a number or a string"
+    )
+
+
 class ButtonComponent(StrictModel):
     """One button of the template, by position, with the value its sub-type needs."""
 
@@ -111,7 +130,8 @@ class ButtonComponent(StrictModel):
     sub_type: Literal[
         "quick_reply", "url", "copy_code", "flow", "catalog", "mpm", "order_details", "voice_call"
     ]
-    index: Annotated[int, Field(ge=0, le=9)]
+    # Meta's own examples write the position as a string ("0"); both forms are sent as given.
+    index: Annotated[Any, AfterValidator(_button_index), WithJsonSchema(_BUTTON_INDEX_SCHEMA)]
     parameters: _ButtonParameters
 
     @model_validator(mode="after")

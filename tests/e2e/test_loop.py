@@ -388,6 +388,8 @@ async def test_health_needs_a_token_and_reports_streams(client, stack):
     body = r.json()
     assert body["postgres"] == "ok" and body["redis"] == "ok"
     assert body["streams"]["messaging:outbound"]["group"] == "senders"
+    for name, stream in body["streams"].items():  # handled entries are deleted: no Redis lag
+        assert isinstance(stream["lag"], int) and stream["lag"] >= 0, (name, stream)
     assert "messaging:hub-events" in body["dead_letters"] or "hub_events" in body["dead_letters"]
     r = await client.get(f"{stack.api}/ping/")
     assert r.status_code == 200

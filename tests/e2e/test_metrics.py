@@ -79,6 +79,40 @@ async def test_metrics_need_a_health_token(client, stack, process):
     assert "messaging_" in r.text
 
 
+WEB_ONLY = (
+    "messaging_messages_accepted",
+    "messaging_webhooks_received",
+    "messaging_stream_length",
+    "messaging_stream_lag",
+    "messaging_stream_pending",
+    "messaging_redis_up",
+)
+WORKER_ONLY = (
+    "messaging_meta_request_seconds",
+    "messaging_hub_delivery_seconds",
+    "messaging_hub_deliveries",
+    "messaging_rate_limit_",
+    "messaging_message_statuses",
+    "messaging_messages_parked",
+    "messaging_stream_entries",
+)
+
+
+async def test_each_process_exports_only_its_own_series(client, stack):
+    """A dashboard on one target never shows the other's series stuck at 0."""
+    await wait_until_up(_worker_url(stack))
+    web = (await client.get(f"{stack.api}/metrics", params={"token": _token(stack)})).text
+    worker = (await client.get(_worker_url(stack), params={"token": _token(stack)})).text
+    names = {
+        process: {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line[:1] != "#"}
+        for process, text in (("web", web), ("worker", worker))
+    }
+    assert not [n for n in names["web"] if n.startswith(WORKER_ONLY)]
+    assert not [n for n in names["worker"] if n.startswith(WEB_ONLY)]
+    assert any(n.startswith(WEB_ONLY) for n in names["web"])
+    assert any(n.startswith(WORKER_ONLY) for n in names["worker"])
+
+
 async def test_series_follow_an_end_to_end_run(client, stack):
     await wait_until_up(_worker_url(stack))
     web0 = await scrape(client, stack, f"{stack.api}/metrics")

@@ -234,6 +234,19 @@ async def test_replay_gives_dead_hub_events_a_fresh_schedule(ctx, edge, ops, poo
     assert (await ops("replay")).returncode == 2  # says which, or refuses
 
 
+async def test_replaying_unknown_ids_fails_naming_them(ctx, edge, ops) -> None:
+    message_id, _ = await sent_message(ctx, edge)
+    sent_event = events.event_id(str(message_id), "sent")
+    edge.answer(sent_event, (400, {}, {}))
+    await forward_hub_events(ctx)
+    proc = await ops("replay", "--id", sent_event, "--id", "evt_doesnotexist")
+    assert proc.returncode == 1
+    assert proc.stdout == f"{sent_event}\n"  # the dead one is replayed all the same
+    assert "evt_doesnotexist" in proc.stderr and sent_event not in proc.stderr
+    entries = await ops("replay", "--stream", "outbound", "--id", "1-0")
+    assert entries.returncode == 1 and "1-0" in entries.stderr
+
+
 async def test_replay_puts_dead_letter_entries_back_on_their_stream(ctx, redis, ops) -> None:
     await run_until_dead(ctx, sender.CONSUMER, {"message_id": "first"})
     await run_until_dead(ctx, sender.CONSUMER, {"message_id": "second"})

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from server.errors import ValidationError
+from server.api_errors import ValidationError
 from server.payloads import CONTENT_TYPES, SendRequest, parse_send_request, send_request_schema
 from simulator.meta_checks import check_message
 
@@ -94,6 +94,7 @@ VALID_EDGES = [
     ("metadata null", text(metadata=None)),
     ("context null", text(context=None)),
     ("button index 9", template([button(index=9)])),
+    ('button index "0", as Meta\'s examples write it', template([button(index="0")])),
     ("10 components", template(params({"type": "text", "text": "1"}) * 10)),
     ("text parameter of 32768 chars", template(params({"type": "text", "text": "x" * 32768}))),
     ("language of three letters", template(template={"name": "a", "language": {"code": "fil"}})),
@@ -286,7 +287,7 @@ INVALID = [
     ),
     ("button index 10", template([button(index=10)]), ["template.components[0].index"]),
     ("button index -1", template([button(index=-1)]), ["template.components[0].index"]),
-    ('button index "0"', template([button(index="0")]), ["template.components[0].index"]),
+    ('button index "10"', template([button(index="10")]), ["template.components[0].index"]),
     (
         "body component with index",
         template([{"type": "body", "index": 0, "parameters": []}]),
@@ -440,13 +441,13 @@ MESSAGES = [
         "button index 10",
         template([button(index=10)]),
         "template.components[0].index",
-        "must be at most 9",
+        "must be the button's position from 0 to 9, as a number or a string",
     ),
     (
-        'button index "0"',
-        template([button(index="0")]),
+        'button index "a"',
+        template([button(index="a")]),
         "template.components[0].index",
-        "must be an integer",
+        "must be the button's position from 0 to 9, as a number or a string",
     ),
     (
         "11 components",

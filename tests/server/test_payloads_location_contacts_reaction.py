@@ -140,12 +140,22 @@ INVALID = [
         "reaction a word",
         changed(REACTION, {"reaction.emoji": "ok"}),
         ["reaction.emoji"],
-        "must be one emoji, or an empty string to remove the reaction",
+        "must be exactly one emoji, or an empty string to remove the reaction",
     ),
     Bad(
         "reaction two emoji with a space",
         changed(REACTION, {"reaction.emoji": "👍 👍"}),
         ["reaction.emoji"],
+    ),
+    *(
+        Bad(f"reaction {label}", changed(REACTION, {"reaction.emoji": emoji}), ["reaction.emoji"])
+        for label, emoji in (
+            ("two emoji", "👍👍"),
+            ("a word and an emoji", "ok👍"),
+            ("an accented word", "café"),
+            ("one accented letter", "é"),
+            ("a keycap base alone", "#"),
+        )
     ),
     Bad(
         "reaction a sentence",
@@ -173,6 +183,8 @@ VALID_EDGES = [
     ("keycap emoji", changed(REACTION, {"reaction.emoji": "1️⃣"})),
     ("flag emoji", changed(REACTION, {"reaction.emoji": "🇩🇪"})),
     ("emoji with skin tone", changed(REACTION, {"reaction.emoji": "👍🏽"})),
+    ("family of four, one ZWJ sequence", changed(REACTION, {"reaction.emoji": "👨‍👩‍👧‍👦"})),
+    ("rainbow flag", changed(REACTION, {"reaction.emoji": "🏳️‍🌈"})),
     ("remove the reaction", changed(REACTION, {"reaction.emoji": ""})),
 ]
 

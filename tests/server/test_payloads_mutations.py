@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from server.errors import ValidationError
+from server.api_errors import ValidationError
 from server.payloads import parse_send_request
 from tests.support.send_cases import changed, meta_refuses
 

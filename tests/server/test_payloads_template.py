@@ -171,6 +171,18 @@ BOUNDARIES = [
         f"{C}[1].parameters[1].currency.amount_1000",
     ),
     (
+        "button index as Meta's examples write it, a string, but one digit",
+        changed(EVERY, {f"{C}[3].index": "9"}),
+        changed(EVERY, {f"{C}[3].index": "10"}),
+        f"{C}[3].index",
+    ),
+    (
+        "button index 9, not 10",
+        changed(EVERY, {f"{C}[3].index": 9}),
+        changed(EVERY, {f"{C}[3].index": 10}),
+        f"{C}[3].index",
+    ),
+    (
         "coupon of 20 chars, not 21",
         changed(EVERY, {f"{C}[5].parameters[0].coupon_code": "C" * 20}),
         changed(EVERY, {f"{C}[5].parameters[0].coupon_code": "C" * 21}),

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from server import meta_answers
-from server.errors import ApiError
+from server.api_errors import ApiError
 from tests.conftest import Stack, new_recipient
 
 pytestmark = pytest.mark.timeout(60)
@@ -35,9 +35,11 @@ async def meta_fault(
     assert r.status_code == 200, r.text
 
 
-async def inbound_wamid(http: httpx.AsyncClient, stack: Stack) -> str:
-    """A real inbound message's wamid: the simulator delivers it to the service's webhook."""
-    r = await http.post(f"{stack.sim}/_sim/inbound", json={"from": new_recipient(), "text": "hi"})
+async def inbound_wamid(http: httpx.AsyncClient, stack: Stack, wamid: str | None = None) -> str:
+    """A real inbound message's wamid (`wamid`, else a new one): the simulator delivers it to
+    the service's webhook, and from then on accepts mark-read calls for it, as Meta does."""
+    message = {"from": new_recipient(), "text": "hi", **({"id": wamid} if wamid else {})}
+    r = await http.post(f"{stack.sim}/_sim/inbound", json=message)
     assert r.status_code == 200, r.text
     return r.json()["wamid"]
 
@@ -102,6 +104,21 @@ async def test_mark_read(http, stack, label, body, fault, status, code, field, r
     assert calls == ([{**recorded, "message_id": wamid}] if recorded else [])
 
 
+async def test_an_unknown_wamid_is_metas_refusal(http, stack):
+    """The simulator answers as Meta does for a message no user sent: 400, code 100."""
+    wamid = "wamid.neverReceived" + new_recipient()
+    r = await http.post(read_url(stack, wamid), headers=stack.headers())
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert (error["code"], error["meta"]["code"], error["meta"]["http_status"]) == (
+        "meta_rejected",
+        100,
+        400,
+    )
+    assert "message_id" in error["meta"]["details"]
+    assert await reads_of(http, stack, wamid) == []
+
+
 async def test_meta_refusal_carries_metas_code_and_details(http, stack):
     wamid = await inbound_wamid(http, stack)
     await meta_fault(http, stack, "read", {"status": 400, "code": 131009, "details": "bad id"})
@@ -130,6 +147,8 @@ WAMIDS = [
     ("label", "wamid", "in_path", "status"), WAMIDS, ids=[w[0] for w in WAMIDS]
 )
 async def test_wamid_in_the_path(http, stack, label, wamid, in_path, status):
+    if wamid:
+        await inbound_wamid(http, stack, wamid)
     r = await http.post(f"{stack.api}/api/v1/messages/{in_path}/read/", headers=stack.headers())
     assert r.status_code == status, r.text
     if status == 200:

@@ -19,10 +19,10 @@ Served = tuple[httpx.AsyncClient, dict[str, str]]
 
 
 @contextlib.asynccontextmanager
-async def serving(database_url: str, redis_url: str) -> AsyncIterator[Served]:
+async def serving(database_url: str, redis_url: str, **extra: str) -> AsyncIterator[Served]:
     """The app on a real socket in this event loop: (an HTTP client for it, its settings)."""
     Sanic.test_mode = True  # one app per test: no name clashes in Sanic's registry
-    env = stack_env(database_url, redis_url)
+    env = {**stack_env(database_url, redis_url), **extra}
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level  # create_app adds one on this stderr
     app = create_app(Settings.from_env(env), name=f"inprocess_{env['PORT']}")

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import orjson
 import pytest
 
-from server.errors import ValidationError
+from server.api_errors import ValidationError
 from server.payloads import parse_send_request
 from simulator.meta_checks import check_message
 

@@ -1,0 +1,70 @@
+"""The whole Railway deployment as code: `railway config plan`, then `railway config apply`.
+
+PostgreSQL and Redis, and one image (the repository's Dockerfile) run as two services:
+`web` (the image's default command, `python -m server`; migrations before each deploy) and
+`worker` (`python -m consumers`). DATABASE_URL and REDIS_URL are references to the two
+databases; every other setting the service needs is preserved: set it once per environment
+in Railway (`railway variables --set` or the dashboard), never in this file. The variables
+are documented in docs/configuration.md; tests/e2e/test_deploy.py evaluates this file.
+"""
+
+from __future__ import annotations
+
+import os
+
+from railway_sdk import (
+    Project,
+    RailwayContext,
+    define_railway,
+    github,
+    postgres,
+    preserve,
+    project,
+    redis,
+    service,
+)
+
+# The repository Railway builds from (this one); override for a fork.
+REPO = os.environ.get("MESSAGING_SERVICE_REPO", "open-mind/messaging-service")
+DRAINING_S = 30  # SIGTERM, then SIGKILL after this; SHUTDOWN_TIMEOUT_S (20) fits inside
+# Set in Railway per environment; their values never appear here.
+SET_IN_RAILWAY = (
+    "MESSAGING_SERVICE_API_KEY",
+    "WHATSAPP_PHONE_NUMBER_ID",
+    "WHATSAPP_ACCESS_TOKEN",
+    "WHATSAPP_VERIFY_TOKEN",
+    "WHATSAPP_APP_SECRET",
+    "HUB_WEBHOOK_URL",
+    "HUB_WEBHOOK_SECRET",
+    "HEALTH_CHECK_TOKENS",
+)
+
+
+@define_railway
+def main(ctx: RailwayContext | None = None) -> Project:
+    db = postgres("postgres")
+    cache = redis("redis")
+    env = {
+        "DATABASE_URL": db.env.DATABASE_URL,
+        "REDIS_URL": cache.env.REDIS_URL,
+        **{name: preserve() for name in SET_IN_RAILWAY},
+    }
+    dockerfile = {"builder": "DOCKERFILE", "dockerfilePath": "Dockerfile"}
+    image = {"source": github(REPO), "build": dockerfile}
+    web = service(
+        "web",
+        **image,
+        preDeploy="python -m db.migrate",
+        healthcheck="/ping/",
+        healthcheckTimeout=300,
+        deploy={"drainingSeconds": DRAINING_S, "restartPolicyType": "ON_FAILURE"},
+        env={**env, "SECURE_SSL_REDIRECT": "true", "WEB_WORKERS": "2"},
+    )
+    worker = service(
+        "worker",
+        **image,
+        start="python -m consumers",
+        deploy={"drainingSeconds": DRAINING_S, "restartPolicyType": "ON_FAILURE"},
+        env={**env, "WORKER_METRICS_PORT": "9100"},
+    )
+    return project("messaging-service", resources=[db, cache, web, worker])

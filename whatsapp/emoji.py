@@ -1,0 +1,21 @@
+"""Meta's rule for a reaction: exactly one emoji, as a user sees one.
+
+One extended grapheme cluster (Unicode's segmentation, so a ZWJ family, a flag or a skin
+tone is one) that is an emoji: it holds a pictographic code point or a regional indicator,
+or is a keycap (1️⃣). The `regex` package knows both the Unicode properties and the
+segmentation; Python's `re` knows neither.
+"""
+
+from __future__ import annotations
+
+import regex
+
+_ONE_CLUSTER = regex.compile(r"\X")
+_EMOJI = regex.compile(
+    r"\p{Extended_Pictographic}|\p{Regional_Indicator}"
+    r"|^[0-9#*]\N{VARIATION SELECTOR-16}?\N{COMBINING ENCLOSING KEYCAP}$"
+)
+
+
+def is_one_emoji(text: str) -> bool:
+    return bool(_ONE_CLUSTER.fullmatch(text) and _EMOJI.search(text))
