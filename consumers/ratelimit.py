@@ -3,8 +3,9 @@
 - The rate: one GCRA schedule per number in Redis. `reserve(n)` hands out up to `n` send
   slots spaced `1/rate` apart on Redis's clock, at most `HORIZON_S` ahead, in one atomic
   script, so every replica draws from one even pace and no slot is handed out twice. A
-  sender waits for its slot's time and then calls Meta: no second of the schedule holds
-  more than the rate, and no send leaves before its slot. A busy event loop can only make
+  sender waits for its slot's time and then calls Meta: no second of the schedule holds more
+  than the rate, and no send leaves before its slot (read on our clock from when the script
+  was sent, so early by at most the one-way trip to Redis). A busy event loop can only make
   sends leave late; what it can bunch into one second is what a replica held ahead when it
   stalled, at most `rate x HORIZON_S` (50 at 1,000/s), plus the write jitter measured in
   docs/performance.md.

@@ -13,7 +13,8 @@ Failure policy, in one place:
 - PostgreSQL or Redis unavailable: the same batch is retried in place with backoff, without
   counting against the entry (an outage must not dead-letter good work);
 - any other exception: the batch is retried entry by entry so one poison entry fails alone;
-  a failed entry stays pending and comes back through XAUTOCLAIM until it is dead-lettered;
+  a failed entry stays pending (its error noted in `messaging:last-errors:{stream}`) and
+  comes back through XAUTOCLAIM until it is dead-lettered, with that last error;
 - an unexpected error in the loop itself (a Redis error of a new kind, say) is logged and
   the loop goes on after a backoff: a consumer never dies quietly while its process lives.
 """
@@ -33,9 +34,10 @@ from redis.exceptions import ResponseError
 from consumers import retries, worker_metrics
 from consumers.context import Context
 from core.failures import OUTAGES, TRANSIENT
-from core.names import dead_letter_stream
+from core.names import LAST_ERRORS_KEY, dead_letter_stream
 
 logger = logging.getLogger("consumers")
+_LAST_ERRORS_TTL_S = 86400  # a failed entry is reclaimed or dead-lettered well within a day
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,11 +190,13 @@ class Runner:
                 pipe.xpending_range(c.stream, c.group, min=e.id, max=e.id, count=1)
             pending = [p for reply in await pipe.execute() for p in reply]
         deliveries = {p["message_id"]: p["times_delivered"] for p in pending}
-        over = {
-            e.id: f"delivered {deliveries[e.id]} times without success"
-            for e in live
-            if deliveries.get(e.id, 0) > self.max_deliveries
-        }
+        over_ids = [e.id for e in live if deliveries.get(e.id, 0) > self.max_deliveries]
+        over = {}
+        if over_ids:
+            errors = await self.redis.hmget(self._errors_key, over_ids)
+            for i, error in zip(over_ids, errors, strict=True):
+                over[i] = f"delivered {deliveries[i]} times without success"
+                over[i] += f"; last error: {error}" if error else ""
         if over:
             await self._dead_letter([e for e in live if e.id in over], over, deliveries)
         logger.info(
@@ -232,7 +236,7 @@ class Runner:
                 if self.stop.is_set():
                     return
                 await self._sleep(delay)
-            except Exception:
+            except Exception as exc:
                 if len(entries) == 1:
                     logger.exception(
                         "consumer name=%s entry=%s failed; left pending",
@@ -240,6 +244,7 @@ class Runner:
                         entries[0].id,
                         extra=_entry_fields(self.consumer, entries[0]),
                     )
+                    await self._note_error(entries[0], exc)
                     return
                 for entry in entries:  # isolate the poison entry
                     await self._handle([entry])
@@ -247,6 +252,20 @@ class Runner:
         if dead:
             await self._dead_letter([e for e in entries if e.id in dead], dead, {})
         await self._ack([e.id for e in entries if e.id not in dead])
+
+    @property
+    def _errors_key(self) -> str:
+        return LAST_ERRORS_KEY.format(stream=self.consumer.stream)
+
+    async def _note_error(self, entry: Entry, exc: Exception) -> None:
+        """Keep why the entry failed, for its dead letter (best effort: it is only a reason)."""
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hset(self._errors_key, entry.id, f"{type(exc).__name__}: {exc}"[:500])
+                pipe.expire(self._errors_key, _LAST_ERRORS_TTL_S)
+                await pipe.execute()
+        except Exception:  # Redis down: the dead letter will only lack the reason
+            logger.warning("could not note the error of entry=%s", entry.id)
 
     async def _ack(self, ids: list[str]) -> None:
         if not ids:
@@ -286,6 +305,7 @@ class Runner:
                 )
             pipe.xack(c.stream, c.group, *[e.id for e in entries])
             pipe.xdel(c.stream, *[e.id for e in entries])
+            pipe.hdel(self._errors_key, *[e.id for e in entries])
             await pipe.execute()
         worker_metrics.STREAM_ENTRIES.labels(c.name, "dead_lettered").inc(len(entries))
 

@@ -17,8 +17,10 @@ from typing import Any, TypeVar
 
 from consumers import events, worker_metrics
 from consumers.context import Context
+from consumers.events import Changes
 from consumers.runner import Consumer, Entry
 from core import logs
+from core.failures import TRANSIENT
 from core.names import WEBHOOK_PROCESSORS_GROUP, WEBHOOKS_STREAM
 from db import messages
 from db.inbound import NewInbound
@@ -26,6 +28,7 @@ from db.statuses import StatusChange
 from db.webhook_changes import NewChange
 from whatsapp.notifications import (
     INVALID_KINDS,
+    UNSTORABLE_ITEM,
     MalformedWebhook,
     Notification,
     StatusUpdate,
@@ -57,8 +60,38 @@ async def handle(ctx: Context, entries: list[Entry]) -> dict[str, str]:
                 "unreadable webhook item kind=%s event=%s", c.field, c.id, extra={"event_id": c.id}
             )
     if changes or inbound or others:
-        await events.record(ctx, changes, inbound, others)
+        try:
+            await events.record(ctx, changes, inbound, others)
+        except TRANSIENT:
+            raise
+        except Exception:  # one item PostgreSQL refuses must not cost its neighbours
+            await _record_one_by_one(ctx, changes, inbound, others)
     return malformed
+
+
+async def _record_one_by_one(
+    ctx: Context, changes: list[StatusChange], inbound: list[NewInbound], others: list[NewChange]
+) -> None:
+    """Each item alone; one that still fails goes to the Hub as `webhook.unparsed`, named
+    by its ids and the reason (never its content: that is what could not be stored)."""
+    items = [
+        *(
+            (Changes(statuses=[c]), {"kind": "status", "message_id": str(c.message_id)})
+            for c in changes
+        ),
+        *((Changes(received=[m]), {"kind": "message", "wamid": m.wamid}) for m in inbound),
+        *((Changes(others=[c]), {"kind": "change", "field": c.field, "id": c.id}) for c in others),
+    ]
+    for one, ids in items:
+        try:
+            await events.record(ctx, one.statuses, one.received, one.others)
+        except TRANSIENT:
+            raise
+        except Exception as exc:
+            reason = f"could not be stored: {type(exc).__name__}: {str(exc)[:300]}"
+            logger.warning("unstorable webhook item %s: %s", ids, reason, extra=ids)
+            change = events.new_change(UNSTORABLE_ITEM, {"reason": reason, "item": ids}, None, None)
+            await events.record(ctx, others=[change])
 
 
 def inbound_rows(parsed: list[Notification]) -> list[NewInbound]:

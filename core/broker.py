@@ -29,7 +29,9 @@ class EventRef(Protocol):
 
 
 def connect(url: str, max_connections: int = 200) -> Redis:
-    """A pooled client; fields come back as str, which is what every stream holds.
+    """A pooled client; fields come back as str, which is what every stream holds. Bytes
+    that are not UTF-8 (a webhook body, say) come back surrogate-escaped rather than
+    failing the whole read that carried them.
 
     The pool blocks (up to 10 s) when every connection is busy instead of raising
     MaxConnectionsError: a burst of concurrent callers waits a moment rather than failing.
@@ -39,6 +41,7 @@ def connect(url: str, max_connections: int = 200) -> Redis:
         max_connections=max_connections,
         timeout=10,
         decode_responses=True,
+        encoding_errors="surrogateescape",
         health_check_interval=30,
         socket_connect_timeout=5,
         socket_timeout=30,

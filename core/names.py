@@ -26,6 +26,9 @@ RATE_KEY = "messaging:rate:{phone_number_id}"  # GCRA: when the next send slot i
 SEND_PAUSED_KEY = "messaging:send-paused:{phone_number_id}"  # JSON reason; TTL = the pause
 PAIR_LIMIT_KEY = "messaging:pair-limit:{phone_number_id}:{recipient}"  # TTL = the wait
 HUB_PAUSED_KEY = "messaging:hub-paused"  # JSON reason; set when the Hub answers 410 Gone
+# Why each entry of a stream last failed (hash: entry id -> error), so the entry that is
+# dead-lettered after STREAM_MAX_DELIVERIES says why, whichever consumer saw it fail.
+LAST_ERRORS_KEY = "messaging:last-errors:{stream}"
 
 
 def dead_letter_stream(stream: str) -> str:
@@ -40,15 +43,16 @@ GROUPS = (
 )
 
 # Outbound message statuses, in the order a message moves through them. A status update
-# never moves a message backwards (see `status_rank` in the first migration); `failed`
+# never moves a message backwards (see `status_rank` in the migrations); `failed`
 # outranks everything because it is terminal.
 QUEUED = "queued"
 SENDING = "sending"
 SENT = "sent"
 DELIVERED = "delivered"
 READ = "read"
+PLAYED = "played"  # a voice note the user listened to
 FAILED = "failed"
-STATUSES = (QUEUED, SENDING, SENT, DELIVERED, READ, FAILED)
+STATUSES = (QUEUED, SENDING, SENT, DELIVERED, READ, PLAYED, FAILED)
 
 # Hub event types and outbox states.
 EVENT_MESSAGE_STATUS = "message.status"

@@ -240,6 +240,12 @@ class Settings:
         default="65536",
         help="largest accepted send request body",
     )
+    max_concurrent_uploads: int = _env(
+        "MAX_CONCURRENT_UPLOADS",
+        _int_in(1, 256),
+        default="4",
+        help="media uploads one web worker takes at once; more get 429 (each may spool 100 MB)",
+    )
     stream_batch_size: int = _env(
         "STREAM_BATCH_SIZE", _int_in(1, 1000), default="100", help="entries read per XREADGROUP"
     )

@@ -1,7 +1,9 @@
 """Shared-secret checks, all in constant time, on plain strings and mappings.
 
 The web (`server.auth`) and the worker's metrics server both call these, so a token is
-accepted or refused the same way wherever it is presented.
+accepted or refused the same way wherever it is presented. A presented value may hold
+anything a client sent: header bytes that are not UTF-8 reach us surrogate-escaped, and
+are compared (and refused) like any other wrong value.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ __all__ = ["health_token_ok", "matches_any", "signature_ok"]
 
 def matches_any(candidate: str, secrets: Iterable[str]) -> bool:
     """True if `candidate` equals one of `secrets`; compares against all of them."""
-    given = candidate.encode()
+    given = _bytes(candidate)
     found = False
     for secret in secrets:
         found |= hmac.compare_digest(given, secret.encode())
@@ -40,4 +42,8 @@ def health_token_ok(
 def signature_ok(body: bytes, header: str, secret: str) -> bool:
     """`header` is `sha256=<hex HMAC-SHA256 of body with secret>` (Meta's webhook signature)."""
     expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(header.strip().encode(), expected.encode())
+    return hmac.compare_digest(_bytes(header.strip()), expected.encode())
+
+
+def _bytes(presented: str) -> bytes:
+    return presented.encode("utf-8", "surrogatepass")

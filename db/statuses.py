@@ -1,8 +1,9 @@
 """The status timeline (`message_statuses`) and how a status report moves a message.
 
-A status only ever moves a message up in rank (`status_rank()` in the first migration); each
-status keeps its first timestamp; every statement locks rows in one order, so concurrent
-batches (webhooks and sender) never deadlock.
+A status only ever moves a message up in rank (`status_rank()` of the migrations: queued,
+sending, sent, delivered, read, played, then failed); each status keeps its first timestamp;
+every statement locks rows in one order, so concurrent batches (webhooks and sender) never
+deadlock.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ _STATUS_COLUMNS = {
     "sent": "sent_at",
     "delivered": "delivered_at",
     "read": "read_at",
+    "played": "played_at",
     "failed": "failed_at",
 }
 

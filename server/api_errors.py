@@ -67,6 +67,11 @@ class UnsupportedMediaType(ApiError):
     code = "unsupported_media_type"
 
 
+class TooManyRequests(ApiError):
+    status = 429
+    code = "too_many_requests"
+
+
 class Unavailable(ApiError):
     """A dependency (PostgreSQL, Redis) is down: the request did nothing and may be retried."""
 

@@ -5,6 +5,7 @@ The Procfile (through `python -m server`) and the tests build the app with this 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from functools import partial
 from typing import Any
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, name: str = APP_NAME) -> Sanic:
         # Concurrent requests share round trips (see `core.batcher`).
         app.ctx.sends = send_batcher(app.ctx.pool, app.ctx.redis)
         app.ctx.webhook_bodies = Batcher(partial(broker.publish_webhooks, app.ctx.redis))
+        app.ctx.uploads = asyncio.Semaphore(settings.max_concurrent_uploads)
 
     @app.after_server_stop
     async def _close(app: Sanic) -> None:
@@ -85,6 +87,8 @@ def create_app(settings: Settings | None = None, name: str = APP_NAME) -> Sanic:
 
 def _render_error(request: Request, exc: Exception) -> HTTPResponse:
     """Every error is JSON; a dependency outage is a 503, never a 500."""
+    if isinstance(exc, ApiError) and exc.status in _REFUSED_UNREAD:
+        _close_if_body_unread(request)
     if isinstance(exc, ApiError):
         return json(exc.body(), status=exc.status, headers=exc.headers)
     if isinstance(exc, SanicException):
@@ -102,3 +106,24 @@ def _render_error(request: Request, exc: Exception) -> HTTPResponse:
         return json(err.body(), status=err.status, headers={"Retry-After": "5"})
     logger.exception("unhandled error path=%s", request.path)
     return json({"error": {"code": "internal_error", "message": "internal error"}}, status=500)
+
+
+# Refusals that never want the body: an unknown caller, a body too large, too many uploads.
+_REFUSED_UNREAD = frozenset({401, 403, 413, 429})
+# A body this small is read and discarded as usual: closing on a client still sending would
+# reset the connection before it reads the answer.
+_DRAIN_AT_MOST = 64 * 1024
+
+
+def _close_if_body_unread(request: Request) -> None:
+    """A refusal given before a large (or chunked) body was read closes the connection,
+    rather than let Sanic read and discard a body nobody asked for (up to 8 MB from anyone).
+    The rest of the body is never parsed as a request. Other errors (a 400 mid-upload) let
+    Sanic drain the body, so the client reads its answer instead of a reset connection."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) <= _DRAIN_AT_MOST:
+        return
+    http = request.stream
+    if http is not None and getattr(http, "request_body", None):
+        http.request_body = None  # Sanic's HTTP/1 "body still to come"
+        http.keep_alive = False

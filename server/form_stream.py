@@ -61,12 +61,20 @@ async def read_form(
     allowed: frozenset[str],
     head_bytes: int,
     limit: Callable[[Form, UploadedFile], int],
+    max_body_bytes: int,
 ) -> Form:
-    """Parse the body; the `file_field` part goes to `spool`, at most `limit(...)` bytes of it."""
+    """Parse the body; the `file_field` part goes to `spool`, at most `limit(...)` bytes of it,
+    and the whole body (junk after the closing boundary included) at most `max_body_bytes`."""
     reader = _Reader(spool, file_field, allowed, head_bytes, limit)
     parser = MultipartParser(boundary, reader.callbacks())
+    read = 0
     try:
         while (chunk := await request.stream.read()) is not None:
+            read += len(chunk)
+            if read > max_body_bytes:
+                raise FieldTooLarge(
+                    [{"field": "body", "message": f"must be at most {max_body_bytes} bytes"}]
+                )
             parser.write(chunk)
         parser.finalize()
     except ParseError as exc:

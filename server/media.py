@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import tempfile
@@ -19,7 +20,7 @@ from sanic.response import HTTPResponse, json
 
 from core.settings import Settings
 from server import meta_answers
-from server.api_errors import NotFound, UnsupportedMediaType, ValidationError
+from server.api_errors import NotFound, TooManyRequests, UnsupportedMediaType, ValidationError
 from server.auth import require_api_key
 from server.form_stream import FieldTooLarge, Form, UploadedFile, boundary_of, read_form
 from server.openapi import API_KEY, Body, Param, Reply, operation
@@ -34,6 +35,7 @@ _FILE = "file"
 _FORM_FIELDS = frozenset({_FILE, "type", "messaging_product"})
 # Room for the multipart envelope around the largest file: boundaries, part headers, `type`.
 _ENVELOPE_BYTES = 64 * 1024
+_MAX_BODY_BYTES = media_rules.LARGEST_BYTES + _ENVELOPE_BYTES
 _MEDIA_ID = re.compile(r"^[0-9]{1,32}$")
 _OCTET_STREAM = "application/octet-stream"
 
@@ -46,7 +48,13 @@ _OCTET_STREAM = "application/octet-stream"
     responses={
         201: Reply(MediaUploaded, "uploaded to Meta", headers=(Param("Location", "header"),))
     },
-    errors=(ValidationError, FieldTooLarge, UnsupportedMediaType, *meta_answers.CALL_ERRORS),
+    errors=(
+        ValidationError,
+        FieldTooLarge,
+        UnsupportedMediaType,
+        TooManyRequests,
+        *meta_answers.CALL_ERRORS,
+    ),
     auth=API_KEY,
 )
 async def upload(request: Request) -> HTTPResponse:
@@ -54,6 +62,18 @@ async def upload(request: Request) -> HTTPResponse:
     require_api_key(request)
     boundary = boundary_of(request.headers.get("content-type"))
     _check_length(request.headers.get("content-length"))
+    uploads: asyncio.Semaphore = request.app.ctx.uploads
+    if uploads.locked():
+        raise TooManyRequests(
+            f"{request.app.ctx.settings.max_concurrent_uploads} uploads are under way; "
+            "retry in a few seconds",
+            headers={"Retry-After": "5"},
+        )
+    async with uploads:
+        return await _upload(request, boundary)
+
+
+async def _upload(request: Request, boundary: bytes) -> HTTPResponse:
     settings, client = request.app.ctx.settings, request.app.ctx.meta
     with tempfile.TemporaryFile() as spool:
         form = await read_form(
@@ -64,6 +84,7 @@ async def upload(request: Request) -> HTTPResponse:
             allowed=_FORM_FIELDS,
             head_bytes=media_rules.HEAD_BYTES,
             limit=_limit,
+            max_body_bytes=_MAX_BODY_BYTES,
         )
         file, mime_type = _checked(form)
         spool.seek(0)
@@ -118,8 +139,8 @@ async def download(request: Request, media_id: str) -> HTTPResponse | None:
     )
     info = meta_answers.json_body(lookup)
     url = info.get("url")
-    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
-        raise meta_answers.MetaUnavailableError("Meta's media lookup has no download URL")
+    if not isinstance(url, str) or not url.startswith(_download_schemes(settings)):
+        raise meta_answers.MetaUnavailableError("Meta's media lookup has no https download URL")
     # identity: the bytes are relayed as they come, so they must be the file's own.
     upstream = await meta_answers.call(
         client,
@@ -137,7 +158,8 @@ async def download(request: Request, media_id: str) -> HTTPResponse | None:
 async def _relay(
     request: Request, upstream: httpx.Response, info: dict[str, Any], media_id: str
 ) -> None:
-    headers = {}
+    # Never rendered by a browser as what it claims to be: a file to save, as it came.
+    headers = {"X-Content-Type-Options": "nosniff", "Content-Disposition": "attachment"}
     if upstream.headers.get("content-length", "").isdigit():
         headers["Content-Length"] = upstream.headers["content-length"]
     if isinstance(info.get("sha256"), str):
@@ -164,14 +186,20 @@ def _drop_connection(request: Request) -> None:
         request.stream.response_func = None  # Http1's "no more sends"
 
 
+def _download_schemes(settings: Settings) -> tuple[str, ...]:
+    """Meta's token goes to https URLs only; plain http only when Meta itself is reached over
+    http (the simulator, in development and tests)."""
+    local = settings.whatsapp_api_base_url.startswith("http://")
+    return ("https://", "http://") if local else ("https://",)
+
+
 def _owner(settings: Settings) -> dict[str, str]:
     # Meta answers a media id only to the phone number it belongs to.
     return {"phone_number_id": settings.phone_number_id}
 
 
 def _check_length(header: str | None) -> None:
-    limit = media_rules.LARGEST_BYTES + _ENVELOPE_BYTES
-    if header and header.isdigit() and int(header) > limit:
+    if header and header.isdigit() and int(header) > _MAX_BODY_BYTES:
         raise FieldTooLarge(
             [{"field": _FILE, "message": f"must be at most {media_rules.LARGEST_BYTES} bytes"}]
         )

@@ -36,7 +36,7 @@ class ReadRequest(BaseModel):
     typing_indicator: bool = False
 
 
-@bp.post("/<wamid:path>/read/")
+@bp.post("/<wamid:path>/read/", ignore_body=True)  # read once the caller is known
 @operation(
     "Mark an inbound message read",
     tag="messages",
@@ -49,6 +49,7 @@ class ReadRequest(BaseModel):
 async def mark_read(request: Request, wamid: str) -> HTTPResponse:
     """Tell Meta the message was read (blue ticks), optionally with the typing indicator."""
     require_api_key(request)
+    await request.receive_body()
     wamid = unquote(wamid)
     logs.bind(wamid=wamid)
     if not _WAMID.match(wamid):

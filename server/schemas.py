@@ -119,6 +119,7 @@ class MessageStatus(_Closed):
     sent_at: datetime | None
     delivered_at: datetime | None
     read_at: datetime | None
+    played_at: datetime | None  # a voice note the user listened to
     failed_at: datetime | None
     timeline: list[TimelineEntry]
 

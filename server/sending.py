@@ -24,10 +24,18 @@ bp = Blueprint("messages", url_prefix="/api/v1/messages")
 
 # Printable ASCII, like Stripe's keys; long enough for a UUID with a prefix.
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-_TIMESTAMPS = ("created_at", "sending_at", "sent_at", "delivered_at", "read_at", "failed_at")
+_TIMESTAMPS = (
+    "created_at",
+    "sending_at",
+    "sent_at",
+    "delivered_at",
+    "read_at",
+    "played_at",
+    "failed_at",
+)
 
 
-@bp.post("/send/")
+@bp.post("/send/", ignore_body=True)  # read once the caller is known (below)
 @operation(
     "Send a message",
     tag="messages",
@@ -58,6 +66,10 @@ async def send(request: Request) -> HTTPResponse:
     """Validate, store as queued, publish to the outbound stream, answer 202."""
     require_api_key(request)
     settings = request.app.ctx.settings
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > settings.max_send_body_bytes:
+        raise PayloadTooLarge(f"request body exceeds {settings.max_send_body_bytes} bytes")
+    await request.receive_body()
     if len(request.body) > settings.max_send_body_bytes:
         raise PayloadTooLarge(f"request body exceeds {settings.max_send_body_bytes} bytes")
     key = request.headers.get("Idempotency-Key")

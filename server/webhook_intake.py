@@ -40,7 +40,7 @@ async def verify(request: Request) -> HTTPResponse:
     return text(challenge)
 
 
-@bp.post("/")
+@bp.post("/", ignore_body=True)  # read once the signature header is there (below)
 @operation(
     "Meta's webhook: statuses and inbound messages",
     tag="webhooks",
@@ -59,9 +59,11 @@ async def verify(request: Request) -> HTTPResponse:
 async def receive(request: Request) -> HTTPResponse:
     """Verify the signature, append the raw body to the webhooks stream, answer at once."""
     settings = request.app.ctx.settings
-    verify_meta_signature(
-        request.body, request.headers.get("X-Hub-Signature-256"), settings.app_secret
-    )
+    signature = request.headers.get("X-Hub-Signature-256")
+    if not signature:
+        raise Unauthorized("missing X-Hub-Signature-256 header")
+    await request.receive_body()
+    verify_meta_signature(request.body, signature, settings.app_secret)
     entry_id = await request.app.ctx.webhook_bodies.submit(request.body)
     logs.bind(stream="messaging:webhooks", entry_id=entry_id)  # where the worker picks it up
     WEBHOOKS_RECEIVED.inc()

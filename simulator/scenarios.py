@@ -17,7 +17,7 @@ from typing import Any
 from simulator.meta_checks import error_body
 from simulator.recorder import digits
 
-STATUSES = ("sent", "delivered", "read", "failed")
+STATUSES = ("sent", "delivered", "read", "played", "failed")
 DEFAULT_STATUSES = ("sent", "delivered", "read")
 # Meta's error code and title for an HTTP status, when a step gives only the status.
 _STEP_ERRORS = {

@@ -19,10 +19,15 @@ Leniency, so one odd object never costs the rest of the POST:
   time)`; a `value.errors` array (Meta could not deliver an inbound message to us) as
   `OtherChange("errors", {"metadata": ..., "errors": [...]})`.
 - A message of a type we do not know is kept, with `content = message.get(type)`.
+- Text PostgreSQL and JSON cannot hold is cleaned, not refused: a NUL character, a lone
+  UTF-16 surrogate (`"\\ud83d"`) or bytes that are not UTF-8, anywhere in the POST, become
+  U+FFFD, so the item that holds them and its neighbours all go through.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +41,7 @@ __all__ = [
     "INVALID_KINDS",
     "INVALID_MESSAGE",
     "INVALID_STATUS",
+    "UNSTORABLE_ITEM",
     "InboundMessage",
     "MalformedWebhook",
     "Notification",
@@ -50,7 +56,13 @@ INVALID_ENTRY = "invalid_entry"
 INVALID_CHANGE = "invalid_change"
 INVALID_STATUS = "invalid_status"
 INVALID_MESSAGE = "invalid_message"
-INVALID_KINDS = frozenset({INVALID_ENTRY, INVALID_CHANGE, INVALID_STATUS, INVALID_MESSAGE})
+# An item that parsed but could not be stored (the webhook processor says why).
+UNSTORABLE_ITEM = "unstorable_item"
+INVALID_KINDS = frozenset(
+    {INVALID_ENTRY, INVALID_CHANGE, INVALID_STATUS, INVALID_MESSAGE, UNSTORABLE_ITEM}
+)
+_NUL_ESCAPE = "\\u0000"  # how JSON writes NUL; a raw NUL byte is not valid JSON
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL, and surrogates left unpaired
 
 
 class MalformedWebhook(ValueError):
@@ -131,11 +143,30 @@ def _load(body: bytes | str | dict) -> dict:
         return body
     try:
         payload = orjson.loads(body)
-    except (orjson.JSONDecodeError, TypeError) as exc:
-        raise MalformedWebhook(f"webhook body is not JSON: {exc}") from None
+        if (_NUL_ESCAPE.encode() if isinstance(body, bytes) else _NUL_ESCAPE) in body:
+            payload = _cleaned(payload)
+    except orjson.JSONDecodeError as exc:
+        # orjson refuses lone surrogates and bytes that are not UTF-8; the standard parser
+        # keeps the first, and the second decode to U+FFFD.
+        try:
+            text = body if isinstance(body, str) else body.decode("utf-8", "replace")
+            payload = _cleaned(json.loads(text))
+        except ValueError:
+            raise MalformedWebhook(f"webhook body is not JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise MalformedWebhook(f"webhook body is a JSON {type(payload).__name__}, not an object")
     return payload
+
+
+def _cleaned(value: Any) -> Any:
+    """`value` with every NUL and lone surrogate in its strings (keys too) made U+FFFD."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_cleaned(v) for v in value]
+    if isinstance(value, dict):
+        return {_cleaned(k): _cleaned(v) for k, v in value.items()}
+    return value
 
 
 class _Parser:

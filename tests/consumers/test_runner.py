@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from consumers.runner import Consumer, Entry, Runner
-from core.names import dead_letter_stream
+from core.names import LAST_ERRORS_KEY, dead_letter_stream
 
 GROUP = "testers"
 
@@ -157,7 +157,7 @@ async def test_poison_entry_fails_alone_and_is_dead_lettered_after_max_deliverie
         nonlocal poison_calls
         if any(e.id == poison for e in entries):
             poison_calls += len(entries) == 1
-            raise PoisonError(poison)
+            raise PoisonError(f"cannot handle entry {poison}, try {poison_calls}")
         succeeded.extend(e.id for e in entries)
 
     async with running(redis, stream, handle, idle_timeout_s=0.2, max_deliveries=3):
@@ -170,6 +170,9 @@ async def test_poison_entry_fails_alone_and_is_dead_lettered_after_max_deliverie
     assert dead["source_id"] == poison
     assert dead["deliveries"] == "4"  # Redis counts the reclaim that dead-lettered it
     assert "without success" in dead["error"]
+    # the reason is the last error, whichever consumer saw it, not just the count
+    assert dead["error"].endswith(f"last error: PoisonError: cannot handle entry {poison}, try 3")
+    assert not await redis.hexists(LAST_ERRORS_KEY.format(stream=stream), poison)
     assert await redis.xlen(stream) == 0
     assert await pending_count(redis, stream) == 0
 

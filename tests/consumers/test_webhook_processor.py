@@ -4,6 +4,7 @@ and queues for the Hub, including the same POST twice in one batch (Meta's retri
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import asyncpg
 import orjson
@@ -13,6 +14,7 @@ from redis.asyncio import Redis
 from consumers import webhook_processor
 from consumers.runner import Entry
 from core.names import HUB_STREAM
+from db.inbound import NewInbound
 from tests.whatsapp.test_notifications import FIXTURES
 
 
@@ -82,3 +84,22 @@ async def test_batch_is_stored_and_queued_once(
     assert [r["type"] for r in types] == case.events
     stream = await redis.xrange(HUB_STREAM)
     assert sorted(fields["type"] for _, fields in stream) == case.events
+
+
+async def test_an_item_postgres_refuses_is_forwarded_as_unparsed_and_its_neighbours_stored(
+    ctx, pool: asyncpg.Pool, redis: Redis
+) -> None:
+    """The net under the parser's cleaning: items written one by one once their batch
+    failed; the one that still fails reaches the Hub as `webhook.unparsed`, by its ids."""
+    now = datetime.now(UTC)
+    bad = NewInbound("wamid.bad", "1065", "4915100000001", "Ana\x00", "text", now, {"id": "x"})
+    good = NewInbound("wamid.good", "1065", "4915100000002", "Bo", "text", now, {"id": "y"})
+    await webhook_processor._record_one_by_one(ctx, [], [bad, good], [])
+    rows = await pool.fetch("SELECT wamid FROM inbound_messages")
+    assert [r["wamid"] for r in rows] == ["wamid.good"]
+    unparsed = await pool.fetchrow("SELECT payload FROM hub_events WHERE type = 'webhook.unparsed'")
+    value = unparsed["payload"]["data"]["value"]
+    assert value["item"] == {"kind": "message", "wamid": "wamid.bad"}
+    assert value["reason"].startswith("could not be stored: ")
+    assert "Ana" not in orjson.dumps(value).decode()  # ids only, never the content
+    assert await redis.xlen(HUB_STREAM) == 2

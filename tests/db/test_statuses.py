@@ -19,7 +19,7 @@ from db.statuses import StatusChange
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 ERROR = {"code": 131026, "title": "Message undeliverable", "message": "receiver incapable"}
-STAMPS = ("sent_at", "delivered_at", "read_at", "failed_at")
+STAMPS = ("sent_at", "delivered_at", "read_at", "played_at", "failed_at")
 
 
 def new_message() -> NewMessage:
@@ -56,8 +56,15 @@ async def record(pool: asyncpg.Pool, changes: list[StatusChange]) -> list[Status
         (["read", "delivered", "sent"], "read", {"sent_at", "delivered_at", "read_at"}),
         (["delivered"], "delivered", {"delivered_at"}),
         (["failed", "read"], "failed", {"failed_at", "read_at"}),
-        (["sent", "played"], "sent", {"sent_at"}),
-        (["played"], "queued", set()),
+        (["sent", "archived"], "sent", {"sent_at"}),
+        (["archived"], "queued", set()),
+        (
+            ["sent", "delivered", "read", "played"],
+            "played",
+            {"sent_at", "delivered_at", "read_at", "played_at"},
+        ),
+        (["played", "read", "delivered"], "played", {"played_at", "read_at", "delivered_at"}),
+        (["played", "failed"], "failed", {"played_at", "failed_at"}),
     ],
     ids=[
         "in-order",
@@ -66,6 +73,9 @@ async def record(pool: asyncpg.Pool, changes: list[StatusChange]) -> list[Status
         "failed-is-terminal",
         "unknown-status-changes-nothing",
         "unknown-status-on-queued",
+        "voice-note-played-after-read",
+        "played-outranks-read",
+        "failed-outranks-played",
     ],
 )
 async def test_status_sequence_ends_in_highest_rank(

@@ -12,6 +12,7 @@ import httpx
 import orjson
 import pytest
 
+from simulator.meta_webhooks import sign
 from tests.conftest import Stack, new_recipient
 from tests.e2e.test_loop import (
     client,
@@ -112,3 +113,47 @@ async def test_status_events_carry_pricing_conversation_and_meta_errors(client, 
     timeline = {t["status"]: t for t in (await status_of(client, stack, message_id))["timeline"]}
     assert timeline["delivered"]["details"]["pricing"] == delivered["pricing"]
     assert timeline["failed"]["details"]["errors"] == failure["errors"]
+
+
+# label, how the first message's text is spelled in the raw POST, how the Hub receives it
+UNSTORABLE = [
+    ("a NUL", "before\\u0000after", "before\ufffdafter"),
+    ("a lone surrogate", "\\ud83d and more", "\ufffd and more"),
+    ("raw surrogate bytes", "\udced\udca0\udcbd!", "\ufffd\ufffd\ufffd!"),
+]
+_POST = (
+    '{"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field":'
+    ' "messages", "value": {"messaging_product": "whatsapp", "metadata":'
+    ' {"phone_number_id": "NUMBER"}, "contacts": [{"profile": {"name": "Ana\\u0000"},'
+    ' "wa_id": "SENDER"}], "messages": [MESSAGES]}}]}]}'
+)
+_MESSAGE = (
+    '{"from": "SENDER", "id": "WAMID", "timestamp": "1732528800", "type": "text",'
+    ' "text": {"body": "TEXT"}}'
+)
+
+
+@pytest.mark.parametrize(
+    ("label", "spelled", "received"), UNSTORABLE, ids=[u[0] for u in UNSTORABLE]
+)
+async def test_text_postgres_cannot_hold_does_not_sink_its_neighbour(
+    client, stack, label, spelled, received
+) -> None:
+    """A signed POST with a good text and one PostgreSQL or JSON could not store as written
+    (and a NUL in the sender's name): both reach the Hub, the odd text cleaned."""
+    odd, good = (f"wamid.{which}{new_recipient()}" for which in ("odd", "good"))
+    messages = ", ".join(
+        _MESSAGE.replace("WAMID", w).replace("TEXT", t) for w, t in ((odd, spelled), (good, "hi"))
+    )
+    post = _POST.replace("MESSAGES", messages).replace("SENDER", new_recipient())
+    post = post.replace("NUMBER", stack.env["WHATSAPP_PHONE_NUMBER_ID"])
+    body = post.encode("utf-8", "surrogateescape")
+    signature = sign(stack.env["WHATSAPP_APP_SECRET"], body)
+    r = await client.post(
+        f"{stack.api}/webhooks/whatsapp/", content=body, headers={"X-Hub-Signature-256": signature}
+    )
+    assert r.status_code == 200, r.text
+    for wamid, text in ((odd, received), (good, "hi")):
+        [event] = await eventually(lambda w=wamid: hub_events(client, stack, wamid=w))
+        data = event["event"]["data"]
+        assert (data["text"], data["profile_name"]) == ({"body": text}, "Ana\ufffd")

@@ -8,11 +8,13 @@ import asyncio
 import base64
 import hashlib
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 
+from server import media
 from tests.conftest import Stack
 from tests.server.test_reads import http, meta_fault
 from whatsapp.media_rules import KB, MB
@@ -168,6 +170,88 @@ async def test_upload_over_the_largest_limit_is_refused_before_reading(http, sta
     assert head.startswith(b"HTTP/1.1 413")
 
 
+async def test_a_chunked_upload_has_an_overall_limit(http, stack):
+    """No Content-Length to refuse up front: a valid form, then 150 MB of junk after the
+    closing boundary, sent chunked while the answer is read. The service answers 413 once
+    past the largest file plus its envelope and closes the connection: far less than 150 MB
+    went, and nothing was uploaded. (A client still sending when the connection closes may
+    see it reset before it reads the 413: TCP drops what it had not read yet.)"""
+    host, port = stack.api.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    form = (
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
+        b"Content-Type: image/jpeg\r\n\r\n" + JPEG + b"\r\n--b--\r\n"
+    )
+    writer.write(
+        b"POST /api/v1/media/ HTTP/1.1\r\nHost: x\r\nApi-Key: %s\r\nTransfer-Encoding: chunked"
+        b"\r\nContent-Type: multipart/form-data; boundary=b\r\n\r\n" % stack.api_key.encode()
+    )
+    answer = asyncio.create_task(reader.readuntil(b"\r\n\r\n"))
+    sent, chunk = 0, b"j" * MB
+    try:
+        for piece in [form] + [chunk] * 150:
+            if answer.done():
+                break
+            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            try:
+                await writer.drain()
+            except ConnectionError:  # the service closed: it has answered, and read no more
+                break
+            sent += len(piece)
+        try:
+            head = await asyncio.wait_for(answer, 10)
+        except ConnectionError:
+            head = b""  # reset before we read it
+    finally:
+        writer.close()
+    assert head == b"" or head.startswith(b"HTTP/1.1 413"), head
+    assert sent < 130 * MB  # refused near the limit, not after taking all 150 MB
+
+
+async def test_concurrent_uploads_past_the_cap_get_429(http, stack):
+    """MAX_CONCURRENT_UPLOADS (4) uploads hold their place while they stream; the fifth is
+    refused at once with Retry-After, and a place freed is a place taken again."""
+    release = asyncio.Event()
+
+    async def slow_body():
+        yield b'--b\r\nContent-Disposition: form-data; name="type"\r\n\r\nimage/jpeg'
+        await release.wait()
+        yield b"\r\n--b--\r\n"
+
+    headers = {"Api-Key": stack.api_key, "Content-Type": "multipart/form-data; boundary=b"}
+    url = f"{stack.api}/api/v1/media/"
+    async with httpx.AsyncClient(timeout=30) as slow:
+        holding = [asyncio.create_task(slow.post(url, content=slow_body(), headers=headers))]
+        holding += [
+            asyncio.create_task(slow.post(url, content=slow_body(), headers=headers))
+            for _ in range(3)
+        ]
+        await asyncio.sleep(1)  # all four are streaming their bodies now
+        refused = await http.post(
+            url, files={"file": ("a.jpg", JPEG, "image/jpeg")}, headers={"Api-Key": stack.api_key}
+        )
+        release.set()
+        held = await asyncio.gather(*holding)
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"]["code"] == "too_many_requests"
+    assert refused.headers["retry-after"] == "5"
+    assert [r.status_code for r in held] == [400] * 4  # they got their turn: no file given
+    again = await upload(http, stack, JPEG)
+    assert again.status_code == 201, again.text
+
+
+@pytest.mark.parametrize(
+    ("base_url", "schemes"),
+    [
+        ("https://graph.facebook.com", ("https://",)),
+        ("http://127.0.0.1:8025", ("https://", "http://")),
+    ],
+)
+def test_metas_token_follows_only_https_media_urls_unless_meta_is_local(base_url, schemes):
+    settings = SimpleNamespace(whatsapp_api_base_url=base_url)
+    assert media._download_schemes(settings) == schemes
+
+
 # label, operation, Meta's answer, status, error code
 META_UPLOAD_ERRORS = [
     ("Meta 500", {"status": 500}, 502, "meta_unavailable"),
@@ -226,6 +310,9 @@ async def test_download(http, stack, label, media_id, faults, status, code, fiel
         assert r.headers["content-type"] == "audio/ogg"
         assert r.headers["content-length"] == str(len(content))
         assert r.headers["x-media-sha256"] == hashlib.sha256(content).hexdigest()
+        # A file to save, never a page a browser would render as what it claims to be.
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["content-disposition"] == "attachment"
         return
     error = r.json()["error"]
     assert error["code"] == code

@@ -678,11 +678,49 @@ def test_bytes_str_and_dict_parse_alike() -> None:
     assert parse_webhook(orjson.loads(body)) == expected
 
 
+def _two_texts(name: str, first: str) -> bytes:
+    """A POST of two text messages from one contact, spelled as raw JSON text (NAME and
+    FIRST stand for the profile name and the first text, inserted as written)."""
+    body = (
+        '{"entry": [{"id": "1", "changes": [{"field": "messages", "value": {'
+        '"messaging_product": "whatsapp", "metadata": {"phone_number_id": "1065"},'
+        ' "contacts": [{"profile": {"name": "NAME"}, "wa_id": "4915112345678"}], "messages": ['
+        '{"from": "4915112345678", "id": "wamid.A", "timestamp": "1732528800", "type": "text",'
+        ' "text": {"body": "FIRST"}},'
+        ' {"from": "4915112345678", "id": "wamid.B", "timestamp": "1732528800", "type": "text",'
+        ' "text": {"body": "the neighbour"}}]}}]}]}'
+    )
+    return body.replace("NAME", name).replace("FIRST", first).encode("utf-8", "surrogateescape")
+
+
+# label, the POST, the profile name and first text as stored (U+FFFD where it was unstorable)
+UNSTORABLE = [
+    ("NUL in the profile name", _two_texts("Ana\\u0000", "hi"), "Ana\ufffd", "hi"),
+    ("NUL in the text", _two_texts("Ana", "a\\u0000b"), "Ana", "a\ufffdb"),
+    ("escaped lone surrogate", _two_texts("Ana", "\\ud83d!"), "Ana", "\ufffd!"),
+    ("a pair stays an emoji", _two_texts("Ana", "\\ud83d\\ude00"), "Ana", "\U0001f600"),
+    ("raw surrogate bytes", _two_texts("Ana", "\udced\udca0\udcbd"), "Ana", "\ufffd" * 3),
+    ("bytes that are not UTF-8", _two_texts("\udcff", "ok"), "\ufffd", "ok"),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "body", "name", "text"), UNSTORABLE, ids=[u[0] for u in UNSTORABLE]
+)
+def test_unstorable_text_is_cleaned_and_its_neighbour_kept(
+    label: str, body: bytes, name: str, text: str
+) -> None:
+    for form in (body, body.decode("utf-8", "surrogateescape")):  # bytes, or from the stream
+        first, neighbour = parse_webhook(form).messages
+        assert (first.profile_name, first.content) == (name, {"body": text})
+        assert first.raw["text"]["body"] == text
+        assert neighbour.content == {"body": "the neighbour"}
+
+
 MALFORMED = [
     ("empty body", b""),
     ("not JSON", b"hub.challenge=123"),
     ("truncated JSON", b'{"object": "whatsapp_business_account", "entry": ['),
-    ("invalid UTF-8", b'{"entry": ["\xff"]}'),
     ("JSON array", b'[{"entry": []}]'),
     ("JSON string", b'"entry"'),
     ("JSON null", b"null"),
