@@ -23,6 +23,7 @@ from core.logs import configure_logging, secrets_of
 from core.settings import Settings
 from server import (
     docs,
+    docs_page,
     health,
     media,
     reads,
@@ -56,7 +57,7 @@ def create_app(settings: Settings | None = None, name: str = APP_NAME) -> Sanic:
     # default 15 s ignores our setting, and busy keep-alive clients never go idle).
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.shutdown_timeout_s
     app.ctx.settings = settings
-    routes = (sending, reads, media, webhook_intake, health, web_metrics, docs)
+    routes = (sending, reads, media, webhook_intake, health, web_metrics, docs, docs_page)
     app.blueprint([module.bp for module in routes])
     request_ids.install(app)
     if settings.secure_ssl_redirect:
@@ -116,14 +117,16 @@ _DRAIN_AT_MOST = 64 * 1024
 
 
 def _close_if_body_unread(request: Request) -> None:
-    """A refusal given before a large (or chunked) body was read closes the connection,
-    rather than let Sanic read and discard a body nobody asked for (up to 8 MB from anyone).
-    The rest of the body is never parsed as a request. Other errors (a 400 mid-upload) let
-    Sanic drain the body, so the client reads its answer instead of a reset connection."""
+    """A refusal given before any of a large (or chunked) body was read closes the
+    connection, rather than let Sanic read and discard a body nobody asked for (up to 8 MB
+    from anyone); the rest of the body is never parsed as a request. A body already being
+    read (a file refused mid-upload), or a small one, is drained as usual, so the client,
+    still sending, reads its answer instead of a reset connection."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) <= _DRAIN_AT_MOST:
         return
     http = request.stream
-    if http is not None and getattr(http, "request_body", None):
+    untouched = getattr(http, "request_bytes_left", 0) == getattr(http, "request_bytes", 0)
+    if http is not None and getattr(http, "request_body", None) and untouched:
         http.request_body = None  # Sanic's HTTP/1 "body still to come"
         http.keep_alive = False

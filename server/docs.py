@@ -1,9 +1,9 @@
-"""The OpenAPI 3.1 document (`/openapi.json`) and its Redoc page (`/docs`), built from the app.
+"""The OpenAPI 3.1 document (`/openapi.json`), built from the app (its page: `server.docs_page`).
 
 The document walks `app.router.routes` and renders each handler's `@operation` declaration
 (`server.openapi`); schemas come from the pydantic models (`server.schemas`,
 `server.payloads`) and are hoisted into `components.schemas`. A route without a declaration
-is left out, and `tests/test_openapi.py` fails on it. Hub events are the `webhooks`.
+is left out, and `tests/server/test_openapi.py` fails on it. Hub events are the `webhooks`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 from sanic import Blueprint, Request, Sanic
-from sanic.response import HTTPResponse, html, raw
+from sanic.response import HTTPResponse, raw
 
 from server.api_errors import ApiError, ValidationError
 from server.meta_answers import MetaRejectedRequest
@@ -59,14 +59,6 @@ _INFO = {
         "plus `fields` on 400s."
     ),
 }
-# Redoc renders OpenAPI 3.1 `webhooks`; pinned, loaded from a CDN so the image stays small.
-_DOCS_HTML = """<!doctype html>
-<html><head><meta charset="utf-8"><title>messaging-service API</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><redoc spec-url="/openapi.json"></redoc>
-<script src="https://cdn.jsdelivr.net/npm/redoc@2.5.0/bundles/redoc.standalone.js"></script>
-</body></html>
-"""
 
 
 def document_path(route: Any) -> str:
@@ -117,13 +109,6 @@ async def openapi_json(request: Request) -> HTTPResponse:
     if not hasattr(ctx, "openapi"):
         ctx.openapi = orjson.dumps(build_document(request.app))
     return raw(ctx.openapi, content_type="application/json")
-
-
-@bp.get("/docs")
-@operation("The API reference, rendered", tag="docs", responses={200: Reply(media="text/html")})
-async def docs(request: Request) -> HTTPResponse:
-    """Redoc, reading `/openapi.json`."""
-    return html(_DOCS_HTML)
 
 
 def _render(op: Operation, path: str, op_id: str, schemas: dict[str, Any]) -> dict[str, Any]:
