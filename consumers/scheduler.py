@@ -1,5 +1,6 @@
 """Parked work back onto its stream when due: messages waiting for their next send attempt,
-Hub events waiting for their next delivery.
+Hub events waiting for their next delivery. Each pass also matches held statuses again
+(`consumers.status_matching`).
 
 PostgreSQL holds the schedule (`next_attempt_at`), so a Redis restart loses nothing. Every
 worker runs this loop: rows are taken with SKIP LOCKED, so replicas never publish one twice,
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from consumers import status_matching
 from consumers.context import Context
 from consumers.runner import sleep_unless_stopped
 from core import broker
@@ -37,7 +39,7 @@ async def run(ctx: Context, stop: asyncio.Event) -> None:
     interval = ctx.settings.retry_poll_s
     while not stop.is_set():
         try:
-            done = await publish_due(ctx)
+            done = {**await publish_due(ctx), **await status_matching.retry_held(ctx)}
             if any(done.values()):
                 logger.debug("scheduler republished %s", done)
         except Exception as exc:  # never die: the next pass tries again

@@ -33,6 +33,7 @@ from core.names import (
     HUB_FORWARDERS_GROUP,
     HUB_STREAM,
     OUTBOUND_STREAM,
+    OUTCOME_UNKNOWN,
     SENDERS_GROUP,
     SWEEP_LOCK_KEY,
 )
@@ -43,7 +44,7 @@ from db.statuses import StatusChange
 logger = logging.getLogger("consumers.sweeper")
 
 UNKNOWN_OUTCOME = {
-    "code": "outcome_unknown",
+    "code": OUTCOME_UNKNOWN,
     "title": "No answer from Meta",
     "message": "The send request may have reached Meta but no answer or status webhook came.",
     "details": None,

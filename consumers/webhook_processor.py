@@ -3,26 +3,25 @@ changes -> outbox.
 
 A batch of stream entries (each one of Meta's POSTs, each with many statuses and messages)
 is parsed and recorded in one transaction. Statuses find their message by our id, which we
-send as `biz_opaque_callback_data`, or else by wamid; a status for a message we never sent
-is logged and skipped. Every other change (template status, account updates, any field
-Meta adds) and every item the parser could not read is stored and forwarded, never lost.
+send as `biz_opaque_callback_data`, or else by wamid (`consumers.status_matching`); a status
+for a message we do not know is held and matched again, then kept as foreign. Every other
+change (template status, account updates, any field Meta adds) and every item the parser
+could not read is stored and forwarded, never lost.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from consumers import events, worker_metrics
+from consumers import events, status_matching, worker_metrics
 from consumers.context import Context
 from consumers.events import Changes
 from consumers.runner import Consumer, Entry
 from core import logs
 from core.failures import TRANSIENT
 from core.names import WEBHOOK_PROCESSORS_GROUP, WEBHOOKS_STREAM
-from db import messages
 from db.inbound import NewInbound
 from db.statuses import StatusChange
 from db.webhook_changes import NewChange
@@ -31,7 +30,6 @@ from whatsapp.notifications import (
     UNSTORABLE_ITEM,
     MalformedWebhook,
     Notification,
-    StatusUpdate,
     parse_webhook,
 )
 
@@ -51,7 +49,9 @@ async def handle(ctx: Context, entries: list[Entry]) -> dict[str, str]:
         except MalformedWebhook as exc:
             malformed[e.id] = f"malformed webhook: {exc}"
     worker_metrics.count_webhook(parsed, len(malformed))
-    changes = await _changes(ctx, [s for n in parsed for s in n.statuses])
+    changes, unknown = await status_matching.match(ctx, [s for n in parsed for s in n.statuses])
+    if unknown:  # the sender's write may be a moment late: match them again for a while
+        await status_matching.hold(ctx, unknown)
     inbound = inbound_rows(parsed)
     others = change_rows(parsed)
     for c in others:
@@ -117,68 +117,6 @@ def _first_of_each(items: Iterable[T], key: Callable[[T], str]) -> list[T]:
     for item in items:
         first.setdefault(key(item), item)
     return list(first.values())
-
-
-async def _changes(ctx: Context, updates: list[StatusUpdate]) -> list[StatusChange]:
-    if not updates:
-        return []
-    async with ctx.pool.acquire() as conn:
-        by_wamid = await messages.ids_by_wamid(
-            conn, [u.wamid for u in updates if _our_id(u) is None]
-        )
-        # Callback data is only a claim; keep statuses of messages that are really ours.
-        known = await messages.existing(
-            conn, [i for u in updates if (i := _our_id(u) or by_wamid.get(u.wamid))]
-        )
-    changes = []
-    for u in updates:
-        message_id = _our_id(u) or by_wamid.get(u.wamid)
-        if message_id not in known:
-            logger.warning(
-                "status for unknown message wamid=%s status=%s",
-                u.wamid,
-                u.status,
-                extra={"wamid": u.wamid, "message_status": u.status},
-            )
-            continue
-        details = {
-            k: v
-            for k, v in (
-                ("errors", u.errors),
-                ("conversation", u.conversation),
-                ("pricing", u.pricing),
-            )
-            if v
-        }
-        changes.append(
-            StatusChange(
-                message_id,
-                u.status,
-                u.timestamp,
-                "meta",
-                wamid=u.wamid,
-                error=_error(u.errors[0]) if u.errors else None,
-                details=details or None,
-            )
-        )
-    return changes
-
-
-def _our_id(u: StatusUpdate) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(u.callback_data) if u.callback_data else None
-    except ValueError:
-        return None
-
-
-def _error(e: dict[str, Any]) -> dict[str, Any]:
-    data = e.get("error_data")
-    return {
-        "code": e.get("code"),
-        "title": e.get("title"),
-        "message": e.get("message"),
-        "details": data.get("details") if isinstance(data, dict) else None,
-    }
 
 
 # One POST may carry 1,000 statuses (~1.7 MB once parsed): 20 entries bound a batch's memory.

@@ -63,6 +63,11 @@ WEBHOOK_EVENTS = Counter(
     "Items of Meta's webhooks processed: statuses, inbound messages, other fields, malformed",
     ["kind", "type"],
 )
+FOREIGN_STATUSES = Counter(
+    "messaging_foreign_statuses",
+    "Statuses for a wamid of no message of ours, kept as foreign once their hold ran out",
+    ["status"],
+)
 HUB_DELIVERIES = Counter(
     "messaging_hub_deliveries",
     "POSTs of events to the Hub by outcome (delivered, retry, dead)",

@@ -53,6 +53,9 @@ READ = "read"
 PLAYED = "played"  # a voice note the user listened to
 FAILED = "failed"
 STATUSES = (QUEUED, SENDING, SENT, DELIVERED, READ, PLAYED, FAILED)
+# The error code of a message failed because no answer or status came (the sweeper's verdict,
+# lifted by a status Meta reports later).
+OUTCOME_UNKNOWN = "outcome_unknown"
 
 # Hub event types and outbox states.
 EVENT_MESSAGE_STATUS = "message.status"

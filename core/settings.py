@@ -346,6 +346,13 @@ class Settings:
         default="600",
         help="a message `sending` this long with no answer or status ends failed",
     )
+    status_hold_s: float = _env(
+        "STATUS_HOLD_S",
+        _float_in(0, 3600),
+        default="30",
+        help="a status for a wamid we do not know is matched again this long (the sender's "
+        "write may be late), then kept as foreign",
+    )
     shutdown_timeout_s: float = _env(
         "SHUTDOWN_TIMEOUT_S",
         _float_in(0.1, 600),

@@ -16,10 +16,10 @@ from uuid import UUID
 import asyncpg
 from pypika import CustomFunction, Order, PostgreSQLQuery, Table
 from pypika import functions as fn
-from pypika.terms import Case
+from pypika.terms import Case, LiteralValue
 
 import db
-from core.names import SENDING
+from core.names import DELIVERED, FAILED, OUTCOME_UNKNOWN, PLAYED, READ, SENDING, SENT
 from db import Params
 from db.messages import messages, param
 
@@ -136,22 +136,30 @@ async def _lock_sending(conn: asyncpg.Connection, changes: list[StatusChange]) -
 
 def _update_status_sql() -> str:
     status = "$2"
+    # The sweeper's `outcome_unknown` was a guess: a status Meta reports later is the truth.
+    lifted = (
+        (messages.status == FAILED)
+        & (LiteralValue("messages.error->>'code'") == OUTCOME_UNKNOWN)
+        & param(status, "text").isin([SENT, DELIVERED, READ, PLAYED])
+    )
     q = PostgreSQLQuery.update(messages).set(
         messages.status,
         Case()
         .when(_rank(messages.status) < _rank(param(status, "text")), param(status))
+        .when(lifted, param(status))
         .else_(messages.status),
     )
     for name, column in _STATUS_COLUMNS.items():
-        q = q.set(
-            messages[column],
-            Case()
-            .when(param(status) == name, fn.Coalesce(messages[column], param("$3")))
-            .else_(messages[column]),
-        )
+        stamp = Case().when(param(status) == name, fn.Coalesce(messages[column], param("$3")))
+        if name == FAILED:
+            stamp = stamp.when(lifted, None)
+        q = q.set(messages[column], stamp.else_(messages[column]))
     return str(
         q.set(messages.wamid, fn.Coalesce(messages.wamid, param("$4")))
-        .set(messages.error, fn.Coalesce(param("$5", "jsonb"), messages.error))
+        .set(
+            messages.error,
+            Case().when(lifted, None).else_(fn.Coalesce(param("$5", "jsonb"), messages.error)),
+        )
         .set(messages.updated_at, fn.Now())
         .where(messages.id == param("$1"))
     )

@@ -6,6 +6,7 @@ environment, else from `.env`, else from the local run's `.data/dev/env` (writte
     python -m ops message <id|wamid>      state, timeline, Hub events and their deliveries
     python -m ops streams                 streams, groups, lag, pending entries, consumers
     python -m ops dead                    dead-letter entries and dead Hub events, with reasons
+    python -m ops foreign [--wamid W]     statuses for wamids of no message of ours
     python -m ops replay --id evt_... | --since T [--until T] | --all
                                           dead Hub events get a fresh retry schedule
     python -m ops replay --stream outbound --id <entry> | --since T | --all
@@ -32,7 +33,7 @@ from dotenv import dotenv_values
 import db
 from core import broker
 from core.settings import Settings, SettingsError
-from db import hub_events
+from db import held_statuses, hub_events
 from ops import message_report, streams
 from ops.render import to_json
 
@@ -78,6 +79,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--pending", type=int, default=10, help="pending entries shown per group")
     d = sub.add_parser("dead", parents=[common], help="dead-letter entries and dead Hub events")
     d.add_argument("--limit", type=int, default=50, help="newest N of each kind")
+    f = sub.add_parser("foreign", parents=[common], help="statuses of no message of ours")
+    f.add_argument("--wamid", help="only this wamid's")
+    f.add_argument("--limit", type=int, default=50, help="newest N")
     r = sub.add_parser("replay", parents=[common], help="replay dead Hub events or entries")
     r.add_argument("--stream", help="replay this stream's dead-letter entries instead")
     r.add_argument("--id", action="append", help="an event id, or an entry id (repeatable)")
@@ -92,13 +96,22 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.command == "replay":
         _check_replay(p, args)
-    run = {"message": _message, "streams": _streams, "dead": _dead, "replay": _replay}
+    run = {
+        "message": _message,
+        "streams": _streams,
+        "dead": _dead,
+        "foreign": _foreign,
+        "replay": _replay,
+    }
     try:
         out = asyncio.run(run[args.command](args))
     except SettingsError as exc:
         sys.exit(f"config error: {exc}")
     if out is None:
-        sys.exit(f"no message with id or wamid {args.key!r}")
+        sys.exit(
+            f"no message with id or wamid {args.key!r}"
+            f" (statuses Meta sent for it, if any: python -m ops foreign --wamid {args.key})"
+        )
     data, text = out
     if args.json:
         print(to_json(data))
@@ -154,6 +167,12 @@ async def _dead(args: argparse.Namespace) -> Output:
     events = await _with_pool(lambda pool: hub_events.dead_events(pool, args.limit))
     events = [dict(e) for e in events]
     return {"entries": entries, "hub_events": events}, streams.render_dead(entries, events)
+
+
+async def _foreign(args: argparse.Namespace) -> Output:
+    rows = await _with_pool(lambda pool: held_statuses.foreign(pool, args.limit, wamid=args.wamid))
+    found = [dict(r) for r in rows]
+    return {"statuses": found}, message_report.render_foreign(found)
 
 
 async def _replay(args: argparse.Namespace) -> Output:

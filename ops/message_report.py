@@ -127,3 +127,14 @@ def _retrying(r: dict[str, Any]) -> str:
     if r["status"] != "queued" or not r["next_attempt_at"]:
         return "-"
     return f"next attempt {when(r['next_attempt_at'])} after {_error(r['last_error'])}"
+
+
+def render_foreign(rows: list[dict[str, Any]]) -> str:
+    """Statuses for wamids of no message of ours: held (matched again) or foreign."""
+    lines = [
+        (r["wamid"], r["status"], r["phone_number_id"], when(r["received_at"]),
+         when(r["foreign_at"]) if r["foreign_at"] else f"held until {when(r['hold_until'])}")
+        for r in rows
+    ]  # fmt: skip
+    heads = ("WAMID", "STATUS", "NUMBER", "RECEIVED AT", "FOREIGN SINCE")
+    return "\n".join([f"statuses of no message of ours ({len(rows)})", table(heads, lines, "  ")])

@@ -48,6 +48,7 @@ __all__ = [
     "OtherChange",
     "StatusUpdate",
     "parse_webhook",
+    "status_update",
 ]
 
 MESSAGES_FIELD = "messages"
@@ -136,6 +137,14 @@ def parse_webhook(body: bytes | str | dict) -> Notification:
         for change in changes:
             parser.change(change)
     return Notification(parser.statuses, parser.messages, parser.others)
+
+
+def status_update(status: dict, phone_number_id: str | None) -> StatusUpdate | None:
+    """One `value.statuses` object as a `StatusUpdate` (None when it is not a valid one):
+    how a status kept as received (a held one) is read again."""
+    parser = _Parser()
+    parser._status(status, phone_number_id)
+    return parser.statuses[0] if parser.statuses else None
 
 
 def _load(body: bytes | str | dict) -> dict:

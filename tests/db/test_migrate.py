@@ -25,6 +25,7 @@ TABLES = {
     "hub_events",
     "hub_event_attempts",
     "webhook_changes",
+    "held_statuses",
 }
 ALL = sorted(p.stem for p in MIGRATIONS_DIR.glob("*.sql"))  # what a fresh database gets
 VERSIONS = [name[:4] for name in ALL]

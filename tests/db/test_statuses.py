@@ -115,6 +115,23 @@ async def test_duplicate_within_one_batch_keeps_the_first_report(pool: asyncpg.P
     assert row["delivered_at"] == entry["occurred_at"] == first.occurred_at
 
 
+async def test_a_status_meta_reports_lifts_an_outcome_unknown_verdict(pool: asyncpg.Pool) -> None:
+    """The sweeper guessed; Meta's later status is the truth. Any other failure is final."""
+    guessed, refused = await queued(pool), await queued(pool)
+    unknown = {"code": "outcome_unknown", "title": "No answer from Meta"}
+    await record(pool, [StatusChange(guessed, "failed", T0, "sender", error=unknown)])
+    await record(pool, [StatusChange(refused, "failed", T0, "meta", error={"code": 131026})])
+    late = [change(guessed, "delivered", 3), change(refused, "delivered", 3)]
+    assert await record(pool, late) == late  # both on the timeline, both make their event
+    row = await messages.get(pool, guessed)
+    assert (row["status"], row["error"], row["failed_at"]) == ("delivered", None, None)
+    assert row["delivered_at"] == T0 + timedelta(minutes=3)
+    assert [t["status"] for t in await statuses.timeline(pool, guessed)] == ["failed", "delivered"]
+    assert (await messages.get(pool, refused))["status"] == "failed"
+    await record(pool, [change(guessed, "failed", 4, error=unknown)])
+    assert (await messages.get(pool, guessed))["status"] == "delivered"  # no second guess
+
+
 async def test_failure_stores_its_error(pool: asyncpg.Pool) -> None:
     message_id = await queued(pool)
     await record(pool, [change(message_id, "sent", 0, wamid="wamid.ABC")])

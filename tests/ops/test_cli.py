@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from consumers import events, hub_forwarder, sender, webhook_processor
+from consumers import events, hub_forwarder, sender, status_matching, webhook_processor
 from consumers.context import Context
 from consumers.runner import Consumer, Entry, Runner
 from core.names import (
@@ -31,6 +31,7 @@ from db.inbound import NewInbound
 from db.messages import NewMessage
 from db.statuses import StatusChange
 from tests.conftest import ROOT, Services
+from tests.consumers.test_status_matching import status_post
 from tests.support.edge import Scripted
 
 pytestmark = pytest.mark.timeout(60)
@@ -268,3 +269,21 @@ async def test_replay_puts_dead_letter_entries_back_on_their_stream(ctx, redis, 
     assert await redis.xlen(f"{OUTBOUND_STREAM}:dead") == 0
     bad = await ops("replay", "--stream", "nope", "--all")
     assert bad.returncode == 2 and "unknown stream" in bad.stderr
+
+
+async def test_foreign_statuses_are_listed_and_named_when_a_wamid_is_not_ours(ctx, ops) -> None:
+    assert (
+        await webhook_processor.handle(ctx, [Entry("1-0", {"body": status_post("wamid.x")})]) == {}
+    )
+    await ctx.pool.execute("UPDATE held_statuses SET hold_until = now()")
+    await status_matching.retry_held(ctx)
+    text = ok(await ops("foreign"))
+    assert "statuses of no message of ours (1)" in text and "wamid.x" in text
+    [row] = orjson.loads(ok(await ops("foreign", "--wamid", "wamid.x", "--json")))["statuses"]
+    assert (row["wamid"], row["status"], row["foreign_at"] is not None) == (
+        "wamid.x",
+        "delivered",
+        True,
+    )
+    missing = await ops("message", "wamid.x")
+    assert missing.returncode == 1 and "ops foreign --wamid wamid.x" in missing.stderr
