@@ -7,6 +7,7 @@ Resources are opened once per worker process (`open_context`) and closed last at
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -15,11 +16,14 @@ from redis.asyncio import Redis
 
 import db
 from consumers import events
+from consumers.liveness import Liveness, departure_trace
 from consumers.ratelimit import RateLimiter
 from core import broker
 from core.batcher import Batcher
 from core.settings import Settings
 from db.hub_events import HubEvent
+
+logger = logging.getLogger("consumers.context")
 
 
 @dataclass
@@ -31,17 +35,30 @@ class Context:
     limiter: RateLimiter
     http_slots: asyncio.Semaphore  # Meta and Hub calls in flight in this process
     stop: asyncio.Event
+    liveness: Liveness  # this worker's id, heartbeat and the marks of its Meta calls
     writes: Batcher[events.Changes, list[HubEvent]] = field(init=False)  # the group commit
+    meta: aiohttp.ClientSession = field(init=False)  # Meta's calls: `http`'s pool, marked
 
     def __post_init__(self) -> None:
         self.writes = events.group_commit(self)
+        # Meta's calls share the Hub's connection pool, plus the trace that marks each call
+        # before its first byte is written (consumers/liveness.py); not on the Hub's calls.
+        self.meta = aiohttp.ClientSession(
+            connector=self.http.connector,
+            connector_owner=False,
+            timeout=self.http.timeout,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trace_configs=[departure_trace(self.liveness)],
+        )
 
 
 async def open_context(settings: Settings, stop: asyncio.Event | None = None) -> Context:
     pool = await db.create_pool(settings.database_url, min_size=1, max_size=10)
-    return build_context(
+    ctx = build_context(
         settings, pool, broker.connect(settings.redis_url), http_session(settings), stop
     )
+    await ctx.liveness.register()
+    return ctx
 
 
 def build_context(
@@ -59,6 +76,7 @@ def build_context(
         RateLimiter(redis, settings.phone_number_id, settings.send_rate_per_s),
         asyncio.Semaphore(settings.send_concurrency),
         stop or asyncio.Event(),
+        Liveness(redis, keep_marks_s=2 * settings.send_outcome_timeout_s),
     )
 
 
@@ -79,6 +97,11 @@ def http_session(settings: Settings) -> aiohttp.ClientSession:
 
 async def close_context(ctx: Context) -> None:
     await ctx.writes.close()
+    await ctx.meta.close()
+    try:
+        await ctx.liveness.close()
+    except Exception as exc:  # Redis down at shutdown: the key expires by itself
+        logger.warning("could not say this worker is gone (%s)", type(exc).__name__)
     await ctx.http.close()
     await ctx.redis.aclose()
     await ctx.pool.close()

@@ -22,6 +22,7 @@ from uuid import UUID
 
 from consumers import events, retries, worker_metrics
 from consumers.context import Context
+from consumers.liveness import Departure
 from consumers.runner import Consumer, Entry, sleep_unless_stopped
 from consumers.send_policy import (
     AwaitStatus,
@@ -34,7 +35,7 @@ from consumers.send_policy import (
     Verdict,
     decide,
 )
-from core.failures import TRANSIENT
+from core.failures import TRANSIENT, Withheld
 from core.names import FAILED, OUTBOUND_STREAM, SENDERS_GROUP, SENT
 from db import messages
 from db.messages import Parked
@@ -66,15 +67,15 @@ class _Send:
 
     row: Any
     entry_id: str | None
+    departure: Departure  # marked before the call's first byte: from then it may have left
     task: asyncio.Task[Outcome] | None = None
-    calling: bool = False  # Meta's call has started: it may have been sent
 
     def outcome(self) -> Outcome:
         """What a batch cut short records: the answer held, or the message handed back."""
         task = self.task
         if task is not None and task.done() and not task.cancelled() and not task.exception():
             return task.result()
-        if self.calling:
+        if self.departure.marked:
             return None  # it may have left: a status webhook or the sweeper settles it
         worker_metrics.MESSAGES_PARKED.labels("handed_back").inc()
         return Parked(self.row["id"], datetime.now(UTC), counts=False)
@@ -131,7 +132,9 @@ async def _schedule(
             await sleep_unless_stopped(ctx.stop, slots.retry_in_s)
             continue
         chunk, todo = todo[: len(slots.delays)], todo[len(slots.delays) :]
-        claimed = [_Send(r, entry_of.get(r["id"])) for r in await messages.claim(ctx.pool, chunk)]
+        worker_id = ctx.liveness.worker_id
+        rows = await messages.claim(ctx.pool, chunk, worker_id)
+        claimed = [_Send(r, entry_of.get(r["id"]), Departure(worker_id, r["id"])) for r in rows]
         sends += claimed
         blocked = await limiter.blocked(sorted({s.row["recipient"] for s in claimed}))
         for send, delay in zip(claimed, slots.delays, strict=False):
@@ -158,24 +161,29 @@ async def _send(ctx: Context, send: _Send, at: float) -> Outcome:
     await asyncio.sleep(at - loop.time())
     row, fields = send.row, _log_fields(send)
     async with ctx.http_slots:
-        send.calling = True
         try:
-            answer: str | MetaError = await _post(ctx, row["payload"])
+            answer: str | MetaError = await _post(ctx, row["payload"], send.departure)
         except MetaError as exc:
             answer = exc
+        except Withheld as exc:  # stopped before its first byte: it never left
+            if exc.claim_lost:  # taken for dead: whoever recovered the claim sends it
+                logger.warning("claim lost, not sent message_id=%s", row["id"], extra=fields)
+                return None
+            worker_metrics.MESSAGES_PARKED.labels("handed_back").inc()
+            return Parked(row["id"], datetime.now(UTC), counts=False)
         except Exception:  # a bug of ours: leave it `sending`, never risk a second send
             logger.exception("send crashed message_id=%s", row["id"], extra=fields)
             return None
     return await _apply(ctx, row, decide(answer, row["attempts"], ctx.settings), fields)
 
 
-async def _post(ctx: Context, payload: dict[str, Any]) -> str:
+async def _post(ctx: Context, payload: dict[str, Any], departure: Departure) -> str:
     """One Meta call; a connection that never opened is retried at once, briefly."""
     s = ctx.settings
     return await retries.at_once(
         lambda: worker_metrics.timed(
             worker_metrics.META_SECONDS,
-            send_message(ctx.http, s.meta_messages_url, s.access_token, payload),
+            send_message(ctx.meta, s.meta_messages_url, s.access_token, payload, departure),
         ),
         lambda e: isinstance(e, MetaUnavailable) and not e.http_status,
     )

@@ -7,9 +7,12 @@
 - "Never got written" means: older than SWEEP_STALE_S *and* published before the point the
   consumer group has read up to. A long but healthy backlog is therefore left alone instead
   of being published twice.
-- A message left `sending` with no answer (outcome unknown, or a worker killed mid-send)
-  for longer than SEND_OUTCOME_TIMEOUT_S, and with no status webhook since, ends `failed`
-  with code `outcome_unknown`: we never re-send blindly.
+- A message a dead worker claimed but never started to send is queued again
+  (`consumers.liveness`); one whose Meta call started stays `sending`.
+- A message whose Meta call started and that is left `sending` with no answer (a timeout,
+  or a worker killed mid-call) for longer than SEND_OUTCOME_TIMEOUT_S, with no status
+  webhook since, ends `failed` with code `outcome_unknown`: we never re-send blindly. One
+  whose call never started is not judged: it is its live worker's, or queued again.
 
 One replica sweeps per interval (a Redis lock); it runs inside the worker process.
 """
@@ -23,7 +26,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from consumers import events
+from consumers import events, liveness
 from consumers.context import Context
 from consumers.runner import sleep_unless_stopped
 from core import broker
@@ -68,8 +71,10 @@ async def sweep_once(ctx: Context) -> dict[str, int]:
         await broker.publish_hub_events(
             ctx.redis, [HubEvent(r["id"], r["type"], r["message_id"], {}) for r in pending]
         )
-    stuck = await messages.stuck_sending(
-        ctx.pool, now - timedelta(seconds=s.send_outcome_timeout_s)
+    requeued = await liveness.recover(ctx.pool, ctx.redis)
+    stuck = await liveness.may_have_left(
+        ctx.redis,
+        await messages.stuck_sending(ctx.pool, now - timedelta(seconds=s.send_outcome_timeout_s)),
     )
     if stuck:
         await events.record(
@@ -77,10 +82,16 @@ async def sweep_once(ctx: Context) -> dict[str, int]:
             [StatusChange(i, FAILED, now, "sender", error=UNKNOWN_OUTCOME) for i in stuck],
             only_while_sending=True,
         )
-    done = {"queued": len(queued), "hub_events": len(pending), "outcome_unknown": len(stuck)}
+    done = {
+        "queued": len(queued),
+        "hub_events": len(pending),
+        "outcome_unknown": len(stuck),
+        **requeued,
+    }
     if any(done.values()):
         logger.info(
-            "sweep republished_queued=%d republished_hub_events=%d failed_outcome_unknown=%d",
+            "sweep republished_queued=%d republished_hub_events=%d failed_outcome_unknown=%d "
+            "requeued_from_dead_workers=%d",
             *done.values(),
         )
     return done

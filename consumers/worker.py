@@ -56,6 +56,7 @@ async def run(settings: Settings, consumers: Sequence[Consumer], sweep: bool = T
     if ctx is None:
         return 0
     tasks: list[asyncio.Task[Any]] = []
+    beating = asyncio.create_task(ctx.liveness.beat(), name="heartbeat")  # until close_context
     metrics_server = await worker_metrics.start_server(settings)
     try:
         group = runners(ctx, consumers, stop)
@@ -87,6 +88,7 @@ async def run(settings: Settings, consumers: Sequence[Consumer], sweep: bool = T
     finally:
         await worker_metrics.stop_server(metrics_server)
         await close_context(ctx)
+        await beating
     return 1 if failed else 0
 
 

@@ -18,6 +18,7 @@ from db import Params
 
 messages = Table("messages")
 _any = CustomFunction("ANY", ["array"])
+_all = CustomFunction("ALL", ["array"])
 
 
 def param(name: str, cast: str = "") -> Parameter:
@@ -104,8 +105,11 @@ async def get_by_idempotency_keys(
     return {r["idempotency_key"]: r for r in await conn.fetch(str(q), *p.args)}
 
 
-async def claim(conn: asyncpg.Connection | asyncpg.Pool, ids: list[UUID]) -> list[asyncpg.Record]:
-    """Move queued messages that are due to sending, right before their Meta call.
+async def claim(
+    conn: asyncpg.Connection | asyncpg.Pool, ids: list[UUID], worker: str
+) -> list[asyncpg.Record]:
+    """Move queued messages that are due to sending, claimed by `worker`, right before their
+    Meta call.
 
     Only a queued row moves, so a duplicated stream entry or a second worker can never send
     the same message twice; a parked row moves only once its next attempt is due.
@@ -115,6 +119,7 @@ async def claim(conn: asyncpg.Connection | asyncpg.Pool, ids: list[UUID]) -> lis
     q = (
         PostgreSQLQuery.update(messages)
         .set(messages.status, SENDING)
+        .set(messages.claimed_by, p(worker))
         .set(messages.sending_at, fn.Now())
         .set(messages.updated_at, fn.Now())
         .set(messages.next_attempt_at, None)
@@ -206,6 +211,41 @@ async def ids_by_wamid(conn: asyncpg.Connection, wamids: list[str]) -> dict[str,
     return {r["wamid"]: r["id"] for r in await conn.fetch(str(q), *p.args)}
 
 
+async def claimants(conn: asyncpg.Connection | asyncpg.Pool) -> list[str]:
+    """The workers that hold messages `sending`."""
+    q = (
+        PostgreSQLQuery.from_(messages)
+        .select(messages.claimed_by)
+        .distinct()
+        .where((messages.status == SENDING) & messages.claimed_by.notnull())
+    )
+    return [r["claimed_by"] for r in await conn.fetch(str(q))]
+
+
+async def requeue_unsent(
+    conn: asyncpg.Connection | asyncpg.Pool, worker: str, left: list[UUID]
+) -> list[UUID]:
+    """A dead `worker`'s messages still `sending` whose Meta call never started (not in
+    `left`): queued again, due at once, the try refunded. Returns their ids."""
+    p = Params()
+    q = (
+        PostgreSQLQuery.update(messages)
+        .set(messages.status, QUEUED)
+        .set(messages.claimed_by, None)
+        .set(messages.next_attempt_at, None)
+        .set(messages.attempts, messages.attempts - 1)
+        .set(messages.published_at, fn.Now())
+        .set(messages.updated_at, fn.Now())
+        .where(
+            (messages.status == SENDING)
+            & (messages.claimed_by == p(worker))
+            & (messages.id != _all(p(left, "uuid[]")))
+        )
+        .returning(messages.id)
+    )
+    return [r["id"] for r in await conn.fetch(str(q), *p.args)]
+
+
 async def republish_stale(
     conn: asyncpg.Connection | asyncpg.Pool, older_than: datetime, limit: int = 1000
 ) -> list[UUID]:
@@ -216,17 +256,18 @@ async def republish_stale(
 
 async def stuck_sending(
     conn: asyncpg.Connection | asyncpg.Pool, older_than: datetime, limit: int = 1000
-) -> list[UUID]:
-    """Messages claimed before `older_than` that never got an answer or a status."""
+) -> list[asyncpg.Record]:
+    """Messages claimed before `older_than` that never got an answer or a status: their
+    `id` and who claimed them (`claimed_by`)."""
     p = Params()
     q = (
         PostgreSQLQuery.from_(messages)
-        .select(messages.id)
+        .select(messages.id, messages.claimed_by)
         .where((messages.status == SENDING) & (messages.sending_at < p(older_than)))
         .orderby(messages.sending_at)
         .limit(limit)
     )
-    return [r["id"] for r in await conn.fetch(str(q), *p.args)]
+    return await conn.fetch(str(q), *p.args)
 
 
 async def republish_due(conn: asyncpg.Connection | asyncpg.Pool, limit: int = 1000) -> list[UUID]:

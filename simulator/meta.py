@@ -112,20 +112,21 @@ async def send(request: Request, version: str, phone_number_id: str) -> HTTPResp
 
     scenario: Scenario = ctx.scenarios.get(to) or ctx.scenarios.get("*") or NORMAL
     step = scenario.next_step()
-    if step.get("delay_ms"):
+    accepted = not step.get("disconnect") and step.get("status", 200) < 300
+    if accepted:  # Meta takes the message as it arrives, whether or not the answer gets back
+        assert to is not None  # check_message accepted it
+        wamid = _new_wamid()
+        callback_data = body.get("biz_opaque_callback_data")
+        recorder.record(to, raw, wamid, 200, callback_data)
+        _schedule_statuses(ctx.outbox, config, scenario, wamid, to, callback_data)
+    if step.get("delay_ms"):  # a slow answer (the client may give up or die meanwhile)
         await asyncio.sleep(step["delay_ms"] / 1000)
     if step.get("disconnect"):
         recorder.record(to, raw, None, None)
         request.transport.abort()  # the client sees the connection drop, no answer
         return HTTPResponse(status=204)
-    if step.get("status", 200) >= 300:
+    if not accepted:
         return _rejected(recorder, to, raw, *step_error(step))
-
-    assert to is not None  # check_message accepted it
-    wamid = _new_wamid()
-    callback_data = body.get("biz_opaque_callback_data")
-    recorder.record(to, raw, wamid, 200, callback_data)
-    _schedule_statuses(ctx.outbox, config, scenario, wamid, to, callback_data)
     return json(
         {
             "messaging_product": "whatsapp",

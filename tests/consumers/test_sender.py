@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from consumers import scheduler, sender
+from consumers import liveness, scheduler, sender
 from consumers.context import Context
 from consumers.runner import Entry
-from core.names import OUTBOUND_STREAM, PAIR_LIMIT_KEY, SEND_PAUSED_KEY
+from core.names import LEAVING_KEY, OUTBOUND_STREAM, PAIR_LIMIT_KEY, SEND_PAUSED_KEY, WORKER_KEY
 from db import messages
 from db.messages import NewMessage
 from tests.support.edge import OK, Reply, meta_error, worker_context
@@ -212,3 +212,24 @@ async def test_a_batch_leaves_one_slot_apart(pool, redis, edge):
         await send(ctx, *ids)
     assert len(edge.calls) == 5
     assert 0.19 <= edge.calls[-1].at - started < 2
+
+
+async def test_each_meta_call_is_marked_before_it_starts(ctx, edge):
+    message_id = await queue(ctx.pool, A)
+    await send(ctx, message_id)
+    key = LEAVING_KEY.format(worker_id=ctx.liveness.worker_id)
+    assert await ctx.redis.smembers(key) == {str(message_id)}
+    assert 0 < await ctx.redis.pttl(key) <= 2 * ctx.settings.send_outcome_timeout_s * 1000
+
+
+async def test_a_worker_taken_for_dead_sends_none_of_its_claims(ctx, edge):
+    """Its key expired (a long stall, say): the claim is no longer its to send; the sweeper's
+    recovery queues it again for a live worker."""
+    message_id = await queue(ctx.pool, A)
+    await ctx.redis.delete(WORKER_KEY.format(worker_id=ctx.liveness.worker_id))
+    await send(ctx, message_id)
+    assert edge.calls == []
+    assert (await row(ctx.pool, message_id))["status"] == "sending"
+    assert await liveness.recover(ctx.pool, ctx.redis) == {"requeued": 1}
+    r = await row(ctx.pool, message_id)
+    assert (r["status"], r["attempts"]) == ("queued", 0)

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from consumers import events, sweeper
 from core import broker
-from core.names import HUB_STREAM, OUTBOUND_STREAM
+from core.names import HUB_STREAM, LEAVING_KEY, OUTBOUND_STREAM, WORKER_KEY
 from db import hub_events, messages
 from db.hub_events import HubEvent
 from db.messages import NewMessage
@@ -31,9 +31,15 @@ async def queued(pool: asyncpg.Pool) -> uuid.UUID:
     return m.id
 
 
+@pytest.fixture(autouse=True)
+async def alive(redis: Redis) -> None:
+    """worker-1, who claims the messages `sending` below, is alive unless a test says not."""
+    await redis.set(WORKER_KEY.format(worker_id="worker-1"), "1")
+
+
 async def sending(pool: asyncpg.Pool) -> uuid.UUID:
     message_id = await queued(pool)
-    assert len(await messages.claim(pool, [message_id])) == 1
+    assert len(await messages.claim(pool, [message_id], "worker-1")) == 1
     return message_id
 
 
@@ -76,7 +82,12 @@ async def test_stale_pending_hub_event_is_republished(ctx: SimpleNamespace) -> N
     event_id = await pending_event(ctx.pool)
     await age(ctx.pool, "hub_events", "published_at", event_id)
     assert (await sweeper.sweep_once(ctx))["hub_events"] == 1
-    assert await sweeper.sweep_once(ctx) == {"queued": 0, "hub_events": 0, "outcome_unknown": 0}
+    assert await sweeper.sweep_once(ctx) == {
+        "queued": 0,
+        "hub_events": 0,
+        "outcome_unknown": 0,
+        "requeued": 0,
+    }
     [(_, entry)] = await ctx.redis.xrange(HUB_STREAM)
     assert entry == {"event_id": event_id, "type": "message.received", "message_id": ""}
 
@@ -84,9 +95,14 @@ async def test_stale_pending_hub_event_is_republished(ctx: SimpleNamespace) -> N
 async def test_message_stuck_sending_ends_failed_with_outcome_unknown(
     ctx: SimpleNamespace,
 ) -> None:
-    message_id = await sending(ctx.pool)
-    await age(ctx.pool, "messages", "sending_at", message_id)
+    """Its Meta call started (the mark) and no answer or status came: the verdict. The one
+    whose call never started, its worker alive, is not judged: it is still the worker's."""
+    message_id, not_started = await sending(ctx.pool), await sending(ctx.pool)
+    await ctx.redis.sadd(LEAVING_KEY.format(worker_id="worker-1"), str(message_id))
+    for i in (message_id, not_started):
+        await age(ctx.pool, "messages", "sending_at", i)
     assert (await sweeper.sweep_once(ctx))["outcome_unknown"] == 1
+    assert (await messages.get(ctx.pool, not_started))["status"] == "sending"
     row = await messages.get(ctx.pool, message_id)
     assert row["status"] == "failed"
     assert row["error"]["code"] == "outcome_unknown"
@@ -141,7 +157,31 @@ async def _old_but_delivered_event(pool: asyncpg.Pool) -> None:
 async def test_rows_that_need_no_repair_are_left_alone(ctx: SimpleNamespace, make: Any) -> None:
     await make(ctx.pool)
     before = await ctx.pool.fetch("SELECT * FROM messages ORDER BY id")
-    assert await sweeper.sweep_once(ctx) == {"queued": 0, "hub_events": 0, "outcome_unknown": 0}
+    assert await sweeper.sweep_once(ctx) == {
+        "queued": 0,
+        "hub_events": 0,
+        "outcome_unknown": 0,
+        "requeued": 0,
+    }
     assert await ctx.pool.fetch("SELECT * FROM messages ORDER BY id") == before
     assert await ctx.redis.xlen(OUTBOUND_STREAM) == 0
     assert await ctx.redis.xlen(HUB_STREAM) == 0
+
+
+async def test_a_dead_workers_claims_that_never_left_are_queued_again(ctx, redis) -> None:
+    """worker-1 claimed two messages and started the Meta call of one, then died: the other
+    goes back on the stream, its try refunded; the one that may have left waits."""
+    left, never = await sending(ctx.pool), await sending(ctx.pool)
+    await redis.sadd(LEAVING_KEY.format(worker_id="worker-1"), str(left))
+    assert (await sweeper.sweep_once(ctx))["requeued"] == 0  # alive: nothing to recover
+    await redis.delete(WORKER_KEY.format(worker_id="worker-1"))
+    assert (await sweeper.sweep_once(ctx))["requeued"] == 1
+    rows = {r["id"]: r for r in await ctx.pool.fetch("SELECT * FROM messages")}
+    assert (rows[never]["status"], rows[never]["attempts"], rows[never]["claimed_by"]) == (
+        "queued",
+        0,
+        None,
+    )
+    assert (rows[left]["status"], rows[left]["claimed_by"]) == ("sending", "worker-1")
+    assert await stream_field(ctx.redis, OUTBOUND_STREAM, "message_id") == [str(never)]
+    assert (await sweeper.sweep_once(ctx))["requeued"] == 0  # once

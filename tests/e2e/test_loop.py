@@ -450,3 +450,35 @@ async def test_dropped_connection_after_sending_is_never_retried(client, stack):
     assert len(await meta_calls(client, stack, to)) == 1
     events = await eventually(lambda: hub_events(client, stack, message_id=message_id))
     assert [e["event"]["data"]["status"] for e in events] == ["failed"]
+
+
+async def test_a_status_after_the_outcome_unknown_verdict_lifts_it(client, stack):
+    """Meta's connection drops mid-call: the message waits `sending`, then the sweeper's
+    verdict is `failed`/`outcome_unknown`; Meta's `delivered`, arriving after that, is the
+    truth: the message becomes delivered and the Hub gets that event too."""
+    to = new_recipient()
+    await scenario(client, stack, to=to, responses=[{"disconnect": True}], statuses=[])
+    message_id = (await send(client, stack, text_message(to))).json()["id"]
+    failed = await until_status(client, stack, message_id, "failed")
+    assert failed["error"]["code"] == "outcome_unknown"
+    status = {
+        "id": f"wamid.late{uuid.uuid4().hex}",
+        "status": "delivered",
+        "timestamp": str(int(time.time())),
+        "recipient_id": to,
+        "biz_opaque_callback_data": message_id,
+    }
+    value = {"messaging_product": "whatsapp", "metadata": {"phone_number_id": "1"}}
+    r = await client.post(
+        f"{stack.sim}/_sim/inbound", json={"value": {**value, "statuses": [status]}}
+    )
+    assert r.status_code == 200, r.text
+    lifted = await until_status(client, stack, message_id, "delivered")
+    assert (lifted["error"], lifted["failed_at"]) == (None, None)
+
+    async def both() -> set[str] | None:
+        events = await hub_events(client, stack, message_id=message_id)
+        seen = {e["event"]["data"]["status"] for e in events}
+        return seen if {"failed", "delivered"} <= seen else None
+
+    assert await eventually(both) == {"failed", "delivered"}

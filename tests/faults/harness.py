@@ -225,11 +225,12 @@ async def burst_with_fault(
     after_meta_accepted: int = 0,
     after_accepted: int = 0,
     spread_s: float = 2.0,
+    count: int = BURST,
 ) -> tuple[Sent, Any]:
     """A burst with `fault(sent)` injected once Meta accepted (or the API accepted) enough
     messages, so the fault hits traffic in flight however slow the machine is."""
     sent = Sent()
-    sending = asyncio.create_task(burst(fs, spread_s=spread_s, sent=sent))
+    sending = asyncio.create_task(burst(fs, count, spread_s=spread_s, sent=sent))
 
     async def reached() -> bool:
         if len(sent.ids) < after_accepted and not sending.done():

@@ -3,15 +3,17 @@ its data (clean shutdown or killed), PostgreSQL restarted (fast shutdown or cras
 every accepted message is terminal, none was sent twice, every Hub event arrived once by id,
 nothing was dead-lettered.
 
-A message the killed worker had claimed (`sending`) may have reached Meta or not; it is never
-re-sent blindly: it becomes `sent` by its status webhook or ends `failed`/`outcome_unknown`
-(SEND_OUTCOME_TIMEOUT_S, short here). Those are counted separately.
+A message the killed worker had claimed (`sending`) either never left (its Meta call was not
+marked: queued again once the worker's heartbeat is gone, consumers/liveness.py) or may have
+reached Meta (marked: settled by its status webhook, else `failed`/`outcome_unknown` after
+SEND_OUTCOME_TIMEOUT_S). It is never re-sent blindly. Those are counted separately.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -74,6 +76,44 @@ async def test_worker_sigkill_mid_burst(make_stack):
     )
     assert left is None, f"never settled: {left}"
     assert_promise(c, failed_ok=("outcome_unknown",), redelivery_ok=True)
+
+
+@pytest.mark.timeout(240)  # the default STREAM_IDLE_TIMEOUT_S alone is 60 s
+async def test_worker_sigkill_with_default_timeouts_resends_what_never_left(make_stack):
+    """The worker dies mid-burst of 300 (Meta answering in 100 ms, so sends are in flight),
+    with the default STREAM_IDLE_TIMEOUT_S, SWEEP_INTERVAL_S and SEND_OUTCOME_TIMEOUT_S. What
+    it claimed and never started to send is queued again once its heartbeat is gone; what it
+    started to send reached Meta and settles by its status webhook. Within 2 minutes every
+    message is terminal, at least 295 read, none sent twice, none `outcome_unknown`."""
+    fs = await make_stack(
+        STREAM_IDLE_TIMEOUT_S="60",
+        SWEEP_INTERVAL_S="30",
+        SWEEP_STALE_S="120",
+        SEND_OUTCOME_TIMEOUT_S="600",
+    )
+    await fs.scenario(to="*", windows=[{"until_s": 3600, "response": {"delay_ms": 100}}])
+
+    async def kill(sent: Sent) -> set[str]:
+        fs.stack.stop("worker", signal.SIGKILL)
+        in_hand = await fs.sql("SELECT id::text AS id FROM messages WHERE status = 'sending'")
+        fs.stack.start("worker2", "-m", "consumers")
+        return {r["id"] for r in in_hand}
+
+    sent, claimed = await burst_with_fault(fs, kill, after_meta_accepted=100, count=300)
+    killed_at = time.monotonic()
+    await fs.worker_started("worker2")
+    left = await settle(fs, sent.accepted, timeout_s=120)
+    c = await collect(
+        fs,
+        "worker SIGKILL mid-burst, default timeouts",
+        sent,
+        sending_at_kill=len(claimed),
+        settled_in_s=round(time.monotonic() - killed_at, 1),
+    )
+    assert left is None, f"not terminal 2 minutes after the kill: {left}"
+    assert len(sent.accepted) == 300
+    assert sum(1 for s in c.statuses.values() if s == "read") >= 295, Counter(c.statuses.values())
+    assert_promise(c, redelivery_ok=True)
 
 
 def _split(final: list[Any], reached: set[str]) -> dict[str, int]:

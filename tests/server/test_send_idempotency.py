@@ -99,7 +99,7 @@ async def test_publish_that_landed_and_was_claimed_is_accepted_not_503(
     m = _message(None)
 
     async def a_sender_claims_it() -> None:
-        assert [r["id"] for r in await messages.claim(pool, [m.id])] == [m.id]
+        assert [r["id"] for r in await messages.claim(pool, [m.id], "worker-1")] == [m.id]
 
     proxy.fault = "drop_reply"
     proxy.after_landed = a_sender_claims_it

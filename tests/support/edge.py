@@ -95,6 +95,7 @@ async def worker_context(
     )
     http = http_session(settings)
     ctx = build_context(settings, pool, redis, http)
+    await ctx.liveness.register()
     try:
         yield ctx
     finally:
