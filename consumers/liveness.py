@@ -119,6 +119,19 @@ class Liveness:
         """Mark a Meta call as started; False if `worker_id` is dead: do not make it."""
         return await self._marks.submit((worker_id, message_id))
 
+    async def settled(self, departures: list[Departure]) -> None:
+        """Forget the marks of calls whose outcome is recorded, so a set holds only the
+        calls in doubt (best effort: a mark left behind expires with its set)."""
+        if not departures:
+            return
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for d in departures:
+                    pipe.srem(LEAVING_KEY.format(worker_id=d.worker_id), str(d.message_id))
+                await pipe.execute()
+        except Exception as exc:
+            logger.warning("could not forget %d marks (%s)", len(departures), type(exc).__name__)
+
     async def close(self) -> None:
         """At a clean stop: no longer alive, so `recover()` may look at what is left."""
         self._closing.set()

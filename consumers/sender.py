@@ -71,7 +71,8 @@ class _Send:
     task: asyncio.Task[Outcome] | None = None
 
     def outcome(self) -> Outcome:
-        """What a batch cut short records: the answer held, or the message handed back."""
+        """What a send cut short records: the answer held, None if its call may have left,
+        else the message handed back, due at once."""
         task = self.task
         if task is not None and task.done() and not task.cancelled() and not task.exception():
             return task.result()
@@ -97,6 +98,8 @@ async def _send_batch(ctx: Context, ids: list[UUID], entry_of: dict[UUID, str]) 
         await _record(ctx, held + [s.outcome() for s in sends])
         raise
     await _record(ctx, held + outcomes)
+    answered = [s for s, o in zip([s for s in sends if s.task], outcomes, strict=True) if o]
+    await ctx.liveness.settled([s.departure for s in answered if s.departure.marked])
 
 
 async def _schedule(
@@ -171,9 +174,9 @@ async def _send(ctx: Context, send: _Send, at: float) -> Outcome:
                 return None
             worker_metrics.MESSAGES_PARKED.labels("handed_back").inc()
             return Parked(row["id"], datetime.now(UTC), counts=False)
-        except Exception:  # a bug of ours: leave it `sending`, never risk a second send
+        except Exception:  # a bug of ours: never risk a second send of what may have left
             logger.exception("send crashed message_id=%s", row["id"], extra=fields)
-            return None
+            return send.outcome()
     return await _apply(ctx, row, decide(answer, row["attempts"], ctx.settings), fields)
 
 

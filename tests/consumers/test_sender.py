@@ -214,12 +214,18 @@ async def test_a_batch_leaves_one_slot_apart(pool, redis, edge):
     assert 0.19 <= edge.calls[-1].at - started < 2
 
 
-async def test_each_meta_call_is_marked_before_it_starts(ctx, edge):
-    message_id = await queue(ctx.pool, A)
-    await send(ctx, message_id)
+async def test_each_meta_call_is_marked_and_the_mark_kept_only_while_in_doubt(ctx, edge):
+    """Both calls were marked before their first byte; the answered one's mark is dropped,
+    the one without an answer keeps it (it may have left: it is never sent again)."""
+    answered, in_doubt = await queue(ctx.pool, A), await queue(ctx.pool, B)
+    edge.answer(B, (200, {"messages": []}, {}))  # an answer without a wamid: outcome unknown
+    await send(ctx, answered, in_doubt)
+    assert edge.keys() == [A, B]
     key = LEAVING_KEY.format(worker_id=ctx.liveness.worker_id)
-    assert await ctx.redis.smembers(key) == {str(message_id)}
+    assert await ctx.redis.smembers(key) == {str(in_doubt)}
     assert 0 < await ctx.redis.pttl(key) <= 2 * ctx.settings.send_outcome_timeout_s * 1000
+    assert (await row(ctx.pool, in_doubt))["status"] == "sending"
+    assert await liveness.recover(ctx.pool, ctx.redis) == {"requeued": 0}
 
 
 async def test_a_worker_taken_for_dead_sends_none_of_its_claims(ctx, edge):
