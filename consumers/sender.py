@@ -1,7 +1,8 @@
 """The send path: outbound stream -> rate limit -> claim -> Meta -> sent, failed or parked.
 
 For each batch the sender takes send slots from the shared rate limiter and claims
-(queued -> sending) only the messages those slots cover, right before their Meta calls: a
+(queued -> sending) only the messages those slots cover, right before their Meta calls (a
+message past its validity period is never claimed: it fails `expired`): a
 crash leaves at most one slot window of claimed-but-unsent messages, and a claimed message
 is never sent twice (only a queued row can be claimed). Each claim makes one Meta call,
 whose answer `send_policy.decide` turns into a verdict that `_apply` carries out. A
@@ -36,7 +37,7 @@ from consumers.send_policy import (
     decide,
 )
 from core.failures import TRANSIENT, Withheld
-from core.names import FAILED, OUTBOUND_STREAM, SENDERS_GROUP, SENT
+from core.names import EXPIRED_ERROR, FAILED, OUTBOUND_STREAM, SENDERS_GROUP, SENT
 from db import messages
 from db.messages import Parked
 from db.statuses import StatusChange
@@ -138,6 +139,10 @@ async def _schedule(
         worker_id = ctx.liveness.worker_id
         rows = await messages.claim(ctx.pool, chunk, worker_id)
         claimed = [_Send(r, entry_of.get(r["id"]), Departure(worker_id, r["id"])) for r in rows]
+        if len(rows) < len(chunk):  # sent already, parked, or past its validity
+            unclaimed = list(set(chunk) - {r["id"] for r in rows})
+            for message_id in await messages.expired(ctx.pool, unclaimed):
+                held.append(StatusChange(message_id, FAILED, now, "sender", error=EXPIRED_ERROR))
         sends += claimed
         blocked = await limiter.blocked(sorted({s.row["recipient"] for s in claimed}))
         for send, delay in zip(claimed, slots.delays, strict=False):

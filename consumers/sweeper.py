@@ -9,6 +9,7 @@
   of being published twice.
 - A message a dead worker claimed but never started to send is queued again
   (`consumers.liveness`); one whose Meta call started stays `sending`.
+- A queued message past its validity period (parked, say) fails `expired`.
 - A message whose Meta call started and that is left `sending` with no answer (a timeout,
   or a worker killed mid-call) for longer than SEND_OUTCOME_TIMEOUT_S, with no status
   webhook since, ends `failed` with code `outcome_unknown`: we never re-send blindly. One
@@ -32,6 +33,7 @@ from consumers.runner import sleep_unless_stopped
 from core import broker
 from core.failures import OUTAGES
 from core.names import (
+    EXPIRED_ERROR,
     FAILED,
     HUB_FORWARDERS_GROUP,
     HUB_STREAM,
@@ -82,16 +84,22 @@ async def sweep_once(ctx: Context) -> dict[str, int]:
             [StatusChange(i, FAILED, now, "sender", error=UNKNOWN_OUTCOME) for i in stuck],
             only_while_sending=True,
         )
+    expired = await messages.expired(ctx.pool)  # waiting parked, or never on a stream again
+    if expired:
+        await events.record(
+            ctx, [StatusChange(i, FAILED, now, "sender", error=EXPIRED_ERROR) for i in expired]
+        )
     done = {
         "queued": len(queued),
         "hub_events": len(pending),
         "outcome_unknown": len(stuck),
+        "expired": len(expired),
         **requeued,
     }
     if any(done.values()):
         logger.info(
             "sweep republished_queued=%d republished_hub_events=%d failed_outcome_unknown=%d "
-            "requeued_from_dead_workers=%d",
+            "failed_expired=%d requeued_from_dead_workers=%d",
             *done.values(),
         )
     return done

@@ -60,6 +60,13 @@ STATUSES = (QUEUED, SENDING, SENT, DELIVERED, READ, PLAYED, FAILED)
 # The error code of a message failed because no answer or status came (the sweeper's verdict,
 # lifted by a status Meta reports later).
 OUTCOME_UNKNOWN = "outcome_unknown"
+# The error of a message its validity period ended before it was written to Meta.
+EXPIRED_ERROR = {
+    "code": "expired",
+    "title": "Validity period ended",
+    "message": "The message was not written to Meta before its validity period ended.",
+    "details": None,
+}
 
 # Hub event types and outbox states.
 EVENT_MESSAGE_STATUS = "message.status"

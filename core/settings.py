@@ -84,6 +84,13 @@ def _float_in(low: float, high: float) -> Callable[[str], float]:
     return cast
 
 
+def _optional_seconds(low: float, high: float) -> Callable[[str], float | None]:
+    def cast(value: str) -> float | None:
+        return _float_in(low, high)(value) if value.strip() else None
+
+    return cast
+
+
 def _delays(value: str) -> tuple[float, ...]:
     try:
         delays = tuple(float(v) for v in _csv(value))
@@ -345,6 +352,13 @@ class Settings:
         _float_in(1, 86400),
         default="600",
         help="a message `sending` this long with no answer or status ends failed",
+    )
+    message_validity_s: float | None = _env(
+        "MESSAGE_VALIDITY_S",
+        _optional_seconds(1, 30 * 86400),
+        default="",
+        help="a message not written to Meta this long after it was accepted fails `expired` "
+        "(a send's `validity_period_s` wins); empty: no limit",
     )
     status_hold_s: float = _env(
         "STATUS_HOLD_S",

@@ -34,6 +34,7 @@ class NewMessage:
     type: str
     payload: dict[str, Any]
     metadata: dict[str, Any] | None
+    expires_at: datetime | None = None  # not written to Meta by then: failed, `expired`
 
 
 _COLUMNS = {
@@ -44,6 +45,7 @@ _COLUMNS = {
     "type": "text",
     "payload": "jsonb",
     "metadata": "jsonb",
+    "expires_at": "timestamptz",
 }
 
 
@@ -112,10 +114,11 @@ async def claim(
     Meta call.
 
     Only a queued row moves, so a duplicated stream entry or a second worker can never send
-    the same message twice; a parked row moves only once its next attempt is due.
+    the same message twice; a parked row moves only once its next attempt is due, and an
+    expired one never (`expired`).
     """
     p = Params()
-    due = db.is_due(messages)
+    due = db.is_due(messages) & (messages.expires_at.isnull() | (messages.expires_at > fn.Now()))
     q = (
         PostgreSQLQuery.update(messages)
         .set(messages.status, SENDING)
@@ -209,6 +212,22 @@ async def ids_by_wamid(conn: asyncpg.Connection, wamids: list[str]) -> dict[str,
         .where(messages.wamid == _any(p(list(set(wamids)), "text[]")))
     )
     return {r["wamid"]: r["id"] for r in await conn.fetch(str(q), *p.args)}
+
+
+async def expired(
+    conn: asyncpg.Connection | asyncpg.Pool, ids: list[UUID] | None = None, limit: int = 1000
+) -> list[UUID]:
+    """Queued messages past their validity (of `ids`, or any): never to be sent."""
+    p = Params()
+    where = (
+        (messages.status == QUEUED)
+        & messages.expires_at.notnull()
+        & (messages.expires_at <= fn.Now())
+    )
+    if ids is not None:
+        where &= messages.id == _any(p(ids, "uuid[]"))
+    q = PostgreSQLQuery.from_(messages).select(messages.id).where(where).limit(limit)
+    return [r["id"] for r in await conn.fetch(str(q), *p.args)]
 
 
 async def claimants(conn: asyncpg.Connection | asyncpg.Pool) -> list[str]:

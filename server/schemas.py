@@ -121,6 +121,7 @@ class MessageStatus(_Closed):
     read_at: datetime | None
     played_at: datetime | None  # a voice note the user listened to
     failed_at: datetime | None
+    expires_at: datetime | None  # not written to Meta by then: it fails `expired`
     timeline: list[TimelineEntry]
 
 

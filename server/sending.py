@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -32,6 +33,7 @@ _TIMESTAMPS = (
     "read_at",
     "played_at",
     "failed_at",
+    "expires_at",
 )
 
 
@@ -87,6 +89,8 @@ async def send(request: Request) -> HTTPResponse:
     # so a retry that only re-orders keys or whitespace is still "the same body".
     payload = req.meta_payload("")
     canonical = {"payload": payload, "metadata": req.metadata}
+    if req.validity_period_s is not None:  # part of "the same body" only when given
+        canonical["validity_period_s"] = req.validity_period_s
     request_hash = hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
     message_id = uuid4()
     logs.bind(message_id=str(message_id))  # on every line of this request, the access line too
@@ -100,6 +104,7 @@ async def send(request: Request) -> HTTPResponse:
             type=req.type,
             payload=payload,
             metadata=req.metadata,
+            expires_at=_expires_at(req.validity_period_s or settings.message_validity_s),
         )
     )
     if outcome.kind == "unavailable":
@@ -179,6 +184,10 @@ def _accepted(row: Any) -> dict[str, Any]:
         "created_at": _iso(row["created_at"]),
         "status_url": _status_url(row["id"]),
     }
+
+
+def _expires_at(validity_s: float | None) -> datetime | None:
+    return datetime.now(UTC) + timedelta(seconds=validity_s) if validity_s else None
 
 
 def _status_url(message_id: UUID) -> str:

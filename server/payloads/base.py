@@ -1,4 +1,5 @@
-"""What every send request has, whatever its type: recipient, reply context, the Hub's metadata."""
+"""What every send request has, whatever its type: recipient, reply context, the Hub's metadata,
+a validity period."""
 
 from __future__ import annotations
 
@@ -61,6 +62,8 @@ PhoneNumber = Annotated[
     AfterValidator(_digits_only),
 ]
 Metadata = Annotated[dict[str, Any], AfterValidator(_small_metadata)]
+VALIDITY_MAX_S = 30 * 86400  # a month: longer is a message that no longer matters
+ValidityPeriod = Annotated[int, Field(ge=1, le=VALIDITY_MAX_S)]
 
 
 class Context(StrictModel):
@@ -78,6 +81,8 @@ class SendRequest(StrictModel):
     messaging_product: Literal["whatsapp"] | None = None
     context: Context | None = None
     metadata: Metadata | None = None
+    # Seconds from acceptance: not written to Meta by then, the message fails `expired`.
+    validity_period_s: ValidityPeriod | None = None
 
     def meta_payload(self, message_id: str) -> dict[str, Any]:
         """The body for Meta's `/messages`; `metadata` stays with us, for the Hub's events."""

@@ -14,7 +14,14 @@ import pytest
 from consumers import liveness, scheduler, sender
 from consumers.context import Context
 from consumers.runner import Entry
-from core.names import LEAVING_KEY, OUTBOUND_STREAM, PAIR_LIMIT_KEY, SEND_PAUSED_KEY, WORKER_KEY
+from core.names import (
+    HUB_STREAM,
+    LEAVING_KEY,
+    OUTBOUND_STREAM,
+    PAIR_LIMIT_KEY,
+    SEND_PAUSED_KEY,
+    WORKER_KEY,
+)
 from db import messages
 from db.messages import NewMessage
 from tests.support.edge import OK, Reply, meta_error, worker_context
@@ -27,10 +34,13 @@ def worker_env() -> dict[str, str]:
     return {"SEND_MAX_ATTEMPTS": "3"}
 
 
-async def queue(pool: asyncpg.Pool, to: str, attempts: int = 0) -> uuid.UUID:
+async def queue(
+    pool: asyncpg.Pool, to: str, attempts: int = 0, expires_at: datetime | None = None
+) -> uuid.UUID:
     message_id = uuid.uuid4()
     payload = {"messaging_product": "whatsapp", "to": to, "type": "text", "text": {"body": "hi"}}
-    await messages.insert(pool, NewMessage(message_id, None, "0" * 64, to, "text", payload, None))
+    new = NewMessage(message_id, None, "0" * 64, to, "text", payload, None, expires_at)
+    await messages.insert(pool, new)
     await pool.execute("UPDATE messages SET attempts = $2 WHERE id = $1", message_id, attempts)
     return message_id
 
@@ -239,3 +249,26 @@ async def test_a_worker_taken_for_dead_sends_none_of_its_claims(ctx, edge):
     assert await liveness.recover(ctx.pool, ctx.redis) == {"requeued": 1}
     r = await row(ctx.pool, message_id)
     assert (r["status"], r["attempts"]) == ("queued", 0)
+
+
+async def test_messages_past_their_validity_are_never_sent_and_fail_expired(pool, redis, edge):
+    """At 2 sends a second, six messages valid for 1.2 s: those whose slot comes in time are
+    sent, the rest fail `expired` without a Meta call, and the Hub hears of each."""
+    async with worker_context(pool, redis, edge, SEND_RATE_PER_S="2") as ctx:
+        deadline = datetime.now(UTC) + timedelta(seconds=1.2)
+        ids = [await queue(pool, A, expires_at=deadline) for _ in range(6)]
+        edge.answer(A, *((200, {"messages": [{"id": f"wamid.v{i}"}]}, {}) for i in range(6)))
+        await send(ctx, *ids)
+    rows = [await row(pool, i) for i in ids]
+    sent = [r for r in rows if r["status"] == "sent"]
+    expired = [r for r in rows if r["status"] == "failed"]
+    assert len(edge.calls) == len(sent) and 1 <= len(sent) <= 3  # slots at 0, 0.5, 1.0 s
+    assert len(sent) + len(expired) == 6
+    assert all(r["error"]["code"] == "expired" and r["attempts"] == 0 for r in expired)
+    assert all(r["wamid"].startswith("wamid.v") for r in sent)
+    failed_events = [
+        f
+        for _, f in await redis.xrange(HUB_STREAM)
+        if f["message_id"] in {str(r["id"]) for r in expired}
+    ]
+    assert len(failed_events) == len(expired)

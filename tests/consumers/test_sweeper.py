@@ -86,6 +86,7 @@ async def test_stale_pending_hub_event_is_republished(ctx: SimpleNamespace) -> N
         "queued": 0,
         "hub_events": 0,
         "outcome_unknown": 0,
+        "expired": 0,
         "requeued": 0,
     }
     [(_, entry)] = await ctx.redis.xrange(HUB_STREAM)
@@ -161,6 +162,7 @@ async def test_rows_that_need_no_repair_are_left_alone(ctx: SimpleNamespace, mak
         "queued": 0,
         "hub_events": 0,
         "outcome_unknown": 0,
+        "expired": 0,
         "requeued": 0,
     }
     assert await ctx.pool.fetch("SELECT * FROM messages ORDER BY id") == before
@@ -185,3 +187,19 @@ async def test_a_dead_workers_claims_that_never_left_are_queued_again(ctx, redis
     assert (rows[left]["status"], rows[left]["claimed_by"]) == ("sending", "worker-1")
     assert await stream_field(ctx.redis, OUTBOUND_STREAM, "message_id") == [str(never)]
     assert (await sweeper.sweep_once(ctx))["requeued"] == 0  # once
+
+
+async def test_a_parked_message_past_its_validity_fails_expired(ctx) -> None:
+    """Parked (a retry, a pause) past its deadline: it would never be claimed; the sweep
+    fails it `expired`, with its Hub event, and never sends it."""
+    message_id = await queued(ctx.pool)
+    await ctx.pool.execute(
+        "UPDATE messages SET next_attempt_at = now() + interval '1 hour',"
+        " expires_at = now() - interval '1 second' WHERE id = $1",
+        message_id,
+    )
+    assert (await sweeper.sweep_once(ctx))["expired"] == 1
+    row = await messages.get(ctx.pool, message_id)
+    assert (row["status"], row["error"]["code"]) == ("failed", "expired")
+    assert await stream_field(ctx.redis, HUB_STREAM, "message_id") == [str(message_id)]
+    assert (await sweeper.sweep_once(ctx))["expired"] == 0

@@ -93,6 +93,8 @@ VALID_EDGES = [
     ("metadata of exactly 4096 bytes", text(metadata=_metadata_of_bytes(4096))),
     ("metadata null", text(metadata=None)),
     ("context null", text(context=None)),
+    ("validity of 1 s", text(validity_period_s=1)),
+    ("validity of 30 days", text(validity_period_s=30 * 86400)),
     ("button index 9", template([button(index=9)])),
     ('button index "0", as Meta\'s examples write it', template([button(index="0")])),
     ("10 components", template(params({"type": "text", "text": "1"}) * 10)),
@@ -188,6 +190,12 @@ INVALID = [
     ("context message_id number", text(context={"message_id": 7}), ["context.message_id"]),
     ("context is a string", text(context="wamid.x"), ["context"]),
     ("unknown key in context", text(context={"message_id": "w", "x": 1}), ["context.x"]),
+    # validity period
+    ("validity 0", text(validity_period_s=0), ["validity_period_s"]),
+    ("validity negative", text(validity_period_s=-5), ["validity_period_s"]),
+    ("validity past 30 days", text(validity_period_s=30 * 86400 + 1), ["validity_period_s"]),
+    ("validity a string", text(validity_period_s="60"), ["validity_period_s"]),
+    ("validity a fraction", text(validity_period_s=1.5), ["validity_period_s"]),
     # metadata
     ("metadata array", text(metadata=[1, 2]), ["metadata"]),
     ("metadata string", text(metadata="order 42"), ["metadata"]),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -91,3 +92,28 @@ async def test_redis_down_is_503_and_nothing_stored(database_url: str, pool: asy
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "unavailable"
     assert await pool.fetchval("SELECT count(*) FROM messages") == 0
+
+
+async def test_a_validity_period_sets_the_deadline_the_status_shows(client: Any) -> None:
+    before = datetime.now(UTC)
+    r = await _post(client, {**_BODY, "validity_period_s": 90})
+    assert r.status_code == 202, r.text
+    status = (await client.get(r.json()["status_url"])).json()
+    expires_at = datetime.fromisoformat(status["expires_at"])
+    assert before + timedelta(seconds=89) < expires_at < datetime.now(UTC) + timedelta(seconds=91)
+    plain = (await client.get((await _post(client, _BODY)).json()["status_url"])).json()
+    assert plain["expires_at"] is None  # MESSAGE_VALIDITY_S unset: no deadline
+
+
+async def test_message_validity_s_is_the_default_deadline(
+    database_url: str, services: Services, pool: asyncpg.Pool
+) -> None:
+    async with serving(database_url, services.redis_url, MESSAGE_VALIDITY_S="30") as (c, _):
+        r = await _post(c, _BODY)
+        own = await _post(c, {**_BODY, "validity_period_s": 600})
+    rows = await pool.fetch(
+        "SELECT id::text, expires_at - created_at AS validity FROM messages WHERE id = ANY($1)",
+        [r.json()["id"], own.json()["id"]],
+    )
+    validity = {row["id"]: row["validity"].total_seconds() for row in rows}
+    assert 29 < validity[r.json()["id"]] < 31 and 599 < validity[own.json()["id"]] < 601
