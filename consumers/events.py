@@ -29,7 +29,7 @@ from core.names import (
     EVENT_WEBHOOK_UNPARSED,
     EVENT_WHATSAPP_PREFIX,
 )
-from db import hub_events, inbound, messages, statuses, webhook_changes
+from db import hub_events, inbound, messages, service_windows, statuses, webhook_changes
 from db.hub_events import HubEvent, event_id
 from db.inbound import NewInbound
 from db.statuses import StatusChange
@@ -174,6 +174,14 @@ async def write(
             if received:
                 new = await inbound.insert_many(conn, received)
                 events += [received_event(m) for m in received if m.wamid in new]
+                await service_windows.opened(
+                    conn,
+                    [
+                        (m.phone_number_id, m.sender, m.sent_at)
+                        for m in received
+                        if m.phone_number_id
+                    ],
+                )
             if others:
                 new = await webhook_changes.insert_many(conn, others)
                 events += [change_event(c) for c in others if c.id in new]

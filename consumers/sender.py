@@ -38,7 +38,7 @@ from consumers.send_policy import (
 )
 from core.failures import TRANSIENT, Withheld
 from core.names import EXPIRED_ERROR, FAILED, OUTBOUND_STREAM, SENDERS_GROUP, SENT
-from db import messages
+from db import messages, service_windows
 from db.messages import Parked
 from db.statuses import StatusChange
 from whatsapp.client import send_message
@@ -227,6 +227,8 @@ async def _apply(ctx: Context, row: Any, verdict: Verdict, fields: dict[str, Any
         worker_metrics.MESSAGES_PARKED.labels("retry").inc()
         return Parked(message_id, now + wait, error)
     assert isinstance(verdict, Fail)
+    if verdict.closes_window:
+        await _close_window(ctx, row["recipient"], now)
     logger.info(
         "send failed message_id=%s code=%s title=%s", message_id, exc.code, exc.title, extra=fields
     )
@@ -262,6 +264,15 @@ async def _limit(
         worker_metrics.MESSAGES_PARKED.labels("throttled").inc()
         return now + timedelta(seconds=verdict.seconds)
     return None
+
+
+async def _close_window(ctx: Context, recipient: str, now: datetime) -> None:
+    """Meta says the contact's service window is closed: free-form sends wait for its next
+    message (best effort: the message's failure is recorded either way)."""
+    try:
+        await service_windows.closed(ctx.pool, ctx.settings.phone_number_id, recipient, now)
+    except Exception as exc:
+        logger.warning("could not close the service window (%s)", type(exc).__name__)
 
 
 def _log_fields(send: _Send) -> dict[str, Any]:

@@ -353,6 +353,13 @@ class Settings:
         default="600",
         help="a message `sending` this long with no answer or status ends failed",
     )
+    service_window_check: bool = _env(
+        "SERVICE_WINDOW_CHECK",
+        _bool,
+        default="false",
+        help="refuse (422) a free-form send to a contact whose 24 h customer-service window "
+        "is closed, before Meta does (131047); templates always go",
+    )
     message_validity_s: float | None = _env(
         "MESSAGE_VALIDITY_S",
         _optional_seconds(1, 30 * 86400),

@@ -37,6 +37,13 @@ class ValidationError(ApiError):
         return body
 
 
+class OutsideServiceWindow(ValidationError):
+    """Meta would refuse it (131047): only a template may open a conversation."""
+
+    status = 422
+    code = "outside_service_window"
+
+
 class Unauthorized(ApiError):
     status = 401
     code = "unauthorized"

@@ -22,6 +22,7 @@ from core.failures import OUTAGES
 from core.logs import configure_logging, secrets_of
 from core.settings import Settings
 from server import (
+    contacts,
     docs,
     docs_page,
     health,
@@ -57,7 +58,7 @@ def create_app(settings: Settings | None = None, name: str = APP_NAME) -> Sanic:
     # default 15 s ignores our setting, and busy keep-alive clients never go idle).
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.shutdown_timeout_s
     app.ctx.settings = settings
-    routes = (sending, reads, media, webhook_intake, health, web_metrics, docs, docs_page)
+    routes = (sending, reads, contacts, media, webhook_intake, health, web_metrics, docs, docs_page)
     app.blueprint([module.bp for module in routes])
     request_ids.install(app)
     if settings.secure_ssl_redirect:

@@ -181,6 +181,21 @@ class MediaUpload(_Closed):
     messaging_product: Literal["whatsapp"] = "whatsapp"
 
 
+class ServiceWindow(_Closed):
+    """Meta's 24 h customer-service window with this contact, on this number."""
+
+    open: bool
+    expires_at: datetime | None = Field(description="when it closes (or closed); null if never")
+    last_inbound_at: datetime | None = Field(description="when the contact last wrote")
+    closed_by_meta_at: datetime | None = Field(description="Meta's 131047, if it came since")
+
+
+class ContactInfo(_Closed):
+    wa_id: str
+    phone_number_id: str
+    service_window: ServiceWindow
+
+
 class MarkedRead(_Closed):
     wamid: str
     status: Literal["read"]

@@ -13,8 +13,15 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from core import logs
-from db import messages, statuses
-from server.api_errors import Conflict, NotFound, PayloadTooLarge, Unavailable, ValidationError
+from db import messages, service_windows, statuses
+from server.api_errors import (
+    Conflict,
+    NotFound,
+    OutsideServiceWindow,
+    PayloadTooLarge,
+    Unavailable,
+    ValidationError,
+)
 from server.auth import require_api_key
 from server.openapi import API_KEY, Body, Param, Reply, operation
 from server.payloads import parse_send_request, send_request_schema
@@ -61,7 +68,7 @@ _TIMESTAMPS = (
             ),
         )
     },
-    errors=(ValidationError, Conflict, PayloadTooLarge, Unavailable),
+    errors=(ValidationError, OutsideServiceWindow, Conflict, PayloadTooLarge, Unavailable),
     auth=API_KEY,
 )
 async def send(request: Request) -> HTTPResponse:
@@ -85,6 +92,8 @@ async def send(request: Request) -> HTTPResponse:
             ]
         )
     req = parse_send_request(request.body)
+    if settings.service_window_check and req.type != "template":
+        await _require_open_window(request, req.to)
     # Same key + same request = same message. Hash the parsed request, not the raw bytes,
     # so a retry that only re-orders keys or whitespace is still "the same body".
     payload = req.meta_payload("")
@@ -184,6 +193,27 @@ def _accepted(row: Any) -> dict[str, Any]:
         "created_at": _iso(row["created_at"]),
         "status_url": _status_url(row["id"]),
     }
+
+
+async def _require_open_window(request: Request, wa_id: str) -> None:
+    """Free-form messages reach a contact only within 24 h of its last message (Meta: 131047)."""
+    number = request.app.ctx.settings.phone_number_id
+    window = await service_windows.get(request.app.ctx.pool, number, wa_id)
+    if not window.is_open(datetime.now(UTC)):
+        since = (
+            f"its last message to {number} was at {window.last_inbound_at.isoformat()}"
+            if window.last_inbound_at
+            else f"it never wrote to {number}"
+        )
+        raise OutsideServiceWindow(
+            [
+                {
+                    "field": "type",
+                    "message": f"must be template: the contact's 24 h customer-service window "
+                    f"is closed ({since})",
+                }
+            ]
+        )
 
 
 def _expires_at(validity_s: float | None) -> datetime | None:

@@ -31,7 +31,10 @@ from harness.stack import Stack, new_stack, redis_db_of, with_database, with_red
 from tests.support.edge import Scripted, scripted_server, worker_context
 
 ROOT = Path(__file__).resolve().parent.parent
-_TABLES = "hub_events, message_statuses, inbound_messages, webhook_changes, held_statuses, messages"
+_TABLES = (
+    "hub_events, message_statuses, inbound_messages, webhook_changes, held_statuses, "
+    "service_windows, messages"
+)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from core.names import (
     SEND_PAUSED_KEY,
     WORKER_KEY,
 )
-from db import messages
+from db import messages, service_windows
 from db.messages import NewMessage
 from tests.support.edge import OK, Reply, meta_error, worker_context
 
@@ -272,3 +272,14 @@ async def test_messages_past_their_validity_are_never_sent_and_fail_expired(pool
         if f["message_id"] in {str(r["id"]) for r in expired}
     ]
     assert len(failed_events) == len(expired)
+
+
+async def test_metas_131047_fails_the_message_and_closes_the_contacts_window(ctx, edge):
+    message_id = await queue(ctx.pool, A)
+    await service_windows.opened(ctx.pool, [(ctx.settings.phone_number_id, A, datetime.now(UTC))])
+    edge.answer(A, meta_error(131047, title="Re-engagement message"))
+    await send(ctx, message_id)
+    r = await row(ctx.pool, message_id)
+    assert (r["status"], r["error"]["code"]) == ("failed", 131047)
+    window = await service_windows.get(ctx.pool, ctx.settings.phone_number_id, A)
+    assert not window.is_open(datetime.now(UTC))

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from consumers import webhook_processor
 from consumers.runner import Entry
 from core.names import HUB_STREAM
+from db import service_windows
 from db.inbound import NewInbound
 from tests.whatsapp.test_notifications import FIXTURES
 
@@ -103,3 +104,13 @@ async def test_an_item_postgres_refuses_is_forwarded_as_unparsed_and_its_neighbo
     assert value["reason"].startswith("could not be stored: ")
     assert "Ana" not in orjson.dumps(value).decode()  # ids only, never the content
     assert await redis.xlen(HUB_STREAM) == 2
+
+
+async def test_an_inbound_message_opens_the_contacts_window_on_its_number(ctx, pool) -> None:
+    payload = orjson.loads(body("message_text.json"))
+    value = payload["entry"][0]["changes"][0]["value"]
+    number, sent = value["metadata"]["phone_number_id"], value["messages"][0]
+    entry = Entry("1-0", {"body": orjson.dumps(payload).decode()})
+    assert await webhook_processor.handle(ctx, [entry]) == {}
+    window = await service_windows.get(pool, number, sent["from"])
+    assert window.last_inbound_at == datetime.fromtimestamp(int(sent["timestamp"]), UTC)

@@ -26,6 +26,7 @@ TABLES = {
     "hub_event_attempts",
     "webhook_changes",
     "held_statuses",
+    "service_windows",
 }
 ALL = sorted(p.stem for p in MIGRATIONS_DIR.glob("*.sql"))  # what a fresh database gets
 VERSIONS = [name[:4] for name in ALL]

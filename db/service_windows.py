@@ -1,0 +1,86 @@
+"""Meta's customer-service window (`service_windows`), per business number and contact.
+
+A contact's message to a number opens the window for `WINDOW` from when it was sent; Meta's
+131047 answer ("more than 24 hours have passed") closes it before that. Free-form messages
+are allowed only while it is open; templates always are. Both timestamps only move forward,
+so replays and out-of-order webhooks change nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+from pypika import PostgreSQLQuery, Table
+
+from db import Params
+
+windows = Table("service_windows")
+WINDOW = timedelta(hours=24)
+
+_OPENED = """
+INSERT INTO service_windows (phone_number_id, wa_id, last_inbound_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
+ON CONFLICT (phone_number_id, wa_id) DO UPDATE SET last_inbound_at =
+    GREATEST(service_windows.last_inbound_at, EXCLUDED.last_inbound_at)
+"""
+_CLOSED = """
+INSERT INTO service_windows (phone_number_id, wa_id, closed_at) VALUES ($1, $2, $3)
+ON CONFLICT (phone_number_id, wa_id) DO UPDATE SET closed_at =
+    GREATEST(service_windows.closed_at, EXCLUDED.closed_at)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    phone_number_id: str
+    wa_id: str
+    last_inbound_at: datetime | None
+    closed_at: datetime | None
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """When it closes (or closed), None if the contact never wrote."""
+        if self.last_inbound_at is None:
+            return None
+        ends = self.last_inbound_at + WINDOW
+        if self.closed_at is not None and self.closed_at >= self.last_inbound_at:
+            return min(ends, self.closed_at)  # Meta closed it; a later message reopens it
+        return ends
+
+    def is_open(self, now: datetime) -> bool:
+        ends = self.expires_at
+        return ends is not None and now < ends
+
+
+async def opened(
+    conn: asyncpg.Connection | asyncpg.Pool, rows: list[tuple[str, str, datetime]]
+) -> None:
+    """Contacts wrote: (phone number id, wa_id, when their message was sent)."""
+    if rows:
+        rows = sorted(rows)  # one lock order everywhere: no deadlocks
+        await conn.execute(_OPENED, *(list(column) for column in zip(*rows, strict=True)))
+
+
+async def closed(
+    conn: asyncpg.Connection | asyncpg.Pool, phone_number_id: str, wa_id: str, at: datetime
+) -> None:
+    """Meta said the window is closed (131047)."""
+    await conn.execute(_CLOSED, phone_number_id, wa_id, at)
+
+
+async def get(conn: asyncpg.Connection | asyncpg.Pool, phone_number_id: str, wa_id: str) -> Window:
+    p = Params()
+    q = (
+        PostgreSQLQuery.from_(windows)
+        .select(windows.last_inbound_at, windows.closed_at)
+        .where((windows.phone_number_id == p(phone_number_id)) & (windows.wa_id == p(wa_id)))
+    )
+    row = await conn.fetchrow(str(q), *p.args)
+    return Window(
+        phone_number_id,
+        wa_id,
+        row["last_inbound_at"] if row else None,
+        row["closed_at"] if row else None,
+    )

@@ -1,0 +1,76 @@
+"""`GET /api/v1/contacts/{wa_id}/`: what the service knows of a contact on a business number,
+today its 24 h customer-service window (free-form messages only while it is open)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json
+
+from db import service_windows
+from server.api_errors import NotFound, Unavailable, ValidationError
+from server.auth import require_api_key
+from server.openapi import API_KEY, Param, operation
+from server.schemas import ContactInfo
+
+bp = Blueprint("contacts", url_prefix="/api/v1/contacts")
+_WA_ID = re.compile(r"^[1-9][0-9]{7,14}$")
+
+
+@bp.get("/<wa_id:str>/")
+@operation(
+    "A contact's customer-service window",
+    tag="contacts",
+    params=(
+        Param("wa_id", "path", {"type": "string", "pattern": _WA_ID.pattern}),
+        Param(
+            "phone_number_id",
+            "query",
+            {"type": "string", "pattern": "^[0-9]+$"},
+            required=False,
+            description="the business number (default: the first of WHATSAPP_PHONE_NUMBER_ID)",
+        ),
+    ),
+    responses={200: ContactInfo},
+    errors=(ValidationError, NotFound, Unavailable),
+    auth=API_KEY,
+)
+async def contact(request: Request, wa_id: str) -> HTTPResponse:
+    """Whether free-form messages may go to the contact now, until when, since when."""
+    require_api_key(request)
+    settings = request.app.ctx.settings
+    if not _WA_ID.match(wa_id):
+        raise ValidationError(
+            [{"field": "wa_id", "message": "must be the contact's number: 8 to 15 digits"}]
+        )
+    args = request.get_args(keep_blank_values=True)
+    unknown = sorted(set(args) - {"phone_number_id"})
+    if unknown:
+        raise ValidationError([{"field": name, "message": "is not allowed"} for name in unknown])
+    given = args.get("phone_number_id")
+    number = settings.phone_number_id if given is None else given
+    if number != settings.phone_number_id:
+        raise ValidationError(
+            [{"field": "phone_number_id", "message": f"is not a configured number ({number!r})"}]
+        )
+    window = await service_windows.get(request.app.ctx.pool, number, wa_id)
+    closed = window.closed_at
+    body = {
+        "wa_id": wa_id,
+        "phone_number_id": number,
+        "service_window": {
+            "open": window.is_open(datetime.now(UTC)),
+            "expires_at": _iso(window.expires_at),
+            "last_inbound_at": _iso(window.last_inbound_at),
+            "closed_by_meta_at": _iso(closed)
+            if closed and window.last_inbound_at and closed >= window.last_inbound_at
+            else None,
+        },
+    }
+    return json(body)
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None

@@ -1,0 +1,51 @@
+"""The 24 h customer-service window on real PostgreSQL: opened by the contact's messages,
+closed early by Meta's 131047, reopened by the next message; replays change nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from db import service_windows
+
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+N, C = "106540352242922", "4915112345678"
+
+
+def h(hours: float) -> datetime:
+    return T0 + timedelta(hours=hours)
+
+
+# label, inbound messages (hours), Meta's closings (hours), now (hours), open, expires (hours)
+CASES = [
+    ("never wrote", [], [], 0, False, None),
+    ("wrote an hour ago", [0], [], 1, True, 24),
+    ("wrote a day ago", [0], [], 24, False, 24),
+    ("the latest message counts, whatever the order", [5, 0], [], 28, True, 29),
+    ("Meta closed it", [0], [2], 3, False, 2),
+    ("a message after Meta's closing reopens it", [0, 3], [2], 4, True, 27),
+    ("an old closing does not close a new window", [3], [2], 4, True, 27),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "inbound", "closings", "now", "is_open", "expires"), CASES, ids=[c[0] for c in CASES]
+)
+async def test_window(pool: asyncpg.Pool, label, inbound, closings, now, is_open, expires) -> None:
+    for at in inbound:
+        await service_windows.opened(pool, [(N, C, h(at))])
+        await service_windows.opened(pool, [(N, C, h(at))])  # Meta's retry: nothing new
+    for at in closings:
+        await service_windows.closed(pool, N, C, h(at))
+    window = await service_windows.get(pool, N, C)
+    assert window.is_open(h(now)) is is_open
+    assert window.expires_at == (h(expires) if expires is not None else None)
+
+
+async def test_windows_are_per_number_and_contact(pool: asyncpg.Pool) -> None:
+    await service_windows.opened(pool, [(N, C, T0), ("999", "4915100000000", T0)])
+    assert (await service_windows.get(pool, N, C)).is_open(h(1))
+    assert not (await service_windows.get(pool, "999", C)).is_open(h(1))
+    assert not (await service_windows.get(pool, N, "4915100000000")).is_open(h(1))
