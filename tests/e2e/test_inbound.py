@@ -1,7 +1,7 @@
 """Every inbound type, status details and other webhook fields, end to end: a recorded
 fixture goes through the simulator (signed, as Meta sends it) into the real web and worker
 processes and must reach the Hub sink, verified, with the shape docs/events.md documents
-(the same expectations as the parser table in tests/test_meta_events.py)."""
+(the same expectations as the parser table in tests/whatsapp/test_notifications.py)."""
 
 from __future__ import annotations
 

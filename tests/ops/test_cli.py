@@ -122,7 +122,7 @@ async def test_message_by_id_or_wamid_shows_state_timeline_events_and_attempts(
     edge.answer(sent_event, (503, {}, {}))
     assert set(await forward_hub_events(ctx)) == {sent_event, delivered_event}
 
-    # As the runner writes it when an entry keeps failing (tests/test_runner.py).
+    # As the runner writes it when an entry keeps failing (tests/consumers/test_runner.py).
     dead = {"message_id": str(message_id), "source_id": "1-0", "error": "delivered 6 times"}
     dead_id = await ctx.redis.xadd(f"{OUTBOUND_STREAM}:dead", {**dead, "deliveries": "6"})
 

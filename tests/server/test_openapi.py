@@ -1,6 +1,7 @@
 """The OpenAPI document agrees with the app: every route is in it, each path's parameters
 are the route's, it is valid OpenAPI 3.1, it is served, and the Hub events a real run
-produces match its `webhooks`. (Schemathesis checks the answers: tests/test_schemathesis.py.)"""
+produces match its `webhooks`. (Schemathesis checks the answers:
+tests/server/test_schemathesis.py.)"""
 
 from __future__ import annotations
 
@@ -98,7 +99,7 @@ async def test_the_document_and_the_docs_page_are_served(stack: Stack, app):
     async with httpx.AsyncClient(base_url=stack.api) as client:
         served = (await client.get("/openapi.json")).json()
         page = await client.get("/docs")
-    assert served == build_document(app)  # what tests/test_schemathesis.py runs against
+    assert served == build_document(app)  # what tests/server/test_schemathesis.py runs against
     assert set(served["paths"]) >= {"/api/v1/messages/send/", "/ping/", "/webhooks/whatsapp/"}
     assert set(served["webhooks"]) == set(HUB_EVENTS)
     assert page.headers["content-type"].startswith("text/html")

@@ -5,7 +5,7 @@ no 500, every answer matches the document (status, content type, headers, body),
 request the document forbids is accepted. Examples are bounded so this stays quick.
 
 The document is built at collection time from the app factory (the same function serves
-`/openapi.json`; tests/test_openapi.py checks the served copy is this one): schemathesis's
+`/openapi.json`; tests/server/test_openapi.py checks the served copy is this one): schemathesis's
 lazy `from_fixture` loader does not run on pytest 9.
 """
 

@@ -1,7 +1,7 @@
 """Helpers for the send-request tables: build a request by changing a valid one at a path,
 parse it, and see what the Meta simulator says about the same body.
 
-Each `tests/test_payloads_*.py` holds one type group's table of `Bad` cases; every case
+Each `tests/server/test_payloads_*.py` holds one type group's table of `Bad` cases; every case
 names the exact field paths the API must report and, for the first, the message (which names
 the limit). `meta=True` cases are ones Meta itself refuses, so the simulator must refuse the
 same body: that keeps the simulator's checks and ours the same shapes.

@@ -762,7 +762,7 @@ def test_a_thousand_statuses_in_one_post() -> None:
 # --- what the Hub receives ------------------------------------------------------------------
 # One case per inbound type and per other webhook field: the fixture, parsed and turned into
 # Hub events exactly as the webhook processor does, must give these `(type, data)` pairs.
-# tests/test_e2e_inbound.py posts the same fixtures through the simulator and expects the
+# tests/e2e/test_inbound.py posts the same fixtures through the simulator and expects the
 # same data at the Hub sink; docs/events.md documents these shapes.
 
 SHEENA = ("16505551234", "Sheena Nelson")
