@@ -34,6 +34,7 @@ SCENARIOS: dict[str, Callable[[Bench], Awaitable[Result]]] = {
     "webhooks": webhooks.run,
     "drain": drain.run_drain,
     "scale": drain.run_scale,
+    "numbers": drain.run_numbers,
     "loop": loop.run_loop,
     "soak": loop.run_soak,
     "idle": idle.run,

@@ -1,5 +1,6 @@
-"""Scenarios `drain` and `scale`: a backlog of queued messages sent to the simulator at
-Meta's top tier (SEND_RATE_PER_S=1000), by one worker replica or by two in one group.
+"""Scenarios `drain`, `scale` and `numbers`: a backlog of queued messages sent to the
+simulator at Meta's top tier (SEND_RATE_PER_S=1000), by one worker replica, by two in one
+group, or by two from three business numbers at 1,000/s each (3,000/s allowed in all).
 
 The backlog is stored and published in bulk before any worker starts; the simulator's
 status webhooks are off, so the figure is the sender's alone (the Hub forwarder still
@@ -27,10 +28,20 @@ async def run_scale(bench: Bench) -> Result:
     return await drain(bench, "scale", replicas=2)
 
 
-async def drain(bench: Bench, name: str, replicas: int) -> Result:
+async def run_numbers(bench: Bench) -> Result:
+    return await drain(bench, "numbers", replicas=2, numbers=NUMBERS)
+
+
+NUMBERS = ("106540352242922", "106540352242933", "106540352242944")
+
+
+async def drain(
+    bench: Bench, name: str, replicas: int, numbers: tuple[str, ...] = NUMBERS[:1]
+) -> Result:
     count = bench.args.drain_messages
-    stack = await bench.start("sim", "sink", **{**DEPLOYED, "SIM_WEBHOOK_URL": ""})
-    queued_s = await queue_messages(bench, count)
+    env = {**DEPLOYED, "SIM_WEBHOOK_URL": "", "WHATSAPP_PHONE_NUMBER_ID": ",".join(numbers)}
+    stack = await bench.start("sim", "sink", **env)
+    queued_s = await queue_messages(bench, count, numbers)
     print(f"{count:,} messages queued in {queued_s:.1f} s", flush=True)
     result = Result(name)
     sim = Sim(stack.sim, stack.sink)
@@ -48,7 +59,7 @@ async def drain(bench: Bench, name: str, replicas: int) -> Result:
         sink = await _until_hub(sim, count)
     finally:
         await sim.close()
-    _report(bench, result, count, replicas, stats, started, finished)
+    _report(bench, result, count, replicas, stats, started, finished, numbers)
     sent = await bench.fetch_count("SELECT count(*) FROM messages WHERE status = 'sent'")
     result.checks["no message sent twice (simulator duplicates 0)"] = stats["duplicates"] == 0
     result.checks["every message sent to the simulator once"] = stats["accepted"] == count
@@ -86,27 +97,42 @@ async def _until_hub(sim: Sim, count: int, timeout_s: float = 120) -> dict:
 
 
 def _report(
-    bench: Bench, result: Result, count: int, replicas: int, stats: dict, t0: float, t1: float
+    bench: Bench,
+    result: Result,
+    count: int,
+    replicas: int,
+    stats: dict,
+    t0: float,
+    t1: float,
+    numbers: tuple[str, ...],
 ) -> None:
     seconds = full_seconds(stats["per_second"])
     rate = rate_summary(seconds)
     label = f"{replicas} worker replica{'s' if replicas > 1 else ''}"
+    if len(numbers) > 1:
+        label += f", {len(numbers)} numbers"
     # A replica can bunch into one second at most the slots it held ahead when it stalled.
     bunch_limit = round(RATE * (1 + replicas * HORIZON_S))
+    # One number: its tier. Several: what this 2-core machine must reach (issue 15).
+    target = RATE * 0.98 if len(numbers) == 1 else 2000
     result.row(
         f"drain of {count:,} queued messages, {label}: sustained",
         f"median {rate['median']:,.0f} msg/s, min {rate['min']:,.0f} msg/s "
         f"({rate['seconds']} full seconds); all in {t1 - t0:.1f} s "
         f"({count / (t1 - t0):,.0f} msg/s with start-up)",
-        f"{RATE:,} msg/s (median within 2%)",
-        rate["median"] >= RATE * 0.98,
+        f">= {target:,.0f} msg/s (median)",
+        rate["median"] >= target,
     )
-    result.row(
-        f"{label}: busiest second (simulator)",
-        f"{stats['max_per_second']:,} sends",
-        f"<= {bunch_limit:,} (SEND_RATE_PER_S + {replicas} x rate x HORIZON_S)",
-        stats["max_per_second"] <= bunch_limit,
-    )
+    for number in numbers:
+        busiest = stats["max_per_second_by_number"].get(number, 0)
+        result.row(
+            f"{label}: busiest second of {number} (simulator)",
+            f"{busiest:,} sends",
+            f"<= {bunch_limit:,} (SEND_RATE_PER_S + {replicas} x rate x HORIZON_S)",
+            busiest <= bunch_limit,
+        )
+    if len(numbers) > 1:
+        result.details["per_second_by_number"] = stats["per_second_by_number"]
     result.row(f"{label}: duplicates", str(stats["duplicates"]), "0", stats["duplicates"] == 0)
     workers = {k: v for k, v in result.processes.items() if k.startswith("worker")}
     if rate["median"]:

@@ -46,7 +46,8 @@ async def loop(bench: Bench, name: str, rate: float, seconds: float, rss_every: 
     target = Target(f"{stack.api}/api/v1/messages/send/", stack.headers(), orjson.dumps(_BODY))
     result = Result(name)
     sim = Sim(stack.sim, stack.sink)
-    sampler = Sampler(sim, bench.redis, bench.usage, rss_every)
+    numbers = tuple(stack.env["WHATSAPP_PHONE_NUMBER_ID"].split(","))
+    sampler = Sampler(sim, bench.redis, bench.usage, numbers, rss_every)
     try:
         meter = bench.usage()
         meter.start()

@@ -14,22 +14,22 @@ from redis.exceptions import ResponseError
 
 from bench.procs import Usage
 from bench.shared import Sim
-from core.names import GROUPS
+from core.names import groups, number_of
 
 
-async def backlog(redis: Redis) -> dict[str, dict[str, int]]:
+async def backlog(redis: Redis, numbers: tuple[str, ...]) -> dict[str, dict[str, int]]:
     """XLEN and the group's pending count of every stream (handled entries are deleted,
-    so XLEN is what is waiting or in work)."""
+    so XLEN is what is waiting or in work); an outbound stream is named by its number."""
     out = {}
-    for stream, group in GROUPS:
+    for stream, group in groups(numbers):
         length = await redis.xlen(stream)
         try:
-            groups = {g["name"]: g for g in await redis.xinfo_groups(stream)}
+            infos = {g["name"]: g for g in await redis.xinfo_groups(stream)}
         except ResponseError:  # no stream yet
-            groups = {}
-        out[stream.split(":")[-1]] = {
+            infos = {}
+        out[number_of(stream) or stream.split(":")[-1]] = {
             "xlen": length,
-            "pending": int(groups.get(group, {}).get("pending", 0)),
+            "pending": int(infos.get(group, {}).get("pending", 0)),
         }
     return out
 
@@ -38,9 +38,15 @@ class Sampler:
     """`start()`, then `stop()` returns the samples: one dict per second."""
 
     def __init__(
-        self, sim: Sim, redis: Redis, usage: Callable[[], Usage], rss_every: int = 0
+        self,
+        sim: Sim,
+        redis: Redis,
+        usage: Callable[[], Usage],
+        numbers: tuple[str, ...],
+        rss_every: int = 0,
     ) -> None:
         self.sim, self.redis, self.usage, self.rss_every = sim, redis, usage, rss_every
+        self.numbers = numbers
         self.samples: list[dict[str, Any]] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -66,7 +72,7 @@ class Sampler:
                 "t": tick,
                 "sent": sim["accepted"],
                 "hub": sink["received"],
-                "backlog": await backlog(self.redis),
+                "backlog": await backlog(self.redis, self.numbers),
             }
             if self.rss_every and tick % self.rss_every == 0:
                 meter = self.usage()

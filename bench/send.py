@@ -13,7 +13,7 @@ import orjson
 
 from bench.load import Target
 from bench.scenario import Bench, Result, wait_for
-from core.names import OUTBOUND_STREAM
+from core.names import outbound_stream
 
 RATE, P99_MS = 5000, 25
 _BODY = {
@@ -34,9 +34,8 @@ async def run(bench: Bench) -> Result:
     )
 
     result = Result("send")
-    warm, load = await bench.measured_load(
-        result, "send API", target, OUTBOUND_STREAM, RATE, P99_MS
-    )
+    stream = outbound_stream(stack.env["WHATSAPP_PHONE_NUMBER_ID"])
+    warm, load = await bench.measured_load(result, "send API", target, stream, RATE, P99_MS)
 
     accepted = warm.ok + load.ok
     in_flight = 2 * bench.args.connections  # answered after wrk stopped counting
@@ -46,7 +45,7 @@ async def run(bench: Bench) -> Result:
         accepted <= stored <= accepted + in_flight
     )
     result.checks["every stored message queued and published once"] = (
-        queued == stored == await bench.redis.xlen(OUTBOUND_STREAM)
+        queued == stored == await bench.redis.xlen(stream)
     )
 
     await bench.add("worker")

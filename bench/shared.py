@@ -39,7 +39,7 @@ DEPLOYED = {
 _CHUNK = 5000
 
 
-def _message(k: int) -> NewMessage:
+def _message(k: int, number: str) -> NewMessage:
     message_id = uuid.uuid4()
     to = f"49151{k % 10_000_000:08d}"
     payload = {
@@ -50,19 +50,21 @@ def _message(k: int) -> NewMessage:
         "text": {"body": f"Your order #{k} has shipped"},
         "biz_opaque_callback_data": str(message_id),
     }
-    return NewMessage(message_id, None, "0" * 64, to, "text", payload, {"order_id": k})
+    return NewMessage(message_id, None, "0" * 64, to, "text", payload, {"order_id": k}, number)
 
 
-async def queue_messages(bench: Bench, count: int) -> float:
-    """Store `count` queued messages and publish them, in chunks (insert, then XADD, as the
-    API does, so no row waits long unpublished); returns the seconds it took."""
+async def queue_messages(bench: Bench, count: int, numbers: tuple[str, ...]) -> float:
+    """Store `count` queued messages, from `numbers` in turn, and publish them, in chunks
+    (insert, then XADD, as the API does, so no row waits long unpublished); returns the
+    seconds it took."""
     started = time.perf_counter()
     pool = await create_pool(bench.database_url, max_size=2)
     try:
         for first in range(0, count, _CHUNK):
-            batch = [_message(k) for k in range(first, min(first + _CHUNK, count))]
+            ks = range(first, min(first + _CHUNK, count))
+            batch = [_message(k, numbers[k % len(numbers)]) for k in ks]
             await insert_many(pool, batch)
-            await broker.publish_outbound(bench.redis, [m.id for m in batch])
+            await broker.publish_outbound(bench.redis, [(m.id, m.phone_number_id) for m in batch])
     finally:
         await pool.close()
     return time.perf_counter() - started

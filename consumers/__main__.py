@@ -1,23 +1,26 @@
 """`python -m consumers [name ...]`: run the named consumers (default: all, plus the sweeper).
 
-The registry below is the list of consumers; add a line to add one.
+The registry below is the list of consumers; add a line to add one. `sender` is one consumer
+per business number of WHATSAPP_PHONE_NUMBER_ID, each on its own stream.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 import uvloop
 
 from consumers import hub_forwarder, sender, webhook_processor, worker
+from consumers.runner import Consumer
 from core.logs import configure_logging, secrets_of
 from core.settings import Settings, SettingsError
 
-CONSUMERS = {
-    "sender": sender.CONSUMER,  # outbound stream -> Meta
-    "webhooks": webhook_processor.CONSUMER,  # Meta webhooks -> PostgreSQL -> hub stream
-    "hub": hub_forwarder.CONSUMER,  # hub stream -> the Hub
+CONSUMERS: dict[str, Callable[[Settings], list[Consumer]]] = {
+    "sender": lambda s: sender.consumers(s.phone_number_ids),  # a number's stream -> Meta
+    "webhooks": lambda s: [webhook_processor.CONSUMER],  # Meta webhooks -> PostgreSQL -> hub
+    "hub": lambda s: [hub_forwarder.CONSUMER],  # hub stream -> the Hub
 }
 
 
@@ -36,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     except SettingsError as exc:
         sys.exit(f"config error: {exc}")
     configure_logging(settings.log_level, secrets_of(settings))
-    consumers = [CONSUMERS[n] for n in names if n in CONSUMERS]
+    consumers = [c for n in names if n in CONSUMERS for c in CONSUMERS[n](settings)]
     sys.exit(uvloop.run(worker.run(settings, consumers, sweep="sweeper" in names)))
 
 

@@ -2,6 +2,8 @@
 
 Resources are opened once per worker process (`open_context`) and closed last at shutdown
 (`close_context`); tests build the same context around their own pool and Redis client.
+Each business number has a `Number` of its own: its rate limiter, token and Meta calls in
+flight, so a slow or throttled number never takes another's room.
 """
 
 from __future__ import annotations
@@ -27,17 +29,32 @@ logger = logging.getLogger("consumers.context")
 
 
 @dataclass
+class Number:
+    """One business number's sending: where its messages go, its limits, its calls in flight."""
+
+    id: str
+    messages_url: str
+    token: str
+    limiter: RateLimiter
+    calls: asyncio.Semaphore  # its Meta calls in flight in this process (SEND_CONCURRENCY)
+
+
+@dataclass
 class Context:
     settings: Settings
     pool: asyncpg.Pool
     redis: Redis
     http: aiohttp.ClientSession  # Meta's and the Hub's calls
-    limiter: RateLimiter
-    http_slots: asyncio.Semaphore  # Meta and Hub calls in flight in this process
+    numbers: dict[str, Number]  # by phone_number_id, the default first
+    hub_calls: asyncio.Semaphore  # Hub calls in flight in this process
     stop: asyncio.Event
     liveness: Liveness  # this worker's id, heartbeat and the marks of its Meta calls
     writes: Batcher[events.Changes, list[HubEvent]] = field(init=False)  # the group commit
     meta: aiohttp.ClientSession = field(init=False)  # Meta's calls: `http`'s pool, marked
+
+    def number(self, phone_number_id: str | None = None) -> Number:
+        """A configured number (None: the default); KeyError for one not configured."""
+        return self.numbers[phone_number_id or self.settings.phone_number_id]
 
     def __post_init__(self) -> None:
         self.writes = events.group_commit(self)
@@ -68,12 +85,22 @@ def build_context(
     http: aiohttp.ClientSession,
     stop: asyncio.Event | None = None,
 ) -> Context:
+    numbers = {
+        n: Number(
+            n,
+            settings.messages_url(n),
+            settings.token_for(n),
+            RateLimiter(redis, n, settings.rate_for(n)),
+            asyncio.Semaphore(settings.send_concurrency),
+        )
+        for n in settings.phone_number_ids
+    }
     return Context(
         settings,
         pool,
         redis,
         http,
-        RateLimiter(redis, settings.phone_number_id, settings.send_rate_per_s),
+        numbers,
         asyncio.Semaphore(settings.send_concurrency),
         stop or asyncio.Event(),
         Liveness(redis, keep_marks_s=2 * settings.send_outcome_timeout_s),
@@ -87,8 +114,10 @@ def http_session(settings: Settings) -> aiohttp.ClientSession:
         timeout=aiohttp.ClientTimeout(
             total=settings.http_timeout_s, connect=min(settings.http_timeout_s, 5)
         ),
-        connector=aiohttp.TCPConnector(
-            limit=settings.send_concurrency * 2, keepalive_timeout=4, ttl_dns_cache=60
+        connector=aiohttp.TCPConnector(  # room for every number's calls and the Hub's
+            limit=settings.send_concurrency * (len(settings.phone_number_ids) + 1),
+            keepalive_timeout=4,
+            ttl_dns_cache=60,
         ),
         cookie_jar=aiohttp.DummyCookieJar(),
         auto_decompress=True,

@@ -28,12 +28,14 @@ from core.names import (
     EVENT_MESSAGE_STATUS,
     EVENT_WEBHOOK_UNPARSED,
     EVENT_WHATSAPP_PREFIX,
+    FAILED,
 )
 from db import hub_events, inbound, messages, service_windows, statuses, webhook_changes
 from db.hub_events import HubEvent, event_id
 from db.inbound import NewInbound
 from db.statuses import StatusChange
 from db.webhook_changes import NewChange
+from whatsapp.errors import OUTSIDE_WINDOW_CODE
 from whatsapp.inbound_types import normalise
 from whatsapp.notifications import INVALID_KINDS
 
@@ -51,6 +53,7 @@ def status_event(change: StatusChange, message: Any) -> HubEvent:
         "status": change.status,
         "timestamp": change.occurred_at.isoformat(),
         "recipient": message["recipient"],
+        "phone_number_id": message["phone_number_id"],
         "error": change.error,
         "errors": details.get("errors"),
         "metadata": message["metadata"],
@@ -171,6 +174,7 @@ async def write(
                 conn, changes, only_while_sending=only_while_sending
             )
             events += [status_event(c, known[c.message_id]) for c in applied]
+            await service_windows.closed(conn, _windows_closed(applied, known))
             if received:
                 new = await inbound.insert_many(conn, received)
                 events += [received_event(m) for m in received if m.wamid in new]
@@ -192,6 +196,21 @@ async def write(
     worker_metrics.count_statuses(applied)  # committed: a retried transaction counts once
     made = {i: e for i, e in unique.items() if i in fresh}
     return [[made.pop(i) for i in p.event_ids() if i in made] for p in parts]
+
+
+def _windows_closed(
+    applied: Sequence[StatusChange], known: dict[uuid.UUID, Any]
+) -> list[tuple[str, str, datetime]]:
+    """Meta's 131047 on a send (its answer or a `failed` status) closes the contact's window."""
+    closing = [
+        c
+        for c in applied
+        if c.status == FAILED and str((c.error or {}).get("code")) == str(OUTSIDE_WINDOW_CODE)
+    ]
+    return [
+        (known[c.message_id]["phone_number_id"], known[c.message_id]["recipient"], c.occurred_at)
+        for c in closing
+    ]
 
 
 def group_commit(ctx: Context) -> Batcher[Changes, list[HubEvent]]:

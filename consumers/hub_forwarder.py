@@ -88,7 +88,7 @@ async def _deliver(ctx: Context, row: Any, entry_of: dict[str, Entry]) -> Attemp
     body = orjson.dumps(row["payload"])
     started, at = time.monotonic(), datetime.now(UTC)
     code, error, retry_after = None, None, None
-    async with ctx.http_slots:
+    async with ctx.hub_calls:
         try:
             code, retry_after = await _post(ctx, row["id"], body)
         except Exception as exc:  # no answer: retried on the schedule

@@ -10,8 +10,8 @@ message has had (this one included) and the settings to one verdict; the sender 
 - 131056 pair rate limit: `HoldRecipient`;
 - 130429, 4, 613, 80007, HTTP 429: `BackOff`;
 - 5xx, 1, 2, 131000, 131016, 133004, no connection: `Retry`, `Fail` after SEND_MAX_ATTEMPTS;
-- anything else (100, 131026, 132001...): `Fail`; 131047 (outside the 24 h customer-service
-  window) also closes the contact's window.
+- anything else (100, 131026, 132001, 131047...): `Fail` (a 131047 failure closes the
+  contact's service window when it is recorded: `consumers.events`).
 
 The three throttling verdicts refund the try: only the others count toward SEND_MAX_ATTEMPTS.
 """
@@ -78,10 +78,8 @@ class Retry:
 @dataclass(frozen=True, slots=True)
 class Fail:
     error: MetaError
-    closes_window: bool = False  # 131047: the contact's 24 h service window is closed
 
 
-_OUTSIDE_WINDOW_CODE = 131047  # "more than 24 hours have passed since the customer replied"
 Verdict = Sent | AwaitStatus | PauseNumber | HoldRecipient | BackOff | Retry | Fail
 
 
@@ -105,7 +103,7 @@ def decide(
         return BackOff(answer, 2 * s.retry_initial_s)
     if answer.retryable and attempts < s.send_max_attempts:
         return Retry(answer, retry_delay_s(s, attempts, jitter))
-    return Fail(answer, closes_window=answer.code == _OUTSIDE_WINDOW_CODE)
+    return Fail(answer)
 
 
 def retry_delay_s(

@@ -1,6 +1,9 @@
-"""The send path: outbound stream -> rate limit -> claim -> Meta -> sent, failed or parked.
+"""The send path: a number's outbound stream -> rate limit -> claim -> Meta -> sent, failed or
+parked.
 
-For each batch the sender takes send slots from the shared rate limiter and claims
+Each business number has its own stream and its own consumer (`consumer(number)`), so one
+number's backlog, pause or throttling never delays another's sends. For each batch the
+sender takes send slots from the number's shared rate limiter and claims
 (queued -> sending) only the messages those slots cover, right before their Meta calls (a
 message past its validity period is never claimed: it fails `expired`): a
 crash leaves at most one slot window of claimed-but-unsent messages, and a claimed message
@@ -22,7 +25,7 @@ from typing import Any
 from uuid import UUID
 
 from consumers import events, retries, worker_metrics
-from consumers.context import Context
+from consumers.context import Context, Number
 from consumers.liveness import Departure
 from consumers.runner import Consumer, Entry, sleep_unless_stopped
 from consumers.send_policy import (
@@ -37,8 +40,8 @@ from consumers.send_policy import (
     decide,
 )
 from core.failures import TRANSIENT, Withheld
-from core.names import EXPIRED_ERROR, FAILED, OUTBOUND_STREAM, SENDERS_GROUP, SENT
-from db import messages, service_windows
+from core.names import EXPIRED_ERROR, FAILED, SENDERS_GROUP, SENT, outbound_stream
+from db import messages
 from db.messages import Parked
 from db.statuses import StatusChange
 from whatsapp.client import send_message
@@ -49,7 +52,8 @@ _RECORD_PATIENCE_S = 300  # after that, status webhooks or the sweeper settle th
 Outcome = StatusChange | Parked | None  # None: outcome unknown, the message stays `sending`
 
 
-async def handle(ctx: Context, entries: list[Entry]) -> dict[str, str]:
+async def handle(ctx: Context, entries: list[Entry], number: str | None = None) -> dict[str, str]:
+    """Send the messages of one number's entries (None: the default number)."""
     ids, bad, entry_of = [], {}, {}
     for e in entries:
         try:
@@ -58,7 +62,7 @@ async def handle(ctx: Context, entries: list[Entry]) -> dict[str, str]:
         except ValueError:
             bad[e.id] = "message_id is not a UUID"
     if ids:
-        await _send_batch(ctx, ids, entry_of)
+        await _send_batch(ctx, ctx.number(number), ids, entry_of)
     return bad
 
 
@@ -67,6 +71,7 @@ class _Send:
     """One claimed message and the task that sends it; only that task changes it."""
 
     row: Any
+    number: Number
     entry_id: str | None
     departure: Departure  # marked before the call's first byte: from then it may have left
     task: asyncio.Task[Outcome] | None = None
@@ -83,11 +88,13 @@ class _Send:
         return Parked(self.row["id"], datetime.now(UTC), counts=False)
 
 
-async def _send_batch(ctx: Context, ids: list[UUID], entry_of: dict[UUID, str]) -> None:
+async def _send_batch(
+    ctx: Context, number: Number, ids: list[UUID], entry_of: dict[UUID, str]
+) -> None:
     sends: list[_Send] = []  # claimed, each sent by a task of its own
     held: list[Outcome] = []  # decided without a call: paused, pair-limited, stopping
     try:
-        await _schedule(ctx, ids, entry_of, sends, held)
+        await _schedule(ctx, number, ids, entry_of, sends, held)
         outcomes = await asyncio.gather(*(s.task for s in sends if s.task))
     except asyncio.CancelledError:  # shutdown deadline: hand back what was never sent
         await _cancel(sends)
@@ -105,6 +112,7 @@ async def _send_batch(ctx: Context, ids: list[UUID], entry_of: dict[UUID, str]) 
 
 async def _schedule(
     ctx: Context,
+    number: Number,
     ids: list[UUID],
     entry_of: dict[UUID, str],
     sends: list[_Send],
@@ -113,7 +121,7 @@ async def _schedule(
     """Claim messages as slots come free and start one task per send; what is decided
     without a call goes to `held`. Both lists are kept up to date as it goes, so a batch
     cut short knows every message it claimed."""
-    limiter, todo = ctx.limiter, ids
+    limiter, todo = number.limiter, ids
     while todo:
         now = datetime.now(UTC)
         if ctx.stop.is_set():  # the rest stays queued, due at once for another worker
@@ -137,9 +145,11 @@ async def _schedule(
             continue
         chunk, todo = todo[: len(slots.delays)], todo[len(slots.delays) :]
         worker_id = ctx.liveness.worker_id
-        rows = await messages.claim(ctx.pool, chunk, worker_id)
-        claimed = [_Send(r, entry_of.get(r["id"]), Departure(worker_id, r["id"])) for r in rows]
-        if len(rows) < len(chunk):  # sent already, parked, or past its validity
+        rows = await messages.claim(ctx.pool, chunk, worker_id, number.id)
+        claimed = [
+            _Send(r, number, entry_of.get(r["id"]), Departure(worker_id, r["id"])) for r in rows
+        ]
+        if len(rows) < len(chunk):  # sent already, parked, past its validity, another number's
             unclaimed = list(set(chunk) - {r["id"] for r in rows})
             for message_id in await messages.expired(ctx.pool, unclaimed):
                 held.append(StatusChange(message_id, FAILED, now, "sender", error=EXPIRED_ERROR))
@@ -168,9 +178,9 @@ async def _send(ctx: Context, send: _Send, at: float) -> Outcome:
     worker_metrics.RATE_LIMIT_WAIT.inc(max(at - loop.time(), 0))
     await asyncio.sleep(at - loop.time())
     row, fields = send.row, _log_fields(send)
-    async with ctx.http_slots:
+    async with send.number.calls:
         try:
-            answer: str | MetaError = await _post(ctx, row["payload"], send.departure)
+            answer: str | MetaError = await _post(ctx, send.number, row["payload"], send.departure)
         except MetaError as exc:
             answer = exc
         except Withheld as exc:  # stopped before its first byte: it never left
@@ -182,22 +192,24 @@ async def _send(ctx: Context, send: _Send, at: float) -> Outcome:
         except Exception:  # a bug of ours: never risk a second send of what may have left
             logger.exception("send crashed message_id=%s", row["id"], extra=fields)
             return send.outcome()
-    return await _apply(ctx, row, decide(answer, row["attempts"], ctx.settings), fields)
+    verdict = decide(answer, row["attempts"], ctx.settings)
+    return await _apply(ctx, send.number, row, verdict, fields)
 
 
-async def _post(ctx: Context, payload: dict[str, Any], departure: Departure) -> str:
+async def _post(ctx: Context, number: Number, payload: dict[str, Any], departure: Departure) -> str:
     """One Meta call; a connection that never opened is retried at once, briefly."""
-    s = ctx.settings
     return await retries.at_once(
         lambda: worker_metrics.timed(
             worker_metrics.META_SECONDS,
-            send_message(ctx.meta, s.meta_messages_url, s.access_token, payload, departure),
+            send_message(ctx.meta, number.messages_url, number.token, payload, departure),
         ),
         lambda e: isinstance(e, MetaUnavailable) and not e.http_status,
     )
 
 
-async def _apply(ctx: Context, row: Any, verdict: Verdict, fields: dict[str, Any]) -> Outcome:
+async def _apply(
+    ctx: Context, number: Number, row: Any, verdict: Verdict, fields: dict[str, Any]
+) -> Outcome:
     """Carry out a verdict: the outcome to record, and the number's limits to set."""
     message_id, now = row["id"], datetime.now(UTC)
     if isinstance(verdict, Sent):
@@ -209,7 +221,7 @@ async def _apply(ctx: Context, row: Any, verdict: Verdict, fields: dict[str, Any
     error = exc.as_error()
     worker_metrics.count_meta_error(exc)
     try:
-        later = await _limit(ctx, row, verdict, fields)
+        later = await _limit(number, row, verdict, fields)
     except TRANSIENT as redis_down:  # the limiter is best effort; the message still waits
         logger.warning("rate limiter unavailable (%s)", type(redis_down).__name__)
         worker_metrics.MESSAGES_PARKED.labels("limiter_unavailable").inc()
@@ -227,8 +239,6 @@ async def _apply(ctx: Context, row: Any, verdict: Verdict, fields: dict[str, Any
         worker_metrics.MESSAGES_PARKED.labels("retry").inc()
         return Parked(message_id, now + wait, error)
     assert isinstance(verdict, Fail)
-    if verdict.closes_window:
-        await _close_window(ctx, row["recipient"], now)
     logger.info(
         "send failed message_id=%s code=%s title=%s", message_id, exc.code, exc.title, extra=fields
     )
@@ -236,19 +246,20 @@ async def _apply(ctx: Context, row: Any, verdict: Verdict, fields: dict[str, Any
 
 
 async def _limit(
-    ctx: Context, row: Any, verdict: Verdict, fields: dict[str, Any]
+    number: Number, row: Any, verdict: Verdict, fields: dict[str, Any]
 ) -> datetime | None:
     """Set the number's limit a throttling verdict calls for; returns when the message may
     try again (the try refunded), or None for the other verdicts."""
-    limiter, now = ctx.limiter, datetime.now(UTC)
+    limiter, now = number.limiter, datetime.now(UTC)
     if isinstance(verdict, PauseNumber):
         exc = verdict.error
         pause = await limiter.pause(exc.code, exc.title, verdict.seconds)
         worker_metrics.SEND_PAUSES.labels(str(exc.code)).inc()
         worker_metrics.MESSAGES_PARKED.labels("paused").inc()
         logger.error(
-            "ALERT sending paused for %.0fs: Meta error %s %s (message_id=%s)",
+            "ALERT sending paused for %.0fs on %s: Meta error %s %s (message_id=%s)",
             verdict.seconds,
+            number.id,
             exc.code,
             exc.title,
             row["id"],
@@ -266,19 +277,15 @@ async def _limit(
     return None
 
 
-async def _close_window(ctx: Context, recipient: str, now: datetime) -> None:
-    """Meta says the contact's service window is closed: free-form sends wait for its next
-    message (best effort: the message's failure is recorded either way)."""
-    try:
-        await service_windows.closed(ctx.pool, ctx.settings.phone_number_id, recipient, now)
-    except Exception as exc:
-        logger.warning("could not close the service window (%s)", type(exc).__name__)
-
-
 def _log_fields(send: _Send) -> dict[str, Any]:
     """What every line about one send carries, so one grep of the id finds them all."""
     row = send.row
-    return {"message_id": str(row["id"]), "attempt": row["attempts"], "entry_id": send.entry_id}
+    return {
+        "message_id": str(row["id"]),
+        "attempt": row["attempts"],
+        "entry_id": send.entry_id,
+        "phone_number_id": send.number.id,
+    }
 
 
 async def _record(
@@ -295,4 +302,14 @@ async def _record(
             await events.record(ctx, changes)
 
 
-CONSUMER = Consumer("sender", OUTBOUND_STREAM, SENDERS_GROUP, handle)
+def consumer(number: str) -> Consumer:
+    """The sender of one business number's stream."""
+
+    async def handle_number(ctx: Context, entries: list[Entry]) -> dict[str, str]:
+        return await handle(ctx, entries, number)
+
+    return Consumer(f"sender:{number}", outbound_stream(number), SENDERS_GROUP, handle_number)
+
+
+def consumers(numbers: tuple[str, ...]) -> list[Consumer]:
+    return [consumer(n) for n in numbers]

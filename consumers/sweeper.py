@@ -1,7 +1,8 @@
 """Periodic repair of the gaps between PostgreSQL and Redis.
 
 - A queued message whose stream entry never got written (crash between INSERT and XADD) is
-  published again. Harmless if it was published: the sender's claim is atomic.
+  published again, on its number's stream (of the numbers this worker sends from).
+  Harmless if it was published: the sender's claim is atomic.
 - An outbox event committed but never published is published again (the forwarder skips
   delivered ones).
 - "Never got written" means: older than SWEEP_STALE_S *and* published before the point the
@@ -37,10 +38,10 @@ from core.names import (
     FAILED,
     HUB_FORWARDERS_GROUP,
     HUB_STREAM,
-    OUTBOUND_STREAM,
     OUTCOME_UNKNOWN,
     SENDERS_GROUP,
     SWEEP_LOCK_KEY,
+    outbound_stream,
 )
 from db import hub_events, messages
 from db.hub_events import HubEvent
@@ -61,9 +62,10 @@ async def sweep_once(ctx: Context) -> dict[str, int]:
     s = ctx.settings
     now = datetime.now(UTC)
     margin = timedelta(seconds=s.sweep_stale_s)
-    queued = await messages.republish_stale(
-        ctx.pool, await _read_up_to(ctx.redis, OUTBOUND_STREAM, SENDERS_GROUP, now) - margin
-    )
+    queued = []  # each number's, by how far its own stream has been read
+    for n in s.phone_number_ids:
+        read_up_to = await _read_up_to(ctx.redis, outbound_stream(n), SENDERS_GROUP, now)
+        queued += await messages.republish_stale(ctx.pool, n, read_up_to - margin)
     if queued:
         await broker.publish_outbound(ctx.redis, queued)
     pending = await hub_events.republish_stale(

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from core.names import HUB_STREAM, OUTBOUND_STREAM, WEBHOOKS_STREAM
+from core.names import HUB_STREAM, WEBHOOKS_STREAM, outbound_stream
 
 
 class EventRef(Protocol):
@@ -50,10 +50,11 @@ def connect(url: str, max_connections: int = 200) -> Redis:
     return Redis.from_pool(pool)
 
 
-async def publish_outbound(redis: Redis, message_ids: Iterable[UUID]) -> None:
+async def publish_outbound(redis: Redis, messages: Iterable[tuple[UUID, str]]) -> None:
+    """`(message_id, phone_number_id)` pairs, each onto its number's stream."""
     async with redis.pipeline(transaction=False) as pipe:
-        for message_id in message_ids:
-            pipe.xadd(OUTBOUND_STREAM, {"message_id": str(message_id)})
+        for message_id, phone_number_id in messages:
+            pipe.xadd(outbound_stream(phone_number_id), {"message_id": str(message_id)})
         await pipe.execute()
 
 

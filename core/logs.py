@@ -93,6 +93,8 @@ def secrets_of(settings: Any) -> list[str]:
     for f in fields(settings):
         if f.metadata.get("secret"):
             value = getattr(settings, f.name)
+            if isinstance(value, dict):
+                value = tuple(value.values())
             out += list(value) if isinstance(value, tuple) else [str(value)]
     return out + [p for v in out if "://" in v and (p := _password(v))]
 

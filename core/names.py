@@ -2,13 +2,16 @@
 
 Streams carry small, flat, human-readable entries so `redis-cli XRANGE` tells the story:
 
-- OUTBOUND_STREAM  `message_id`                     one entry per message to send to Meta
-- WEBHOOKS_STREAM  `body`, `received_at`            Meta's raw webhook POST body, verified
-- HUB_STREAM       `event_id`, `type`, `message_id` one entry per event to POST to the Hub
-- `<stream>:dead`  the original fields + `error`, `deliveries`, `source_id`, `failed_at`
+- outbound_stream(n) `message_id`                     one entry per message to send from number n
+- WEBHOOKS_STREAM    `body`, `received_at`            Meta's raw webhook POST body, verified
+- HUB_STREAM         `event_id`, `type`, `message_id` one entry per event to POST to the Hub
+- `<stream>:dead`   the original fields + `error`, `deliveries`, `source_id`, `failed_at`
+
+Every key about one business number carries its id as a Redis Cluster hash tag (`{...}`), so
+a number's stream, schedule and pauses live on one cluster slot and numbers spread across them.
 """
 
-OUTBOUND_STREAM = "messaging:outbound"
+OUTBOUND_PREFIX = "messaging:outbound:"
 WEBHOOKS_STREAM = "messaging:webhooks"
 HUB_STREAM = "messaging:hub-events"
 
@@ -22,9 +25,9 @@ DEAD_LETTER_SUFFIX = ":dead"
 SWEEP_LOCK_KEY = "messaging:sweep-lock"
 
 # Throughput control toward Meta, shared by every sender replica (see consumers/ratelimit.py).
-RATE_KEY = "messaging:rate:{phone_number_id}"  # GCRA: when the next send slot is free
-SEND_PAUSED_KEY = "messaging:send-paused:{phone_number_id}"  # JSON reason; TTL = the pause
-PAIR_LIMIT_KEY = "messaging:pair-limit:{phone_number_id}:{recipient}"  # TTL = the wait
+RATE_KEY = "messaging:rate:{{{phone_number_id}}}"  # GCRA: when the next send slot is free
+SEND_PAUSED_KEY = "messaging:send-paused:{{{phone_number_id}}}"  # JSON reason; TTL = the pause
+PAIR_LIMIT_KEY = "messaging:pair-limit:{{{phone_number_id}}}:{recipient}"  # TTL = the wait
 HUB_PAUSED_KEY = "messaging:hub-paused"  # JSON reason; set when the Hub answers 410 Gone
 # A worker is alive while its key exists (a TTL it keeps refreshing); the set holds the
 # messages whose Meta call it started (consumers/liveness.py).
@@ -39,12 +42,27 @@ def dead_letter_stream(stream: str) -> str:
     return stream + DEAD_LETTER_SUFFIX
 
 
-# (stream, consumer group) pairs, for /health/ and operators.
-GROUPS = (
-    (OUTBOUND_STREAM, SENDERS_GROUP),
-    (WEBHOOKS_STREAM, WEBHOOK_PROCESSORS_GROUP),
-    (HUB_STREAM, HUB_FORWARDERS_GROUP),
-)
+def outbound_stream(phone_number_id: str) -> str:
+    """The stream of one business number's messages: `messaging:outbound:{106540352242922}`."""
+    return f"{OUTBOUND_PREFIX}{{{phone_number_id}}}"
+
+
+def number_of(stream: str) -> str | None:
+    """The business number of an outbound stream's name, else None."""
+    tag = stream.removeprefix(OUTBOUND_PREFIX)
+    if tag == stream or not (tag.startswith("{") and tag.endswith("}")):
+        return None
+    return tag[1:-1] or None
+
+
+def groups(numbers: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(stream, consumer group) pairs: one outbound stream per number, then the shared two."""
+    return (
+        *((outbound_stream(n), SENDERS_GROUP) for n in numbers),
+        (WEBHOOKS_STREAM, WEBHOOK_PROCESSORS_GROUP),
+        (HUB_STREAM, HUB_FORWARDERS_GROUP),
+    )
+
 
 # Outbound message statuses, in the order a message moves through them. A status update
 # never moves a message backwards (see `status_rank` in the migrations); `failed`

@@ -3,6 +3,9 @@
 Each variable has a cast, a default (or none: required) and a help string. A missing or
 malformed variable raises `SettingsError` naming it; entry points print that one line and exit.
 Secrets are excluded from `repr()` so a logged settings object never leaks them.
+
+A per-number variable (`SEND_RATE_PER_S_<phone_number_id>`) overrides its base variable for
+one business number of WHATSAPP_PHONE_NUMBER_ID; one naming another number is an error.
 """
 
 from __future__ import annotations
@@ -52,10 +55,13 @@ def _optional_csv(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
-def _digits(value: str) -> str:
-    if not value.strip().isdigit():
-        raise ValueError("must be digits only")
-    return value.strip()
+def _numbers(value: str) -> tuple[str, ...]:
+    numbers = _csv(value)
+    if not all(n.isdigit() for n in numbers):
+        raise ValueError("must be digits only, comma-separated")
+    if len(set(numbers)) != len(numbers):
+        raise ValueError("names a number twice")
+    return numbers
 
 
 def _int_in(low: int, high: int) -> Callable[[str], int]:
@@ -147,6 +153,12 @@ def _env(
     )
 
 
+def _per_number(base: str, cast: Callable[[str], Any], help: str, secret: bool = False) -> Any:
+    """`{phone_number_id: value}` from `<base>_<phone_number_id>` variables (none: {})."""
+    meta = {"env": f"{base}_<phone_number_id>", "cast": cast, "default": "", "help": help}
+    return field(default_factory=dict, repr=not secret, metadata={**meta, "secret": secret})
+
+
 @dataclass(frozen=True)
 class Settings:
     """Process configuration. Build it with `Settings.from_env()`."""
@@ -169,11 +181,15 @@ class Settings:
         help="Api-Key values the Hub may send; comma-separated so keys can rotate",
         secret=True,
     )
-    phone_number_id: str = _env(
-        "WHATSAPP_PHONE_NUMBER_ID", _digits, help="Meta business phone number id"
+    phone_number_ids: tuple[str, ...] = _env(
+        "WHATSAPP_PHONE_NUMBER_ID",
+        _numbers,
+        help="Meta business phone number ids, comma-separated; the first is the default",
     )
     access_token: str = _env(
-        "WHATSAPP_ACCESS_TOKEN", help="Meta Cloud API bearer token", secret=True
+        "WHATSAPP_ACCESS_TOKEN",
+        help="Meta Cloud API bearer token, for every number without its own",
+        secret=True,
     )
     verify_token: str = _env(
         "WHATSAPP_VERIFY_TOKEN", help="token Meta echoes when verifying the webhook", secret=True
@@ -387,11 +403,25 @@ class Settings:
         help="age after which an unpublished row counts as stale",
     )
 
+    access_tokens: Mapping[str, str] = _per_number(
+        "WHATSAPP_ACCESS_TOKEN", _text, help="that number's own Meta bearer token", secret=True
+    )
+    send_rates_per_s: Mapping[str, float] = _per_number(
+        "SEND_RATE_PER_S",
+        _float_in(0.1, 1000),
+        help="that number's messages per second to Meta (its tier), instead of SEND_RATE_PER_S",
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read every variable; raise SettingsError naming the first bad one."""
         environ = os.environ if environ is None else environ
-        return cls(**{f.name: _read(f.metadata, environ) for f in fields(cls)})
+        plain = [f for f in fields(cls) if "<" not in f.metadata["env"]]
+        values = {f.name: _read(f.metadata, environ) for f in plain}
+        for f in fields(cls):
+            if f not in plain:
+                values[f.name] = _read_per_number(f.metadata, environ, values["phone_number_ids"])
+        return cls(**values)
 
     @classmethod
     def one(cls, env_name: str, environ: Mapping[str, str] | None = None) -> Any:
@@ -402,8 +432,9 @@ class Settings:
 
     @classmethod
     def describe(cls) -> list[dict[str, Any]]:
-        """Every variable with its default and help, for docs and `.env.example` checks."""
-        return [
+        """Every variable with its default and help, for docs and `.env.example` checks; a
+        per-number variable right after the one it overrides."""
+        out = [
             {
                 "env": f.metadata["env"],
                 "default": f.metadata["default"],
@@ -412,14 +443,44 @@ class Settings:
             }
             for f in fields(cls)
         ]
+        for v in [v for v in out if "<" in v["env"]]:
+            out.remove(v)
+            base = v["env"].removesuffix("_<phone_number_id>")
+            out.insert(next(i for i, b in enumerate(out) if b["env"] == base) + 1, v)
+        return out
 
     @property
-    def meta_messages_url(self) -> str:
-        return self.graph_url(self.phone_number_id, "messages")
+    def phone_number_id(self) -> str:
+        """The default number: a send that names none goes from it."""
+        return self.phone_number_ids[0]
+
+    def token_for(self, phone_number_id: str) -> str:
+        return self.access_tokens.get(phone_number_id, self.access_token)
+
+    def rate_for(self, phone_number_id: str) -> float:
+        return self.send_rates_per_s.get(phone_number_id, self.send_rate_per_s)
+
+    def messages_url(self, phone_number_id: str) -> str:
+        return self.graph_url(phone_number_id, "messages")
 
     def graph_url(self, *path: str) -> str:
         """A Graph API URL of this version: `graph_url(media_id)`, `graph_url(pnid, "media")`."""
         return "/".join((self.whatsapp_api_base_url, self.whatsapp_api_version, *path))
+
+
+def _read_per_number(
+    meta: Mapping[str, Any], environ: Mapping[str, str], numbers: tuple[str, ...]
+) -> dict[str, Any]:
+    prefix = meta["env"].removesuffix("<phone_number_id>")
+    found = {}
+    for name in sorted(environ):
+        number = name.removeprefix(prefix)
+        if number == name or not number.isdigit() or not environ[name].strip():
+            continue
+        if number not in numbers:
+            raise SettingsError(f"{name} names a number not in WHATSAPP_PHONE_NUMBER_ID")
+        found[number] = _read({**meta, "env": name}, environ)
+    return found
 
 
 def _read(meta: Mapping[str, Any], environ: Mapping[str, str]) -> Any:

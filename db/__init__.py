@@ -8,6 +8,7 @@ knows about HTTP or streams.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -113,19 +114,23 @@ async def republish_stale(
     older_than: datetime,
     returning: tuple[str, ...],
     limit: int = 1000,
+    where: Callable[[Params], Term] | None = None,
 ) -> list[asyncpg.Record]:
-    """Rows still `waiting_status`, not parked, and last published before `older_than`, marked
-    published now. SKIP LOCKED lets two sweepers (or a sweeper and a worker) never block
-    each other."""
+    """Rows still `waiting_status`, not parked, last published before `older_than` (and
+    matching `where`), marked published now. SKIP LOCKED lets two sweepers (or a sweeper and
+    a worker) never block each other."""
     p = Params()
+    criteria = (
+        (table.status == waiting_status)
+        & table.next_attempt_at.isnull()
+        & (table.published_at < p(older_than))
+    )
+    if where is not None:
+        criteria &= where(p)
     stale = (
         PostgreSQLQuery.from_(table)
         .select(table.id)
-        .where(
-            (table.status == waiting_status)
-            & table.next_attempt_at.isnull()
-            & (table.published_at < p(older_than))
-        )
+        .where(criteria)
         .orderby(table.published_at)
         .limit(limit)
         .for_update(skip_locked=True)

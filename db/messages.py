@@ -25,6 +25,14 @@ def param(name: str, cast: str = "") -> Parameter:
     return Parameter(f"{name}::{cast}" if cast else name)
 
 
+Queued = tuple[UUID, str]  # a message to publish on its number's stream: (id, phone_number_id)
+_QUEUED = ("id", "phone_number_id")
+
+
+def _queued(rows: list[asyncpg.Record]) -> list[Queued]:
+    return [(r["id"], r["phone_number_id"]) for r in rows]
+
+
 @dataclass(frozen=True, slots=True)
 class NewMessage:
     id: UUID
@@ -34,6 +42,7 @@ class NewMessage:
     type: str
     payload: dict[str, Any]
     metadata: dict[str, Any] | None
+    phone_number_id: str  # the business number it goes from
     expires_at: datetime | None = None  # not written to Meta by then: failed, `expired`
 
 
@@ -45,6 +54,7 @@ _COLUMNS = {
     "type": "text",
     "payload": "jsonb",
     "metadata": "jsonb",
+    "phone_number_id": "text",
     "expires_at": "timestamptz",
 }
 
@@ -108,17 +118,18 @@ async def get_by_idempotency_keys(
 
 
 async def claim(
-    conn: asyncpg.Connection | asyncpg.Pool, ids: list[UUID], worker: str
+    conn: asyncpg.Connection | asyncpg.Pool, ids: list[UUID], worker: str, number: str
 ) -> list[asyncpg.Record]:
-    """Move queued messages that are due to sending, claimed by `worker`, right before their
-    Meta call.
+    """Move queued messages of business number `number` that are due to sending, claimed by
+    `worker`, right before their Meta call.
 
     Only a queued row moves, so a duplicated stream entry or a second worker can never send
-    the same message twice; a parked row moves only once its next attempt is due, and an
-    expired one never (`expired`).
+    the same message twice; a parked row moves only once its next attempt is due, an expired
+    one never (`expired`), and one of another number never (its own number's limits apply).
     """
     p = Params()
     due = db.is_due(messages) & (messages.expires_at.isnull() | (messages.expires_at > fn.Now()))
+    due &= messages.phone_number_id == p(number)
     q = (
         PostgreSQLQuery.update(messages)
         .set(messages.status, SENDING)
@@ -179,11 +190,18 @@ _PARK = _park_sql()
 
 
 async def contexts(conn: asyncpg.Connection, ids: list[UUID]) -> dict[UUID, asyncpg.Record]:
-    """What every Hub event about these messages echoes: wamid, recipient, metadata."""
+    """What every Hub event about these messages echoes: wamid, recipient, metadata, number."""
     p = Params()
     q = (
         PostgreSQLQuery.from_(messages)
-        .select(messages.id, messages.wamid, messages.recipient, messages.metadata, messages.status)
+        .select(
+            messages.id,
+            messages.wamid,
+            messages.recipient,
+            messages.metadata,
+            messages.status,
+            messages.phone_number_id,
+        )
         .where(messages.id == _any(p(list(set(ids)), "uuid[]")))
     )
     return {r["id"]: r for r in await conn.fetch(str(q), *p.args)}
@@ -243,9 +261,9 @@ async def claimants(conn: asyncpg.Connection | asyncpg.Pool) -> list[str]:
 
 async def requeue_unsent(
     conn: asyncpg.Connection | asyncpg.Pool, worker: str, left: list[UUID]
-) -> list[UUID]:
+) -> list[Queued]:
     """A dead `worker`'s messages still `sending` whose Meta call never started (not in
-    `left`): queued again, due at once, the try refunded. Returns their ids."""
+    `left`): queued again, due at once, the try refunded."""
     p = Params()
     q = (
         PostgreSQLQuery.update(messages)
@@ -260,17 +278,26 @@ async def requeue_unsent(
             & (messages.claimed_by == p(worker))
             & (messages.id != _all(p(left, "uuid[]")))
         )
-        .returning(messages.id)
+        .returning(messages.id, messages.phone_number_id)
     )
-    return [r["id"] for r in await conn.fetch(str(q), *p.args)]
+    return _queued(await conn.fetch(str(q), *p.args))
 
 
 async def republish_stale(
-    conn: asyncpg.Connection | asyncpg.Pool, older_than: datetime, limit: int = 1000
-) -> list[UUID]:
-    """Queued messages last published before `older_than`; marks them published now."""
-    rows = await db.republish_stale(conn, messages, QUEUED, older_than, ("id",), limit)
-    return [r["id"] for r in rows]
+    conn: asyncpg.Connection | asyncpg.Pool, number: str, older_than: datetime, limit: int = 1000
+) -> list[Queued]:
+    """Queued messages of business `number` last published before `older_than`; marks them
+    published now."""
+    rows = await db.republish_stale(
+        conn,
+        messages,
+        QUEUED,
+        older_than,
+        _QUEUED,
+        limit,
+        where=lambda p: messages.phone_number_id == p(number),
+    )
+    return _queued(rows)
 
 
 async def stuck_sending(
@@ -289,7 +316,6 @@ async def stuck_sending(
     return await conn.fetch(str(q), *p.args)
 
 
-async def republish_due(conn: asyncpg.Connection | asyncpg.Pool, limit: int = 1000) -> list[UUID]:
+async def republish_due(conn: asyncpg.Connection | asyncpg.Pool, limit: int = 1000) -> list[Queued]:
     """Parked messages whose next attempt is due; unparked and marked published now."""
-    rows = await db.republish_due(conn, messages, QUEUED, ("id",), limit)
-    return [r["id"] for r in rows]
+    return _queued(await db.republish_due(conn, messages, QUEUED, _QUEUED, limit))

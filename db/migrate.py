@@ -2,7 +2,8 @@
 
 Runs under a PostgreSQL advisory lock so two replicas deploying at once apply each file once.
 Every applied file is recorded with its sha256; re-running is a no-op, and a file edited
-after it was applied is refused (write a new migration instead).
+after it was applied is refused (write a new migration instead). A migration that needs a
+setting reads it as `messaging.<name>` (see `migrate`'s `settings`).
 """
 
 from __future__ import annotations
@@ -54,11 +55,18 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return found
 
 
-async def migrate(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
-    """Apply pending migrations; return the names applied (empty when up to date)."""
+async def migrate(
+    dsn: str, directory: Path = MIGRATIONS_DIR, settings: dict[str, str] | None = None
+) -> list[str]:
+    """Apply pending migrations; return the names applied (empty when up to date).
+
+    `settings` are set on the session as `messaging.<name>`, for the migrations that fill a
+    new column from the configuration (0009: `default_phone_number_id`)."""
     migrations = discover(directory)
     conn = await asyncpg.connect(dsn)
     try:
+        for name, value in (settings or {}).items():
+            await conn.execute("SELECT set_config($1, $2, false)", f"messaging.{name}", value)
         await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_ID)
         try:
             return await _apply(conn, migrations)
@@ -104,7 +112,12 @@ def main() -> None:
     except SettingsError as exc:
         sys.exit(f"config error: {exc}")
     try:
-        applied = asyncio.run(migrate(dsn))
+        numbers = Settings.one("WHATSAPP_PHONE_NUMBER_ID")
+    except SettingsError:  # needed only to upgrade stored messages; 0009 says so if it is
+        numbers = ()
+    settings = {"default_phone_number_id": numbers[0]} if numbers else {}
+    try:
+        applied = asyncio.run(migrate(dsn, settings=settings))
     except MigrationError as exc:
         sys.exit(f"migrate: {exc}")
     except (OSError, asyncpg.PostgresError) as exc:

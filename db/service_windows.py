@@ -26,7 +26,8 @@ ON CONFLICT (phone_number_id, wa_id) DO UPDATE SET last_inbound_at =
     GREATEST(service_windows.last_inbound_at, EXCLUDED.last_inbound_at)
 """
 _CLOSED = """
-INSERT INTO service_windows (phone_number_id, wa_id, closed_at) VALUES ($1, $2, $3)
+INSERT INTO service_windows (phone_number_id, wa_id, closed_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
 ON CONFLICT (phone_number_id, wa_id) DO UPDATE SET closed_at =
     GREATEST(service_windows.closed_at, EXCLUDED.closed_at)
 """
@@ -58,16 +59,22 @@ async def opened(
     conn: asyncpg.Connection | asyncpg.Pool, rows: list[tuple[str, str, datetime]]
 ) -> None:
     """Contacts wrote: (phone number id, wa_id, when their message was sent)."""
-    if rows:
-        rows = sorted(rows)  # one lock order everywhere: no deadlocks
-        await conn.execute(_OPENED, *(list(column) for column in zip(*rows, strict=True)))
+    await _upsert(conn, _OPENED, rows)
 
 
 async def closed(
-    conn: asyncpg.Connection | asyncpg.Pool, phone_number_id: str, wa_id: str, at: datetime
+    conn: asyncpg.Connection | asyncpg.Pool, rows: list[tuple[str, str, datetime]]
 ) -> None:
-    """Meta said the window is closed (131047)."""
-    await conn.execute(_CLOSED, phone_number_id, wa_id, at)
+    """Meta said the windows are closed (131047): (phone number id, wa_id, when it said so)."""
+    await _upsert(conn, _CLOSED, rows)
+
+
+async def _upsert(
+    conn: asyncpg.Connection | asyncpg.Pool, sql: str, rows: list[tuple[str, str, datetime]]
+) -> None:
+    if rows:
+        rows = sorted(rows)  # one lock order everywhere: no deadlocks
+        await conn.execute(sql, *(list(column) for column in zip(*rows, strict=True)))
 
 
 async def get(conn: asyncpg.Connection | asyncpg.Pool, phone_number_id: str, wa_id: str) -> Window:

@@ -1,5 +1,6 @@
 """`python -m ops`: answers to the questions an operator asks, from the service's own settings
-(DATABASE_URL, REDIS_URL; only those a command needs are read). They come from the
+(DATABASE_URL, REDIS_URL and, if set, WHATSAPP_PHONE_NUMBER_ID; only those a command needs
+are read). They come from the
 environment, else from `.env`, else from the local run's `.data/dev/env` (written by
 `python -m scripts.dev`), so the same commands work on Railway and against the local run.
 
@@ -9,7 +10,7 @@ environment, else from `.env`, else from the local run's `.data/dev/env` (writte
     python -m ops foreign [--wamid W]     statuses for wamids of no message of ours
     python -m ops replay --id evt_... | --since T [--until T] | --all
                                           dead Hub events get a fresh retry schedule
-    python -m ops replay --stream outbound --id <entry> | --since T | --all
+    python -m ops replay --stream outbound:<number> --id <entry> | --since T | --all
                                           dead-letter entries go back on their stream
 
 Human-readable by default; `--json` for scripts. Exit code 1 when a message is not found,
@@ -129,9 +130,21 @@ def _check_replay(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         p.error("--all cannot be combined with --id, --since or --until")
     if args.stream:
         try:
-            args.stream = streams.stream_named(args.stream)
+            args.stream = asyncio.run(_with_redis(lambda redis: _stream_named(redis, args.stream)))
         except ValueError as exc:
             p.error(str(exc))
+
+
+async def _stream_named(redis: Any, name: str) -> str:
+    return streams.stream_named(name, await streams.known_groups(redis, _numbers()))
+
+
+def _numbers() -> tuple[str, ...]:
+    """The business numbers, when the settings name them (ops needs only the URLs)."""
+    try:
+        return Settings.one("WHATSAPP_PHONE_NUMBER_ID", environ())
+    except SettingsError:
+        return ()
 
 
 async def _with_pool(use: Callable[[Any], Awaitable[Any]]) -> Any:
@@ -158,7 +171,7 @@ async def _message(args: argparse.Namespace) -> Output | None:
 
 
 async def _streams(args: argparse.Namespace) -> Output:
-    found = await _with_redis(lambda redis: streams.overview(redis, args.pending))
+    found = await _with_redis(lambda redis: streams.overview(redis, args.pending, _numbers()))
     return {"streams": found}, streams.render_overview(found)
 
 

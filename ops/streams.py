@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from core.broker import group_lag
-from core.names import DEAD_LETTER_SUFFIX, GROUPS, dead_letter_stream
+from core.names import DEAD_LETTER_SUFFIX, OUTBOUND_PREFIX, dead_letter_stream, groups, number_of
 from ops.render import duration, table, when
 
 # What the runner adds to an entry when it dead-letters it (consumers/runner.py).
@@ -22,14 +22,33 @@ DEAD_FIELDS = ("source_id", "error", "deliveries", "failed_at")
 _NAMES = ("message_id", "event_id", "type")
 
 
-def stream_named(name: str) -> str:
-    """`messaging:outbound`, `outbound` or `messaging:outbound:dead` -> `messaging:outbound`."""
-    name = name.removesuffix(DEAD_LETTER_SUFFIX)
-    for stream, _ in GROUPS:
-        if name in (stream, stream.removeprefix("messaging:")):
+Groups = tuple[tuple[str, str], ...]
+
+
+async def known_groups(redis: Redis, configured: tuple[str, ...] = ()) -> Groups:
+    """Every stream and its group: one outbound stream per business number, configured
+    (WHATSAPP_PHONE_NUMBER_ID, when ops can read it) or found in Redis (a stream or its dead
+    letters, so a number no longer configured still shows), then the shared ones."""
+    numbers = set(configured)
+    async for key in redis.scan_iter(match=f"{OUTBOUND_PREFIX}*", count=1000, _type="stream"):
+        if number := number_of(key.removesuffix(DEAD_LETTER_SUFFIX)):
+            numbers.add(number)
+    return groups(tuple(sorted(numbers)))
+
+
+def stream_named(name: str, known: Groups) -> str:
+    """`messaging:outbound:{1065}`, `outbound:{1065}`, `outbound:1065`, `webhooks` or any
+    of those with `:dead` -> the stream; `outbound` alone when there is one number."""
+    name = name.removesuffix(DEAD_LETTER_SUFFIX).removeprefix("messaging:")
+    outbound = [s for s, _ in known if number_of(s)]
+    if name == "outbound" and len(outbound) == 1:
+        return outbound[0]
+    for stream, _ in known:
+        short = stream.removeprefix("messaging:")
+        if name in (short, short.replace("{", "").replace("}", "")):
             return stream
-    known = ", ".join(s for s, _ in GROUPS)
-    raise ValueError(f"unknown stream {name!r}; one of {known}")
+    names = ", ".join(s for s, _ in known)
+    raise ValueError(f"unknown stream {name!r}; one of {names}")
 
 
 def summary(fields: dict[str, str]) -> dict[str, Any]:
@@ -45,11 +64,13 @@ def entry_age_ms(entry_id: str, now_ms: int) -> int:
     return max(0, now_ms - int(entry_id.split("-")[0]))
 
 
-async def overview(redis: Redis, pending_limit: int = 10) -> list[dict[str, Any]]:
+async def overview(
+    redis: Redis, pending_limit: int = 10, configured: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
     """Every stream and its group: backlog, lag, pending entries and consumers, dead letters."""
     now_ms = int(time.time() * 1000)
     out = []
-    for stream, group in GROUPS:
+    for stream, group in await known_groups(redis, configured):
         s: dict[str, Any] = {"stream": stream, "group": group, "length": await redis.xlen(stream)}
         first = await redis.xrange(stream, count=1)
         s["oldest_entry_age_ms"] = entry_age_ms(first[0][0], now_ms) if first else None
@@ -124,7 +145,7 @@ def render_overview(streams: list[dict[str, Any]]) -> str:
 async def dead_entries(redis: Redis, limit: int = 50) -> list[dict[str, Any]]:
     """The newest dead-letter entries of every stream, with why they died."""
     out = []
-    for stream, _ in GROUPS:
+    for stream, _ in await known_groups(redis):
         dead = dead_letter_stream(stream)
         for entry_id, fields in await redis.xrevrange(dead, count=limit):
             unix = float(fields.get("failed_at") or 0)

@@ -2,11 +2,13 @@
 
 - DATABASE_URL / REDIS_URL unset: embedded PostgreSQL and Redis under `.data/dev`; Redis
   listens on 127.0.0.1:6390 (DEV_REDIS_PORT), so `redis-cli -p 6390` reaches it.
-- WHATSAPP_ACCESS_TOKEN unset: the Meta simulator plays Meta and a Hub sink prints every
-  event it receives; all their secrets are generated once and kept in `.data/dev`.
+- WHATSAPP_ACCESS_TOKEN unset: the Meta simulator plays Meta, with two business numbers, and
+  a Hub sink prints every event it receives; all their secrets are generated once and kept
+  in `.data/dev`.
 - Applies the migrations, runs the Procfile's `web` and `worker` with honcho, and prints the
-  URL, the API key, a curl that sends a message, the database and Redis URLs, the health
-  token and a `redis-cli` line. It writes the URLs and keys to `.data/dev/env`, where
+  URL, the API key, curls that send a message (from each number), make a contact write and
+  read its service window, the database and Redis URLs, the health token and a `redis-cli`
+  line. It writes the URLs and keys to `.data/dev/env`, where
   `python -m ops` finds them.
 
 A `.env` file is read if present (real environment variables win over it).
@@ -32,13 +34,22 @@ from honcho.environ import parse_procfile
 from honcho.manager import Manager
 from honcho.printer import Printer
 
+from core.names import outbound_stream
 from db.migrate import migrate
 from harness.embedded import DEFAULT_DATA_DIR, services
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = DEFAULT_DATA_DIR / "dev"
 RUN_FILE = DATA_DIR / "env"  # what `python -m ops` reads (ops.__main__.SETTINGS_FILES)
-_SHARED = ("DATABASE_URL", "REDIS_URL", "MESSAGING_SERVICE_API_KEY", "HEALTH_CHECK_TOKENS", "PORT")
+DEV_NUMBERS = "106540352242922,106540352242923"  # the simulator's business numbers
+_SHARED = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "MESSAGING_SERVICE_API_KEY",
+    "HEALTH_CHECK_TOKENS",
+    "PORT",
+    "WHATSAPP_PHONE_NUMBER_ID",
+)
 
 
 def _dev_secrets() -> dict[str, str]:
@@ -76,8 +87,7 @@ def _environment() -> tuple[dict[str, str], list[object], bool]:
         env.update({k: v for k, v in generated.items() if k != "MESSAGING_SERVICE_API_KEY"})
         env.update(
             {
-                "WHATSAPP_PHONE_NUMBER_ID": env.get("WHATSAPP_PHONE_NUMBER_ID")
-                or "106540352242922",
+                "WHATSAPP_PHONE_NUMBER_ID": env.get("WHATSAPP_PHONE_NUMBER_ID") or DEV_NUMBERS,
                 "WHATSAPP_API_BASE_URL": f"http://127.0.0.1:{sim_port}",
                 "HUB_WEBHOOK_URL": f"http://127.0.0.1:{sink_port}/events",
                 "SIM_PORT": sim_port,
@@ -115,36 +125,62 @@ def _redis_cli(redis_url: str) -> str:
 def _banner(env: dict[str, str]) -> str:
     url = f"http://127.0.0.1:{env['PORT']}"
     key = env["MESSAGING_SERVICE_API_KEY"].split(",")[0]
-    body = json.dumps(
-        {
-            "to": "+4915112345678",
-            "type": "text",
-            "text": {"body": "Hello from the messaging service"},
-            "metadata": {"order_id": 42},
-        }
-    )
-    return "\n".join(
-        [
+    numbers = [n.strip() for n in env.get("WHATSAPP_PHONE_NUMBER_ID", "").split(",")]
+    to = "+4915112345678"
+    text = {"to": to, "type": "text", "text": {"body": "Hello from the messaging service"}}
+    lines = [
+        "",
+        f"  messaging service is up at {url}",
+        f"  API key: {key}",
+        "",
+        "  send a message:",
+        *_curl(f"{url}/api/v1/messages/send/", key, {**text, "metadata": {"order_id": 42}}),
+        "",
+        "  then follow it (use the id from the answer):",
+        f"    curl -s {url}/api/v1/messages/status/<id>/ -H 'Api-Key: {key}'",
+    ]
+    if len(numbers) > 1:
+        lines += [
             "",
-            f"  messaging service is up at {url}",
-            f"  API key: {key}",
-            "",
-            "  send a message:",
-            f"    curl -s -X POST {url}/api/v1/messages/send/ \\",
-            f"      -H 'Api-Key: {key}' -H 'Content-Type: application/json' \\",
-            f"      -d {shlex.quote(body)}",
-            "",
-            "  then follow it (use the id from the answer):",
-            f"    curl -s {url}/api/v1/messages/status/<id>/ -H 'Api-Key: {key}'",
-            "",
-            f"  DATABASE_URL={env['DATABASE_URL']}",
-            f"  REDIS_URL={env['REDIS_URL']}",
-            f"  health token: {env['HEALTH_CHECK_TOKENS'].split(',')[0]}",
-            f"  redis-cli: {_redis_cli(env['REDIS_URL'])} XINFO GROUPS messaging:outbound",
-            f"  operator CLI: uv run python -m ops streams  (reads {RUN_FILE.relative_to(ROOT)})",
-            "",
+            f"  send from another business number ({numbers[1]}):",
+            *_curl(f"{url}/api/v1/messages/send/", key, {**text, "phone_number_id": numbers[1]}),
         ]
-    )
+    sim = env.get("SIM_PORT")
+    if sim and env.get("WHATSAPP_API_BASE_URL", "").endswith(f":{sim}"):
+        lines += [
+            "",
+            "  the contact writes to you (the simulator plays Meta's webhook):",
+            *_curl(
+                f"http://127.0.0.1:{sim}/_sim/inbound",
+                None,
+                {"from": to, "text": "Hi!", "phone_number_id": numbers[-1]},
+            ),
+        ]
+    lines += [
+        "",
+        "  the contact's 24 h customer-service window on a number:",
+        f"    curl -s '{url}/api/v1/contacts/{to.lstrip('+')}/?phone_number_id={numbers[-1]}'"
+        f" -H 'Api-Key: {key}'",
+        "",
+        f"  DATABASE_URL={env['DATABASE_URL']}",
+        f"  REDIS_URL={env['REDIS_URL']}",
+        f"  health token: {env['HEALTH_CHECK_TOKENS'].split(',')[0]}",
+        f"  redis-cli: {_redis_cli(env['REDIS_URL'])} XINFO GROUPS "
+        f"{shlex.quote(outbound_stream(numbers[0]))}",
+        f"  operator CLI: uv run python -m ops streams  (reads {RUN_FILE.relative_to(ROOT)})",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _curl(url: str, key: str | None, body: dict[str, object]) -> list[str]:
+    """A POST of `body` as curl lines (with the Api-Key header when `key` is given)."""
+    auth = f"-H 'Api-Key: {key}' " if key else ""
+    return [
+        f"    curl -s -X POST {url} \\",
+        f"      {auth}-H 'Content-Type: application/json' \\",
+        f"      -d {shlex.quote(json.dumps(body))}",
+    ]
 
 
 def _announce_when_up(env: dict[str, str]) -> None:
@@ -163,7 +199,9 @@ def _announce_when_up(env: dict[str, str]) -> None:
 def main() -> None:
     env, handles, simulate = _environment()
     try:
-        applied = asyncio.run(migrate(env["DATABASE_URL"]))
+        number = env.get("WHATSAPP_PHONE_NUMBER_ID", "").split(",")[0].strip()
+        settings = {"default_phone_number_id": number} if number else {}  # rows before 0009
+        applied = asyncio.run(migrate(env["DATABASE_URL"], settings=settings))
     except Exception as exc:
         sys.exit(f"dev: migrations failed: {type(exc).__name__}: {exc}")
     print(f"dev: migrations {'applied: ' + ', '.join(applied) if applied else 'up to date'}")

@@ -44,6 +44,13 @@ class OutsideServiceWindow(ValidationError):
     code = "outside_service_window"
 
 
+class UnknownNumber(ValidationError):
+    """The request names a business number this service does not send from."""
+
+    status = 422
+    code = "unknown_phone_number"
+
+
 class Unauthorized(ApiError):
     status = 401
     code = "unauthorized"

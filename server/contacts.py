@@ -10,8 +10,9 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from db import service_windows
-from server.api_errors import NotFound, Unavailable, ValidationError
+from server.api_errors import NotFound, Unavailable, UnknownNumber, ValidationError
 from server.auth import require_api_key
+from server.numbers import business_number, query_param
 from server.openapi import API_KEY, Param, operation
 from server.schemas import ContactInfo
 
@@ -25,16 +26,10 @@ _WA_ID = re.compile(r"^[1-9][0-9]{7,14}$")
     tag="contacts",
     params=(
         Param("wa_id", "path", {"type": "string", "pattern": _WA_ID.pattern}),
-        Param(
-            "phone_number_id",
-            "query",
-            {"type": "string", "pattern": "^[0-9]+$"},
-            required=False,
-            description="the business number (default: the first of WHATSAPP_PHONE_NUMBER_ID)",
-        ),
+        query_param("the business number; required when WHATSAPP_PHONE_NUMBER_ID has several"),
     ),
     responses={200: ContactInfo},
-    errors=(ValidationError, NotFound, Unavailable),
+    errors=(ValidationError, UnknownNumber, NotFound, Unavailable),
     auth=API_KEY,
 )
 async def contact(request: Request, wa_id: str) -> HTTPResponse:
@@ -49,12 +44,7 @@ async def contact(request: Request, wa_id: str) -> HTTPResponse:
     unknown = sorted(set(args) - {"phone_number_id"})
     if unknown:
         raise ValidationError([{"field": name, "message": "is not allowed"} for name in unknown])
-    given = args.get("phone_number_id")
-    number = settings.phone_number_id if given is None else given
-    if number != settings.phone_number_id:
-        raise ValidationError(
-            [{"field": "phone_number_id", "message": f"is not a configured number ({number!r})"}]
-        )
+    number = business_number(settings, args.get("phone_number_id"), required=True)
     window = await service_windows.get(request.app.ctx.pool, number, wa_id)
     closed = window.closed_at
     body = {

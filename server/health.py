@@ -10,7 +10,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from core.broker import group_lag
-from core.names import GROUPS, HUB_PAUSED_KEY, SEND_PAUSED_KEY, dead_letter_stream
+from core.names import HUB_PAUSED_KEY, SEND_PAUSED_KEY, dead_letter_stream, groups
 from core.pauses import parse_pause
 from db import hub_events
 from server.auth import require_health_token
@@ -43,27 +43,35 @@ async def health(request: Request) -> HTTPResponse:
     pool, redis = request.app.ctx.pool, request.app.ctx.redis
     body: dict[str, Any] = {}
     body["postgres"], dead_events = await _check(_postgres(pool))
-    body["redis"], streams = await _check(_redis(redis))
+    settings = request.app.ctx.settings
+    body["redis"], streams = await _check(_redis(redis, settings.phone_number_ids))
     body["streams"] = streams or {}
     body["dead_letters"] = {
         "hub_events": dead_events,
         **{name: info["dead_letters"] for name, info in (streams or {}).items()},
     }
-    body["alerts"] = await _alerts(redis, request.app.ctx.settings) if body["redis"] == "ok" else []
+    body["alerts"] = await _alerts(redis, settings) if body["redis"] == "ok" else []
     healthy = body["postgres"] == "ok" and body["redis"] == "ok"
     body["status"] = ("degraded" if body["alerts"] else "ok") if healthy else "unavailable"
     return json(body, status=200 if body["status"] == "ok" else 503)
 
 
 async def _alerts(redis: Any, settings: Any) -> list[dict[str, Any]]:
-    """Pauses that need a person: sending stopped by Meta, deliveries stopped by the Hub."""
-    send_key = SEND_PAUSED_KEY.format(phone_number_id=settings.phone_number_id)
-    send, hub = await redis.mget(send_key, HUB_PAUSED_KEY)
+    """Pauses that need a person: sending on a number stopped by Meta, deliveries stopped by
+    the Hub."""
+    numbers = settings.phone_number_ids
+    keys = [SEND_PAUSED_KEY.format(phone_number_id=n) for n in numbers]
+    *sends, hub = await redis.mget(*keys, HUB_PAUSED_KEY)
+    found = [
+        ("sending_paused", {"phone_number_id": n}, raw)
+        for n, raw in zip(numbers, sends, strict=True)
+    ]
     alerts = []
-    for kind, raw in (("sending_paused", send), ("hub_deliveries_paused", hub)):
+    for kind, about, raw in [*found, ("hub_deliveries_paused", {}, hub)]:
         if pause := parse_pause(raw):
             until = datetime.fromtimestamp(pause.until, UTC).isoformat()
-            alerts.append({"alert": kind, "code": pause.code, "title": pause.title, "until": until})
+            alert = {"alert": kind, **about, "code": pause.code, "title": pause.title}
+            alerts.append({**alert, "until": until})
     return alerts
 
 
@@ -79,10 +87,10 @@ async def _postgres(pool: Any) -> int:
         return await hub_events.dead(conn)
 
 
-async def _redis(redis: Any) -> dict[str, Any]:
+async def _redis(redis: Any, numbers: tuple[str, ...]) -> dict[str, Any]:
     await redis.ping()
     out = {}
-    for stream, group in GROUPS:
+    for stream, group in groups(numbers):
         info: dict[str, Any] = {"group": group, "length": 0, "lag": None, "pending": 0}
         if await redis.exists(stream):
             info["length"] = await redis.xlen(stream)

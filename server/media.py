@@ -20,9 +20,16 @@ from sanic.response import HTTPResponse, json
 
 from core.settings import Settings
 from server import meta_answers
-from server.api_errors import NotFound, TooManyRequests, UnsupportedMediaType, ValidationError
+from server.api_errors import (
+    NotFound,
+    TooManyRequests,
+    UnknownNumber,
+    UnsupportedMediaType,
+    ValidationError,
+)
 from server.auth import require_api_key
 from server.form_stream import FieldTooLarge, Form, UploadedFile, boundary_of, read_form
+from server.numbers import bearer, business_number, query_param
 from server.openapi import API_KEY, Body, Param, Reply, operation
 from server.schemas import MediaUpload, MediaUploaded
 from whatsapp import media_rules
@@ -32,7 +39,7 @@ logger = logging.getLogger("server.media")
 bp = Blueprint("media", url_prefix="/api/v1/media")
 
 _FILE = "file"
-_FORM_FIELDS = frozenset({_FILE, "type", "messaging_product"})
+_FORM_FIELDS = frozenset({_FILE, "type", "messaging_product", "phone_number_id"})
 # Room for the multipart envelope around the largest file: boundaries, part headers, `type`.
 _ENVELOPE_BYTES = 64 * 1024
 _MAX_BODY_BYTES = media_rules.LARGEST_BYTES + _ENVELOPE_BYTES
@@ -50,6 +57,7 @@ _OCTET_STREAM = "application/octet-stream"
     },
     errors=(
         ValidationError,
+        UnknownNumber,
         FieldTooLarge,
         UnsupportedMediaType,
         TooManyRequests,
@@ -87,12 +95,14 @@ async def _upload(request: Request, boundary: bytes) -> HTTPResponse:
             max_body_bytes=_MAX_BODY_BYTES,
         )
         file, mime_type = _checked(form)
+        number = business_number(settings, form.fields.get("phone_number_id") or None)
         spool.seek(0)
         response = await meta_answers.call(
             client,
             client.build_request(
                 "POST",
-                settings.graph_url(settings.phone_number_id, "media"),
+                settings.graph_url(number, "media"),
+                headers=bearer(settings, number),
                 data={"messaging_product": "whatsapp", "type": mime_type},
                 files={_FILE: (file.filename or "file", spool, mime_type)},
             ),
@@ -114,7 +124,10 @@ async def _upload(request: Request, boundary: bytes) -> HTTPResponse:
 @operation(
     "Download a media file",
     tag="media",
-    params=(Param("media_id", "path", {"type": "string", "pattern": _MEDIA_ID.pattern}),),
+    params=(
+        Param("media_id", "path", {"type": "string", "pattern": _MEDIA_ID.pattern}),
+        query_param("the business number the media belongs to (default: the default one)"),
+    ),
     responses={
         200: Reply(
             description="the file, relayed as Meta sends it",
@@ -122,7 +135,7 @@ async def _upload(request: Request, boundary: bytes) -> HTTPResponse:
             headers=(Param("X-Media-Sha256", "header", required=False),),
         )
     },
-    errors=(ValidationError, NotFound, *meta_answers.CALL_ERRORS),
+    errors=(ValidationError, UnknownNumber, NotFound, *meta_answers.CALL_ERRORS),
     auth=API_KEY,
 )
 async def download(request: Request, media_id: str) -> HTTPResponse | None:
@@ -131,10 +144,14 @@ async def download(request: Request, media_id: str) -> HTTPResponse | None:
     if not _MEDIA_ID.match(media_id):
         raise ValidationError([{"field": "media_id", "message": "must be Meta's numeric media id"}])
     settings, client = request.app.ctx.settings, request.app.ctx.meta
+    number = business_number(settings, request.args.get("phone_number_id"))
+    auth = bearer(settings, number)
     missing = f"no media with id {media_id}: Meta does not know it, or it has expired"
     lookup = await meta_answers.call(
         client,
-        client.build_request("GET", settings.graph_url(media_id), params=_owner(settings)),
+        client.build_request(
+            "GET", settings.graph_url(media_id), params=_owner(number), headers=auth
+        ),
         not_found=missing,
     )
     info = meta_answers.json_body(lookup)
@@ -144,7 +161,7 @@ async def download(request: Request, media_id: str) -> HTTPResponse | None:
     # identity: the bytes are relayed as they come, so they must be the file's own.
     upstream = await meta_answers.call(
         client,
-        client.build_request("GET", url, headers={"Accept-Encoding": "identity"}),
+        client.build_request("GET", url, headers={**auth, "Accept-Encoding": "identity"}),
         not_found=missing,
         stream=True,
     )
@@ -193,9 +210,9 @@ def _download_schemes(settings: Settings) -> tuple[str, ...]:
     return ("https://", "http://") if local else ("https://",)
 
 
-def _owner(settings: Settings) -> dict[str, str]:
+def _owner(number: str) -> dict[str, str]:
     # Meta answers a media id only to the phone number it belongs to.
-    return {"phone_number_id": settings.phone_number_id}
+    return {"phone_number_id": number}
 
 
 def _check_length(header: str | None) -> None:

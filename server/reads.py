@@ -1,7 +1,9 @@
 """`POST /api/v1/messages/{wamid}/read/`: mark an inbound message read, in Meta's request.
 
 A cheap call Meta answers at once, so it runs in the web process and the Hub gets Meta's
-outcome: no queue, no row. The wamid is the one the Hub received in `message.received`.
+outcome: no queue, no row. The wamid is the one the Hub received in `message.received`; the
+call goes from the number the message was received on (stored with it), else the one the
+body names, else the default.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from core import logs
+from db import inbound
 from server import meta_answers
-from server.api_errors import ValidationError
+from server.api_errors import UnknownNumber, ValidationError
 from server.auth import require_api_key
+from server.numbers import bearer, business_number
 from server.openapi import API_KEY, Body, Param, operation
 from server.payloads.field_errors import to_fields
 from server.schemas import MarkedRead
@@ -34,6 +38,7 @@ class ReadRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     typing_indicator: bool = False
+    phone_number_id: str | None = None  # when the service never stored the message
 
 
 @bp.post("/<wamid:path>/read/", ignore_body=True)  # read once the caller is known
@@ -43,7 +48,7 @@ class ReadRequest(BaseModel):
     body=Body(ReadRequest, "ReadRequest", "optional", required=False),
     params=(Param("wamid", "path", {"type": "string", "pattern": _WAMID.pattern}),),
     responses={200: MarkedRead},
-    errors=(ValidationError, *meta_answers.CALL_ERRORS),
+    errors=(ValidationError, UnknownNumber, *meta_answers.CALL_ERRORS),
     auth=API_KEY,
 )
 async def mark_read(request: Request, wamid: str) -> HTTPResponse:
@@ -65,8 +70,13 @@ async def mark_read(request: Request, wamid: str) -> HTTPResponse:
     if options.typing_indicator:
         payload["typing_indicator"] = {"type": "text"}
     settings, client = request.app.ctx.settings, request.app.ctx.meta
+    received = await inbound.get(request.app.ctx.pool, wamid)
+    number = business_number(
+        settings, received["phone_number_id"] if received else options.phone_number_id
+    )
+    url, headers = settings.messages_url(number), bearer(settings, number)
     await meta_answers.call(
-        client, client.build_request("POST", settings.meta_messages_url, json=payload)
+        client, client.build_request("POST", url, json=payload, headers=headers)
     )
     return json({"wamid": wamid, "status": "read", "typing_indicator": options.typing_indicator})
 

@@ -90,6 +90,7 @@ class Accepted(_Closed):
     status: Status
     recipient: str = Field(description="digits only, no `+`")
     type: str
+    phone_number_id: str = Field(description="the business number it goes from")
     idempotency_key: str | None
     created_at: datetime
     status_url: str
@@ -109,6 +110,7 @@ class MessageStatus(_Closed):
     status: Status
     recipient: str
     type: str
+    phone_number_id: str = Field(description="the business number it goes from")
     wamid: str | None
     metadata: dict[str, Any] | None
     idempotency_key: str | None
@@ -179,6 +181,9 @@ class MediaUpload(_Closed):
     file: bytes = Field(description="the file (at most Meta's limit for its type)")
     type: str = Field("", description="the file's MIME type, e.g. image/jpeg")
     messaging_product: Literal["whatsapp"] = "whatsapp"
+    phone_number_id: str = Field(
+        "", description="the business number to send it from (default: the default number)"
+    )
 
 
 class ServiceWindow(_Closed):
@@ -208,6 +213,7 @@ class StatusEventData(_Closed):
     status: HubStatus
     timestamp: datetime = Field(description="Meta's time of this status")
     recipient: str
+    phone_number_id: str = Field(description="the business number it went from")
     error: MessageError | None = Field(description="the first error, normalised")
     errors: list[dict[str, Any]] | None = Field(description="Meta's errors, as sent")
     metadata: dict[str, Any] | None = Field(description="as given to the send request")

@@ -80,7 +80,9 @@ async def _store_and_publish(
     undone: set[UUID] = set()
     if stored:
         try:
-            await broker.publish_outbound(redis, list(stored))
+            await broker.publish_outbound(
+                redis, [(m.id, m.phone_number_id) for m in batch if m.id in stored]
+            )
         except (RedisError, OSError) as exc:
             undone = await _undo(conn, list(stored), exc)
     taken = [m.idempotency_key for m in batch if m.id not in stored and m.idempotency_key]

@@ -20,9 +20,11 @@ from server.api_errors import (
     OutsideServiceWindow,
     PayloadTooLarge,
     Unavailable,
+    UnknownNumber,
     ValidationError,
 )
 from server.auth import require_api_key
+from server.numbers import business_number
 from server.openapi import API_KEY, Body, Param, Reply, operation
 from server.payloads import parse_send_request, send_request_schema
 from server.schemas import Accepted, MessageStatus
@@ -68,7 +70,14 @@ _TIMESTAMPS = (
             ),
         )
     },
-    errors=(ValidationError, OutsideServiceWindow, Conflict, PayloadTooLarge, Unavailable),
+    errors=(
+        ValidationError,
+        UnknownNumber,
+        OutsideServiceWindow,
+        Conflict,
+        PayloadTooLarge,
+        Unavailable,
+    ),
     auth=API_KEY,
 )
 async def send(request: Request) -> HTTPResponse:
@@ -92,14 +101,17 @@ async def send(request: Request) -> HTTPResponse:
             ]
         )
     req = parse_send_request(request.body)
+    number = business_number(settings, req.phone_number_id)
     if settings.service_window_check and req.type != "template":
-        await _require_open_window(request, req.to)
+        await _require_open_window(request, number, req.to)
     # Same key + same request = same message. Hash the parsed request, not the raw bytes,
     # so a retry that only re-orders keys or whitespace is still "the same body".
     payload = req.meta_payload("")
     canonical = {"payload": payload, "metadata": req.metadata}
     if req.validity_period_s is not None:  # part of "the same body" only when given
         canonical["validity_period_s"] = req.validity_period_s
+    if number != settings.phone_number_id:  # naming the default is the same as not naming it
+        canonical["phone_number_id"] = number
     request_hash = hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
     message_id = uuid4()
     logs.bind(message_id=str(message_id))  # on every line of this request, the access line too
@@ -113,6 +125,7 @@ async def send(request: Request) -> HTTPResponse:
             type=req.type,
             payload=payload,
             metadata=req.metadata,
+            phone_number_id=number,
             expires_at=_expires_at(req.validity_period_s or settings.message_validity_s),
         )
     )
@@ -132,6 +145,7 @@ async def send(request: Request) -> HTTPResponse:
         "status": outcome.row["status"],
         "recipient": req.to,
         "type": req.type,
+        "phone_number_id": number,
         "idempotency_key": key,
         "created_at": outcome.row["created_at"],
     }
@@ -172,6 +186,7 @@ async def status(request: Request, message_id: str) -> HTTPResponse:
         "status": row["status"],
         "recipient": row["recipient"],
         "type": row["type"],
+        "phone_number_id": row["phone_number_id"],
         "wamid": row["wamid"],
         "metadata": row["metadata"],
         "idempotency_key": row["idempotency_key"],
@@ -189,15 +204,16 @@ def _accepted(row: Any) -> dict[str, Any]:
         "status": row["status"],
         "recipient": row["recipient"],
         "type": row["type"],
+        "phone_number_id": row["phone_number_id"],
         "idempotency_key": row["idempotency_key"],
         "created_at": _iso(row["created_at"]),
         "status_url": _status_url(row["id"]),
     }
 
 
-async def _require_open_window(request: Request, wa_id: str) -> None:
-    """Free-form messages reach a contact only within 24 h of its last message (Meta: 131047)."""
-    number = request.app.ctx.settings.phone_number_id
+async def _require_open_window(request: Request, number: str, wa_id: str) -> None:
+    """Free-form messages reach a contact only within 24 h of its last message to the number
+    (Meta: 131047)."""
     window = await service_windows.get(request.app.ctx.pool, number, wa_id)
     if not window.is_open(datetime.now(UTC)):
         since = (

@@ -18,7 +18,7 @@ from sanic.response import HTTPResponse, raw
 
 from core import exposition
 from core.broker import group_lag
-from core.names import GROUPS, HUB_PAUSED_KEY, SEND_PAUSED_KEY, dead_letter_stream
+from core.names import HUB_PAUSED_KEY, SEND_PAUSED_KEY, dead_letter_stream, groups
 from server.api_errors import Unavailable
 from server.auth import require_health_token
 from server.openapi import HEALTH_TOKEN, Reply, operation
@@ -48,22 +48,23 @@ async def metrics(request: Request) -> HTTPResponse:
     """The web's counters and every stream's state, read from Redis at scrape time."""
     require_health_token(request)
     settings = request.app.ctx.settings
-    families = await redis_families(request.app.ctx.redis, settings.phone_number_id)
+    families = await redis_families(request.app.ctx.redis, settings.phone_number_ids)
     body = exposition.render(exposition.Snapshot(families))
     return raw(body, content_type=exposition.CONTENT_TYPE_LATEST)
 
 
-async def redis_families(redis: Redis, phone_number_id: str) -> list[GaugeMetricFamily]:
+async def redis_families(redis: Redis, numbers: tuple[str, ...]) -> list[GaugeMetricFamily]:
     """Streams, consumer groups, dead letters and pauses: one pipelined round trip."""
     up = GaugeMetricFamily("messaging_redis_up", "1 if Redis answered this scrape's queries")
-    paused_key = SEND_PAUSED_KEY.format(phone_number_id=phone_number_id)
+    pairs = groups(numbers)
     try:
         async with redis.pipeline(transaction=False) as pipe:
-            for stream, _ in GROUPS:
+            for stream, _ in pairs:
                 pipe.xlen(stream)
                 pipe.xinfo_groups(stream)
                 pipe.xlen(dead_letter_stream(stream))
-            pipe.pttl(paused_key)
+            for n in numbers:
+                pipe.pttl(SEND_PAUSED_KEY.format(phone_number_id=n))
             pipe.pttl(HUB_PAUSED_KEY)
             replies = await pipe.execute(raise_on_error=False)
     except Exception as exc:  # the scrape still shows the counters, and that Redis is down
@@ -71,10 +72,13 @@ async def redis_families(redis: Redis, phone_number_id: str) -> list[GaugeMetric
         up.add_metric([], 0)
         return [up]
     up.add_metric([], 1)
-    return [up, *_stream_families(replies[:-2]), _paused_family(replies[-2:])]
+    streams, ttls = replies[: 3 * len(pairs)], replies[3 * len(pairs) :]
+    return [up, *_stream_families(pairs, streams), _paused_family(numbers, ttls)]
 
 
-def _stream_families(replies: list[Any]) -> list[GaugeMetricFamily]:
+def _stream_families(
+    pairs: tuple[tuple[str, str], ...], replies: list[Any]
+) -> list[GaugeMetricFamily]:
     length = GaugeMetricFamily(
         "messaging_stream_length", "Entries in the stream: its backlog", labels=["stream"]
     )
@@ -92,9 +96,9 @@ def _stream_families(replies: list[Any]) -> list[GaugeMetricFamily]:
         "messaging_dead_letter_entries", "Entries in <stream>:dead", labels=["stream"]
     )
     triples = [replies[i : i + 3] for i in range(0, len(replies), 3)]  # xlen, xinfo, xlen
-    for (stream, group), (size, groups, dead_size) in zip(GROUPS, triples, strict=True):
+    for (stream, group), (size, infos, dead_size) in zip(pairs, triples, strict=True):
         size = size if isinstance(size, int) else 0
-        info = next((g for g in _list(groups) if g.get("name") == group), None)
+        info = next((g for g in _list(infos) if g.get("name") == group), None)
         length.add_metric([stream], size)
         dead.add_metric([stream], dead_size if isinstance(dead_size, int) else 0)
         if info is None:  # the group is created by the first consumer that starts
@@ -104,15 +108,16 @@ def _stream_families(replies: list[Any]) -> list[GaugeMetricFamily]:
     return [length, lag, pending, dead]
 
 
-def _paused_family(ttls: list[Any]) -> GaugeMetricFamily:
+def _paused_family(numbers: tuple[str, ...], ttls: list[Any]) -> GaugeMetricFamily:
     paused = GaugeMetricFamily(
         "messaging_paused_seconds",
-        "Seconds left of a pause (0: not paused); sending: Meta's spam/token errors, "
-        "hub_deliveries: the Hub answered 410",
-        labels=["what"],
+        "Seconds left of a pause (0: not paused); sending: Meta's spam/token errors on that "
+        "number, hub_deliveries: the Hub answered 410",
+        labels=["what", "phone_number_id"],
     )
-    for what, ttl in zip(("sending", "hub_deliveries"), ttls, strict=True):
-        paused.add_metric([what], max(ttl, 0) / 1000 if isinstance(ttl, int) else 0)
+    labels = [("sending", n) for n in numbers] + [("hub_deliveries", "")]
+    for label, ttl in zip(labels, ttls, strict=True):
+        paused.add_metric(list(label), max(ttl, 0) / 1000 if isinstance(ttl, int) else 0)
     return paused
 
 

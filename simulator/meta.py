@@ -1,28 +1,29 @@
 """`python -m simulator.meta`: plays Meta's WhatsApp Cloud API for dev runs, tests and benchmarks.
 
 It accepts send calls like Meta (token, phone number id, body checks), answers with a wamid,
-then sends signed status webhooks to `SIM_WEBHOOK_URL`. Faults are injected per recipient
-through `/_sim/scenarios`; `/_sim/messages` and `/_sim/stats` show what it received.
+then sends signed status webhooks to `SIM_WEBHOOK_URL`, from the number the message went
+from. Every number of `WHATSAPP_PHONE_NUMBER_ID` (comma-separated) exists; a number's token is
+`WHATSAPP_ACCESS_TOKEN_<id>` if set, else `WHATSAPP_ACCESS_TOKEN`. Faults are injected per
+recipient through `/_sim/scenarios`; `/_sim/messages` and `/_sim/stats` show what it received.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import hmac
 import re
-import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json
 
-from simulator import meta_media
+from simulator import meta_inbound, meta_media
 from simulator.meta_checks import check_message, error_body, invalid
-from simulator.meta_webhooks import DISPLAY_PHONE_NUMBER, Outbox, status_object
+from simulator.meta_inbound import new_wamid
+from simulator.meta_webhooks import Outbox, status_object
+from simulator.meta_windows import OUTSIDE_WINDOW, Windows
 from simulator.recorder import Recorder, digits
 from simulator.scenarios import NORMAL, Scenario, parse_scenario, step_error
 from simulator.serve import env_int, env_str, loads, new_app, run
@@ -36,24 +37,41 @@ class Config:
     port: int
     access_token: str
     app_secret: str
-    phone_number_id: str
+    phone_number_ids: tuple[str, ...]
     webhook_url: str
     status_delay_ms: int
     batch_ms: int
+    tokens: dict[str, str] = field(default_factory=dict)  # a number's own token
+    service_window: bool = False  # free-form sends outside the 24 h window fail (131047)
 
     @classmethod
     def from_env(cls) -> Config:
         """Read the environment once; a missing credential stops the process."""
+        numbers = env_str("WHATSAPP_PHONE_NUMBER_ID", required=True)
+        ids = tuple(n.strip() for n in numbers.split(",") if n.strip())
         return cls(
             host=env_str("SIM_HOST", "127.0.0.1"),
             port=env_int("SIM_PORT", 8025),
             access_token=env_str("WHATSAPP_ACCESS_TOKEN", required=True),
             app_secret=env_str("WHATSAPP_APP_SECRET", required=True),
-            phone_number_id=env_str("WHATSAPP_PHONE_NUMBER_ID", required=True),
+            phone_number_ids=ids,
             webhook_url=env_str("SIM_WEBHOOK_URL"),
             status_delay_ms=env_int("SIM_STATUS_DELAY_MS", 50),
             batch_ms=env_int("SIM_BATCH_MS", 20),
+            tokens={n: t for n in ids if (t := env_str(f"WHATSAPP_ACCESS_TOKEN_{n}"))},
+            service_window=env_str("SIM_SERVICE_WINDOW", "false").lower() in ("1", "true"),
         )
+
+    @property
+    def phone_number_id(self) -> str:
+        """The default number: inbound messages that name none are sent to it."""
+        return self.phone_number_ids[0]
+
+    def authorized(self, header: str, number: str | None = None) -> bool:
+        """The bearer token of `number` (its own, else the shared one); any, without one."""
+        numbers = [number] if number else list(self.phone_number_ids)
+        tokens = {self.tokens.get(n, self.access_token) for n in numbers}
+        return any(hmac.compare_digest(header.encode(), f"Bearer {t}".encode()) for t in tokens)
 
 
 def create_app(config: Config | None = None, name: str = "meta-simulator") -> Sanic:
@@ -63,6 +81,7 @@ def create_app(config: Config | None = None, name: str = "meta-simulator") -> Sa
     app.ctx.config = config
     app.ctx.recorder = Recorder()
     app.ctx.scenarios = {}
+    app.ctx.windows = Windows()
 
     @app.before_server_start
     async def _open(app: Sanic) -> None:
@@ -77,7 +96,7 @@ def create_app(config: Config | None = None, name: str = "meta-simulator") -> Sa
 
     app.add_route(send, "/<version:str>/<phone_number_id:str>/messages", methods=["POST"])
     app.add_route(set_scenario, "/_sim/scenarios", methods=["POST"])
-    app.add_route(inbound, "/_sim/inbound", methods=["POST"])
+    app.add_route(meta_inbound.inbound, "/_sim/inbound", methods=["POST"])
     app.add_route(messages, "/_sim/messages", methods=["GET"])
     app.add_route(stats, "/_sim/stats", methods=["GET"])
     app.add_route(reset, "/_sim/reset", methods=["POST"])
@@ -93,11 +112,12 @@ async def send(request: Request, version: str, phone_number_id: str) -> HTTPResp
     raw = request.body
     body = loads(raw)
     to = digits(body.get("to")) if isinstance(body, dict) else None
+    known = phone_number_id in config.phone_number_ids
     auth = request.headers.get("authorization", "")
-    if not hmac.compare_digest(auth.encode(), f"Bearer {config.access_token}".encode()):
+    if not config.authorized(auth, phone_number_id if known else None):
         answer = error_body(190, "Invalid OAuth access token - Cannot parse access token")
         return _rejected(recorder, to, raw, 401, answer)
-    if phone_number_id != config.phone_number_id or not _VERSION.fullmatch(version):
+    if not known or not _VERSION.fullmatch(version):
         message = (
             f"Unsupported post request. Object with ID '{phone_number_id}' does not exist, "
             "cannot be loaded due to missing permissions, or does not support this operation."
@@ -115,10 +135,14 @@ async def send(request: Request, version: str, phone_number_id: str) -> HTTPResp
     accepted = not step.get("disconnect") and step.get("status", 200) < 300
     if accepted:  # Meta takes the message as it arrives, whether or not the answer gets back
         assert to is not None  # check_message accepted it
-        wamid = _new_wamid()
+        wamid = new_wamid()
         callback_data = body.get("biz_opaque_callback_data")
-        recorder.record(to, raw, wamid, 200, callback_data)
-        _schedule_statuses(ctx.outbox, config, scenario, wamid, to, callback_data)
+        recorder.record(to, raw, wamid, 200, callback_data, phone_number_id)
+        statuses = scenario.statuses
+        if config.service_window and body.get("type") != "template":
+            if not ctx.windows.is_open(phone_number_id, to):
+                statuses = [{"status": "sent"}, OUTSIDE_WINDOW]  # Meta accepts, then fails it
+        _schedule_statuses(ctx, scenario, statuses, wamid, to, callback_data, phone_number_id)
     if step.get("delay_ms"):  # a slow answer (the client may give up or die meanwhile)
         await asyncio.sleep(step["delay_ms"] / 1000)
     if step.get("disconnect"):
@@ -145,39 +169,6 @@ async def set_scenario(request: Request) -> HTTPResponse:
         return json({"error": str(exc)}, status=400)
     request.app.ctx.scenarios[to] = scenario
     return json({"to": to, "responses": len(scenario.responses)})
-
-
-async def inbound(request: Request) -> HTTPResponse:
-    """Send one signed inbound webhook now; answer once the service has answered it."""
-    outbox: Outbox = request.app.ctx.outbox
-    body = loads(request.body)
-    if not outbox.url:
-        return json({"error": "SIM_WEBHOOK_URL is not set"}, status=409)
-    if not isinstance(body, dict):
-        return json({"error": "body must be a JSON object"}, status=400)
-    if isinstance(body.get("raw"), dict):
-        payload = body["raw"]
-    elif isinstance(body.get("value"), dict):
-        payload = outbox.value_envelope(body["value"])
-    elif isinstance(body.get("from"), str) and isinstance(body.get("text"), str):
-        payload = outbox.value_envelope(_text_message(body))
-    else:
-        return json({"error": "give {from, text[, name, id]}, {value} or {raw}"}, status=400)
-    request.app.ctx.media.inbound.update(_wamids(payload))  # for mark-read calls
-    try:
-        response = await outbox.post(payload)
-    except httpx.HTTPError as exc:
-        return json({"error": f"service unreachable: {type(exc).__name__}"}, status=502)
-    if response.status_code != 200:
-        return json(
-            {
-                "error": "service did not answer 200",
-                "status_code": response.status_code,
-                "body": response.text[:2000],
-            },
-            status=502,
-        )
-    return json({"wamid": _first_wamid(payload)})
 
 
 async def messages(request: Request) -> HTTPResponse:
@@ -208,6 +199,7 @@ async def reset(request: Request) -> HTTPResponse:
     """Forget scenarios, recorded calls, scheduled webhooks and counters."""
     ctx = request.app.ctx
     ctx.scenarios.clear()
+    ctx.windows.reset()
     ctx.recorder.reset()
     ctx.outbox.reset()
     meta_media.reset(request.app)
@@ -222,52 +214,21 @@ def _rejected(
 
 
 def _schedule_statuses(
-    outbox: Outbox, config: Config, scenario: Scenario, wamid: str, to: str, callback_data: Any
+    ctx: Any,
+    scenario: Scenario,
+    statuses: list[dict[str, Any]],
+    wamid: str,
+    to: str,
+    callback_data: Any,
+    number: str,
 ) -> None:
-    delay_s = config.status_delay_ms / 1000
+    delay_s = ctx.config.status_delay_ms / 1000
     copies = 2 if scenario.duplicate_webhooks else 1
     now = time.time()
-    for i, spec in enumerate(scenario.statuses, 1):
+    for i, spec in enumerate(statuses, 1):
         due = now + i * delay_s
-        outbox.schedule(due, status_object(wamid, spec, to, due, callback_data), copies)
-
-
-def _text_message(body: dict[str, Any]) -> dict[str, Any]:
-    sender = digits(body["from"]) or body["from"]
-    message: dict[str, Any] = {
-        "from": sender,
-        "id": body.get("id") or _new_wamid(),
-        "timestamp": str(int(time.time())),
-        "type": "text",
-        "text": {"body": body["text"]},
-    }
-    if isinstance(body.get("reply_to"), str):
-        message["context"] = {"from": DISPLAY_PHONE_NUMBER, "id": body["reply_to"]}
-    name = body.get("name") or sender
-    return {"contacts": [{"profile": {"name": name}, "wa_id": sender}], "messages": [message]}
-
-
-def _new_wamid() -> str:
-    # Meta's ids are base64 after "wamid."; random bytes keep them unique and as opaque.
-    return "wamid." + base64.b64encode(secrets.token_bytes(30)).decode()
-
-
-def _first_wamid(payload: dict[str, Any]) -> str | None:
-    return next(iter(_wamids(payload)), None)
-
-
-def _wamids(payload: dict[str, Any]) -> list[str]:
-    """The ids of the messages in a webhook payload, in order."""
-    try:
-        return [
-            message["id"]
-            for entry in payload["entry"]
-            for change in entry["changes"]
-            for message in change["value"].get("messages", [])
-            if isinstance(message.get("id"), str)
-        ]
-    except (KeyError, TypeError, AttributeError):
-        return []
+        status = status_object(wamid, spec, to, due, callback_data)
+        ctx.outbox.schedule(due, status, copies, number)
 
 
 def _int_arg(request: Request, name: str, default: int) -> int:

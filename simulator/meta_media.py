@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import hmac
 import os
 import secrets
 from collections import deque
@@ -118,9 +117,9 @@ def mark_read(request: Request, body: dict[str, Any]) -> HTTPResponse:
 async def upload(request: Request, version: str, phone_number_id: str) -> HTTPResponse:
     """Meta's `POST /{version}/{phone_number_id}/media`."""
     state: MediaState = request.app.ctx.media
-    if phone_number_id != request.app.ctx.config.phone_number_id:
+    if phone_number_id not in request.app.ctx.config.phone_number_ids:
         return _denied(request) or _unknown_object(request, phone_number_id)
-    refused = _refused(request, "upload")
+    refused = _refused(request, "upload", number=phone_number_id)
     if refused:
         return refused
     form, file = request.form, request.files.get("file")
@@ -226,17 +225,17 @@ async def reads(request: Request) -> HTTPResponse:
     return json({"reads": request.app.ctx.media.reads})
 
 
-def _refused(request: Request, operation: str, token_checked: bool = False) -> HTTPResponse | None:
+def _refused(
+    request: Request, operation: str, token_checked: bool = False, number: str | None = None
+) -> HTTPResponse | None:
     """Meta's 401 without the bearer token, else the next fault queued for `operation`."""
-    denied = None if token_checked else _denied(request)
+    denied = None if token_checked else _denied(request, number)
     fault = None if denied else request.app.ctx.media.fault(operation)
     return denied or (json(fault[1], status=fault[0]) if fault else None)
 
 
-def _denied(request: Request) -> HTTPResponse | None:
-    token = request.app.ctx.config.access_token
-    auth = request.headers.get("authorization", "")
-    if hmac.compare_digest(auth.encode(), f"Bearer {token}".encode()):
+def _denied(request: Request, number: str | None = None) -> HTTPResponse | None:
+    if request.app.ctx.config.authorized(request.headers.get("authorization", ""), number):
         return None
     answer = error_body(190, "Invalid OAuth access token - Cannot parse access token")
     return json(answer, status=401)

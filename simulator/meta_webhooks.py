@@ -100,9 +100,10 @@ class Outbox:
     def __init__(self, url: str, secret: str, phone_number_id: str, batch_ms: int) -> None:
         self.url = url
         self._secret = secret
-        self._phone_number_id = phone_number_id
+        self._phone_number_id = phone_number_id  # the default: inbound messages without one
         self._batch_s = max(batch_ms, 1) / 1000
-        self._heap: list[tuple[float, int, int, dict[str, Any]]] = []
+        # (due, seq, copy, business number, status)
+        self._heap: list[tuple[float, int, int, str, dict[str, Any]]] = []
         self._seq = itertools.count()
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight = 0
@@ -141,12 +142,16 @@ class Outbox:
         self._heap.clear()
         self.stats = WebhookStats()
 
-    def schedule(self, due: float, status: dict[str, Any], copies: int = 1) -> None:
-        """Send `status` at `due` (unix time); each copy goes in a POST of its own."""
+    def schedule(
+        self, due: float, status: dict[str, Any], copies: int = 1, number: str | None = None
+    ) -> None:
+        """Send `status` of a message from business `number` at `due` (unix time); each copy
+        goes in a POST of its own."""
         if not self.url:
             return
+        number = number or self._phone_number_id
         for copy in range(copies):
-            heapq.heappush(self._heap, (due, next(self._seq), copy, status))
+            heapq.heappush(self._heap, (due, next(self._seq), copy, number, status))
 
     async def post(self, payload: dict[str, Any]) -> httpx.Response:
         """One signed POST of `payload` as-is, without retries (for inbound messages)."""
@@ -157,9 +162,9 @@ class Outbox:
             self.stats.webhooks_sent += 1
         return response
 
-    def value_envelope(self, value: dict[str, Any]) -> dict[str, Any]:
-        """The envelope around `value` for this simulator's phone number."""
-        return envelope(self._phone_number_id, value)
+    def value_envelope(self, value: dict[str, Any], number: str | None = None) -> dict[str, Any]:
+        """The envelope around `value` for business `number` (default: the first)."""
+        return envelope(number or self._phone_number_id, value)
 
     async def _flush_forever(self) -> None:
         while True:
@@ -167,15 +172,15 @@ class Outbox:
             self._flush(time.time())
 
     def _flush(self, now: float) -> None:
-        lanes: dict[int, list[dict[str, Any]]] = {}
+        lanes: dict[tuple[int, str], list[dict[str, Any]]] = {}
         heap = self._heap
         while heap and heap[0][0] <= now:
-            _, _, copy, status = heapq.heappop(heap)
-            lanes.setdefault(copy, []).append(status)
-        for statuses in lanes.values():
+            _, _, copy, number, status = heapq.heappop(heap)
+            lanes.setdefault((copy, number), []).append(status)
+        for (_, number), statuses in lanes.items():
             for i in range(0, len(statuses), MAX_STATUSES_PER_POST):
                 chunk = statuses[i : i + MAX_STATUSES_PER_POST]
-                body = orjson.dumps(self.value_envelope({"statuses": chunk}))
+                body = orjson.dumps(self.value_envelope({"statuses": chunk}, number))
                 self._spawn(self._deliver(body, len(chunk)))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:

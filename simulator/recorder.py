@@ -30,12 +30,15 @@ class Recorder:
 
     def reset(self) -> None:
         """Forget every call and counter."""
-        # (to, raw body, wamid, status code, at); raw bytes cost far less than parsed JSON.
-        self._calls: deque[tuple[str | None, bytes, str | None, int | None, float]] = deque(
+        # (to, raw body, wamid, status code, at, business number); raw bytes cost far less
+        # than parsed JSON.
+        self._calls: deque[tuple[str | None, bytes, str | None, int | None, float, str]] = deque(
             maxlen=MAX_CALLS
         )
         self._callbacks: dict[str, None] = {}
         self._per_second: dict[int, int] = {}
+        self._by_number: dict[str, dict[int, int]] = {}  # accepted per second, per number
+        self._max_by_number: dict[str, int] = {}
         self.requests = self.accepted = self.rejected = self.duplicates = 0
         self.max_per_second = 0
 
@@ -46,16 +49,21 @@ class Recorder:
         wamid: str | None,
         status_code: int | None,
         callback_data: Any = None,
+        number: str = "",
     ) -> None:
-        """Count one send call; `status_code` None means the connection was dropped."""
+        """Count one send call from business `number`; `status_code` None means the
+        connection was dropped."""
         at = time.time()
         self.requests += 1
-        self._calls.append((to, raw, wamid, status_code, at))
+        self._calls.append((to, raw, wamid, status_code, at, number))
         if status_code != 200:
             self.rejected += 1
             return
         self.accepted += 1
         self._count_second(int(at))
+        seconds = self._by_number.setdefault(number, {})
+        seconds[int(at)] = count = seconds.get(int(at), 0) + 1
+        self._max_by_number[number] = max(self._max_by_number.get(number, 0), count)
         if isinstance(callback_data, str):
             if callback_data in self._callbacks:
                 self.duplicates += 1
@@ -73,7 +81,14 @@ class Recorder:
             if to is None or call[0] == to:
                 picked.append(call)
         return [
-            {"to": c[0], "body": _body(c[1]), "wamid": c[2], "status_code": c[3], "at": c[4]}
+            {
+                "to": c[0],
+                "body": _body(c[1]),
+                "wamid": c[2],
+                "status_code": c[3],
+                "at": c[4],
+                "phone_number_id": c[5],
+            }
             for c in reversed(picked)
         ]
 
@@ -87,6 +102,11 @@ class Recorder:
             "duplicates": self.duplicates,
             "per_second": {str(s): n for s, n in self._per_second.items()},
             "max_per_second": self.max_per_second,
+            "max_per_second_by_number": dict(self._max_by_number),
+            "per_second_by_number": {
+                number: {str(s): n for s, n in seconds.items()}
+                for number, seconds in self._by_number.items()
+            },
         }
 
     def _count_second(self, second: int) -> None:
@@ -101,12 +121,12 @@ class Recorder:
     def _prune(self, now: int) -> None:
         # Seconds arrive in order, so the oldest keys are first.
         cutoff = now - PER_SECOND_WINDOW_S
-        per_second = self._per_second
-        while per_second:
-            oldest = next(iter(per_second))
-            if oldest > cutoff:
-                break
-            del per_second[oldest]
+        for per_second in (self._per_second, *self._by_number.values()):
+            while per_second:
+                oldest = next(iter(per_second))
+                if oldest > cutoff:
+                    break
+                del per_second[oldest]
 
 
 def _body(raw: bytes) -> Any:

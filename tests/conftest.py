@@ -12,6 +12,7 @@ by overriding `worker_env`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -123,13 +124,24 @@ async def stack(
     services: Services, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Stack]:
     """web + worker + Meta simulator + Hub sink, as real processes, once per session."""
-    name = f"messaging_e2e_{os.getpid()}"
+    async with running_stack(services, tmp_path_factory.mktemp("stack-logs"), "e2e", 1) as s:
+        yield s
+
+
+@contextlib.asynccontextmanager
+async def running_stack(
+    services: Services, logs: Path, label: str, redis_offset: int, **overrides: str
+) -> AsyncIterator[Stack]:
+    """A stack on a fresh database and an emptied Redis database of its own (`redis_offset`
+    from the services' one), up until the block ends."""
+    name = f"messaging_{label}_{os.getpid()}"
     database = await _create_database(services.postgres_url, name)
-    redis_url = with_redis_db(services.redis_url, (redis_db_of(services.redis_url) + 1) % 16)
+    number = (redis_db_of(services.redis_url) + redis_offset) % 16
+    redis_url = with_redis_db(services.redis_url, number)
     r = Redis.from_url(redis_url)
     await r.flushdb()
     await r.aclose()
-    s = new_stack(database, redis_url, tmp_path_factory.mktemp("stack-logs"))
+    s = new_stack(database, redis_url, logs, **overrides)
     s.start_all()
     try:
         await s.wait_until_up()

@@ -25,6 +25,9 @@ _PAIR_LIMIT_CODE = 131056
 # 131048 spam rate limit, 190 access token expired or invalid, 368 temporarily blocked for
 # policy violations, 131031 business account locked.
 _PAUSE_CODES = {131048, 190, 368, 131031}
+# "More than 24 hours have passed since the customer last replied": the contact's
+# customer-service window is closed (an answer to the send, or a `failed` status).
+OUTSIDE_WINDOW_CODE = 131047
 
 
 class MetaError(Exception):

@@ -64,6 +64,7 @@ PhoneNumber = Annotated[
 Metadata = Annotated[dict[str, Any], AfterValidator(_small_metadata)]
 VALIDITY_MAX_S = 30 * 86400  # a month: longer is a message that no longer matters
 ValidityPeriod = Annotated[int, Field(ge=1, le=VALIDITY_MAX_S)]
+BusinessNumber = Annotated[str, patterned(r"^[0-9]{1,20}$", "must be a phone number id: digits")]
 
 
 class Context(StrictModel):
@@ -83,6 +84,8 @@ class SendRequest(StrictModel):
     metadata: Metadata | None = None
     # Seconds from acceptance: not written to Meta by then, the message fails `expired`.
     validity_period_s: ValidityPeriod | None = None
+    # The business number it goes from (one of WHATSAPP_PHONE_NUMBER_ID); None: the default.
+    phone_number_id: BusinessNumber | None = None
 
     def meta_payload(self, message_id: str) -> dict[str, Any]:
         """The body for Meta's `/messages`; `metadata` stays with us, for the Hub's events."""

@@ -17,7 +17,6 @@ from consumers.runner import Entry
 from core.names import (
     HUB_STREAM,
     LEAVING_KEY,
-    OUTBOUND_STREAM,
     PAIR_LIMIT_KEY,
     SEND_PAUSED_KEY,
     WORKER_KEY,
@@ -25,6 +24,7 @@ from core.names import (
 from db import messages, service_windows
 from db.messages import NewMessage
 from tests.support.edge import OK, Reply, meta_error, worker_context
+from tests.support.settings import NUMBER, OUTBOUND
 
 A, B = "4915100000001", "4915100000002"
 
@@ -39,7 +39,7 @@ async def queue(
 ) -> uuid.UUID:
     message_id = uuid.uuid4()
     payload = {"messaging_product": "whatsapp", "to": to, "type": "text", "text": {"body": "hi"}}
-    new = NewMessage(message_id, None, "0" * 64, to, "text", payload, None, expires_at)
+    new = NewMessage(message_id, None, "0" * 64, to, "text", payload, None, NUMBER, expires_at)
     await messages.insert(pool, new)
     await pool.execute("UPDATE messages SET attempts = $2 WHERE id = $1", message_id, attempts)
     return message_id
@@ -105,7 +105,7 @@ async def test_parked_message_comes_back_when_due_and_is_sent_once(ctx, edge):
 
     await ctx.pool.execute("UPDATE messages SET next_attempt_at = now() WHERE id = $1", message_id)
     assert await scheduler.publish_due(ctx) == {"messages": 1, "hub_events": 0}
-    [(entry_id, fields)] = await ctx.redis.xrange(OUTBOUND_STREAM)
+    [(entry_id, fields)] = await ctx.redis.xrange(OUTBOUND)
     await sender.handle(ctx, [Entry(entry_id, fields)])
     r = await row(ctx.pool, message_id)
     assert (r["status"], r["attempts"], r["next_attempt_at"]) == ("sent", 2, None)
@@ -204,7 +204,7 @@ async def test_outage_mid_batch_hands_back_claimed_but_unsent_messages(ctx, edge
     async def broken(recipients: list[str]) -> dict[str, float]:
         raise ConnectionError("redis went away")  # the network edge fails after the claim
 
-    ctx.limiter.blocked = broken
+    ctx.number().limiter.blocked = broken
     with pytest.raises(ConnectionError):
         await send(ctx, *ids)
     assert edge.calls == []

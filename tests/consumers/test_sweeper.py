@@ -12,10 +12,11 @@ from redis.asyncio import Redis
 
 from consumers import events, sweeper
 from core import broker
-from core.names import HUB_STREAM, LEAVING_KEY, OUTBOUND_STREAM, WORKER_KEY
+from core.names import HUB_STREAM, LEAVING_KEY, WORKER_KEY
 from db import hub_events, messages
 from db.hub_events import HubEvent
 from db.messages import NewMessage
+from tests.support.settings import NUMBER, OUTBOUND
 
 AGED = "now() - interval '1 hour'"
 
@@ -26,7 +27,9 @@ def worker_env() -> dict[str, str]:
 
 
 async def queued(pool: asyncpg.Pool) -> uuid.UUID:
-    m = NewMessage(uuid.uuid4(), None, "0" * 64, "4915112345678", "text", {"type": "text"}, None)
+    m = NewMessage(
+        uuid.uuid4(), None, "0" * 64, "4915112345678", "text", {"type": "text"}, None, NUMBER
+    )
     await messages.insert(pool, m)
     return m.id
 
@@ -39,7 +42,7 @@ async def alive(redis: Redis) -> None:
 
 async def sending(pool: asyncpg.Pool) -> uuid.UUID:
     message_id = await queued(pool)
-    assert len(await messages.claim(pool, [message_id], "worker-1")) == 1
+    assert len(await messages.claim(pool, [message_id], "worker-1", NUMBER)) == 1
     return message_id
 
 
@@ -63,18 +66,18 @@ async def test_stale_queued_message_is_republished_once(ctx: SimpleNamespace) ->
     await age(ctx.pool, "messages", "published_at", message_id)
     assert (await sweeper.sweep_once(ctx))["queued"] == 1
     assert (await sweeper.sweep_once(ctx))["queued"] == 0
-    assert await stream_field(ctx.redis, OUTBOUND_STREAM, "message_id") == [str(message_id)]
+    assert await stream_field(ctx.redis, OUTBOUND, "message_id") == [str(message_id)]
 
 
 async def test_old_message_still_waiting_in_a_backlog_is_left_alone(ctx: SimpleNamespace) -> None:
     # The senders group has not read up to this message's entry yet: it is backlog, not lost.
     message_id = await queued(ctx.pool)
-    await ctx.redis.xgroup_create(OUTBOUND_STREAM, "senders", id="$", mkstream=True)
-    await broker.publish_outbound(ctx.redis, [message_id])
+    await ctx.redis.xgroup_create(OUTBOUND, "senders", id="$", mkstream=True)
+    await broker.publish_outbound(ctx.redis, [(message_id, NUMBER)])
     await age(ctx.pool, "messages", "published_at", message_id)
     assert (await sweeper.sweep_once(ctx))["queued"] == 0
     # Once the group has read past it and the message is still queued, the entry was lost.
-    await ctx.redis.xreadgroup("senders", "c1", {OUTBOUND_STREAM: ">"})
+    await ctx.redis.xreadgroup("senders", "c1", {OUTBOUND: ">"})
     assert (await sweeper.sweep_once(ctx))["queued"] == 1
 
 
@@ -166,7 +169,7 @@ async def test_rows_that_need_no_repair_are_left_alone(ctx: SimpleNamespace, mak
         "requeued": 0,
     }
     assert await ctx.pool.fetch("SELECT * FROM messages ORDER BY id") == before
-    assert await ctx.redis.xlen(OUTBOUND_STREAM) == 0
+    assert await ctx.redis.xlen(OUTBOUND) == 0
     assert await ctx.redis.xlen(HUB_STREAM) == 0
 
 
@@ -185,7 +188,7 @@ async def test_a_dead_workers_claims_that_never_left_are_queued_again(ctx, redis
         None,
     )
     assert (rows[left]["status"], rows[left]["claimed_by"]) == ("sending", "worker-1")
-    assert await stream_field(ctx.redis, OUTBOUND_STREAM, "message_id") == [str(never)]
+    assert await stream_field(ctx.redis, OUTBOUND, "message_id") == [str(never)]
     assert (await sweeper.sweep_once(ctx))["requeued"] == 0  # once
 
 

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from core.logs import secrets_of
 from core.settings import Settings, SettingsError
 from tests.conftest import ROOT
 from tests.support.settings import HUB_SECRET, VALID
@@ -35,6 +36,17 @@ def env(**changes: str | None) -> dict[str, str]:
         (env(HUB_WEBHOOK_SECRET="whsec_not*base64!"), "HUB_WEBHOOK_SECRET must be whsec_"),
         (env(HUB_WEBHOOK_SECRET="whsec_c2hvcnQ="), "at least 16 bytes"),
         (env(WHATSAPP_PHONE_NUMBER_ID="+1 555 0100"), "WHATSAPP_PHONE_NUMBER_ID must be digits"),
+        (
+            env(WHATSAPP_PHONE_NUMBER_ID="111,222,111"),
+            "WHATSAPP_PHONE_NUMBER_ID names a number twice",
+        ),
+        (env(WHATSAPP_PHONE_NUMBER_ID=" , "), "WHATSAPP_PHONE_NUMBER_ID has no values"),
+        (env(SEND_RATE_PER_S_999="10"), "SEND_RATE_PER_S_999 names a number not in"),
+        (
+            env(SEND_RATE_PER_S_106540352242922="5000"),
+            "SEND_RATE_PER_S_106540352242922 must be between 0.1 and 1000",
+        ),
+        (env(WHATSAPP_ACCESS_TOKEN_123="t"), "WHATSAPP_ACCESS_TOKEN_123 names a number not in"),
         (env(PORT="0"), "PORT must be between 1 and 65535"),
         (env(PORT="70000"), "PORT must be between 1 and 65535"),
         (env(PORT="abc"), "PORT must be a whole number"),
@@ -49,6 +61,11 @@ def env(**changes: str | None) -> dict[str, str]:
         "hub-secret-bad-base64",
         "hub-secret-too-short",
         "phone-number-id-not-digits",
+        "phone-number-id-twice",
+        "phone-number-id-empty-list",
+        "rate-override-of-unknown-number",
+        "rate-override-out-of-range",
+        "token-override-of-unknown-number",
         "port-zero",
         "port-too-high",
         "port-not-a-number",
@@ -75,7 +92,33 @@ def test_valid_environment_parses_with_defaults() -> None:
     assert s.whatsapp_api_version == "v26.0"
     assert s.api_keys == ("api-key-one",)
     assert s.health_check_tokens == ()
-    assert s.meta_messages_url == "https://graph.facebook.com/v26.0/106540352242922/messages"
+    assert s.phone_number_ids == ("106540352242922",)
+    assert s.messages_url(s.phone_number_id) == (
+        "https://graph.facebook.com/v26.0/106540352242922/messages"
+    )
+
+
+def test_several_numbers_each_with_its_rate_and_token_or_the_shared_ones() -> None:
+    s = Settings.from_env(
+        env(
+            WHATSAPP_PHONE_NUMBER_ID=" 111, 222 ,333",
+            SEND_RATE_PER_S="80",
+            SEND_RATE_PER_S_222="1000",
+            WHATSAPP_ACCESS_TOKEN_333="EAAG-own-token-of-333",
+            WHATSAPP_ACCESS_TOKEN_FILE="/not/a/number",  # not a number: not an override
+            SEND_RATE_PER_S_111="",  # empty counts as unset
+        )
+    )
+    assert s.phone_number_ids == ("111", "222", "333")
+    assert s.phone_number_id == "111"  # the default
+    assert [s.rate_for(n) for n in s.phone_number_ids] == [80, 1000, 80]
+    assert [s.token_for(n) for n in s.phone_number_ids] == [
+        "EAAG-access-token-789",
+        "EAAG-access-token-789",
+        "EAAG-own-token-of-333",
+    ]
+    assert "EAAG-own-token-of-333" not in repr(s)
+    assert "EAAG-own-token-of-333" in secrets_of(s)
 
 
 def test_comma_separated_keys_and_tokens_become_tuples() -> None:

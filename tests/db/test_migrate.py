@@ -168,3 +168,25 @@ async def test_command_without_database_url_exits_with_one_line() -> None:
     assert len(lines) == 1, proc.stderr
     assert "DATABASE_URL" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+async def test_messages_stored_before_several_numbers_get_the_default_one(fresh_db, tmp_path):
+    before = tmp_path / "before-0009"
+    before.mkdir()
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        if path.name < "0009":
+            shutil.copy(path, before)
+    await migrate(fresh_db, directory=before)
+    await fetch(
+        fresh_db,
+        "INSERT INTO messages (id, request_hash, recipient, type, payload) "
+        "VALUES (gen_random_uuid(), '', '4915112345678', 'text', '{}')",
+    )
+    with pytest.raises(asyncpg.RaiseError, match="WHATSAPP_PHONE_NUMBER_ID"):
+        await migrate(fresh_db)  # which number did they go from? It must be told
+    assert await applied_versions(fresh_db) == [v for v in VERSIONS if v < "0009"]
+
+    applied = await migrate(fresh_db, settings={"default_phone_number_id": "106540352242922"})
+    assert applied == [name for name in ALL if name >= "0009"]
+    rows = await fetch(fresh_db, "SELECT phone_number_id FROM messages")
+    assert [r["phone_number_id"] for r in rows] == ["106540352242922"]

@@ -38,7 +38,7 @@ async def test_window(pool: asyncpg.Pool, label, inbound, closings, now, is_open
         await service_windows.opened(pool, [(N, C, h(at))])
         await service_windows.opened(pool, [(N, C, h(at))])  # Meta's retry: nothing new
     for at in closings:
-        await service_windows.closed(pool, N, C, h(at))
+        await service_windows.closed(pool, [(N, C, h(at))])
     window = await service_windows.get(pool, N, C)
     assert window.is_open(h(now)) is is_open
     assert window.expires_at == (h(expires) if expires is not None else None)

@@ -16,6 +16,7 @@ from core.names import HUB_STREAM
 from db import messages, statuses
 from db.messages import NewMessage
 from db.statuses import StatusChange
+from tests.support.settings import NUMBER
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 ERROR = {"code": 131026, "title": "Message undeliverable", "message": "receiver incapable"}
@@ -31,6 +32,7 @@ def new_message() -> NewMessage:
         type="text",
         payload={"type": "text", "text": {"body": "hi"}},
         metadata={"order": "A-17"},
+        phone_number_id=NUMBER,
     )
 
 
@@ -154,19 +156,26 @@ async def test_one_batch_updates_many_messages(pool: asyncpg.Pool) -> None:
 
 async def test_claim_returns_each_queued_message_once(pool: asyncpg.Pool) -> None:
     ids = [await queued(pool) for _ in range(3)]
-    first = await messages.claim(pool, ids, "worker-1")
+    first = await messages.claim(pool, ids, "worker-1", NUMBER)
     assert sorted(r["id"] for r in first) == sorted(ids)
-    assert await messages.claim(pool, ids, "worker-1") == []
+    assert await messages.claim(pool, ids, "worker-1", NUMBER) == []
     rows = [await messages.get(pool, i) for i in ids]
     assert {(r["status"], r["attempts"]) for r in rows} == {("sending", 1)}
     assert all(r["sending_at"] is not None for r in rows)
+
+
+async def test_a_claim_takes_only_its_own_numbers_messages(pool: asyncpg.Pool) -> None:
+    ours = await queued(pool)
+    assert await messages.claim(pool, [ours], "worker-1", "999") == []  # another number's
+    assert (await messages.get(pool, ours))["status"] == "queued"
+    assert [r["id"] for r in await messages.claim(pool, [ours], "worker-1", NUMBER)] == [ours]
 
 
 async def test_concurrent_claims_split_messages_without_overlap(pool: asyncpg.Pool) -> None:
     ids = [await queued(pool) for _ in range(20)]
     async with pool.acquire() as a, pool.acquire() as b:
         left, right = await asyncio.gather(
-            messages.claim(a, ids, "worker-1"), messages.claim(b, ids, "worker-1")
+            messages.claim(a, ids, "worker-1", NUMBER), messages.claim(b, ids, "worker-1", NUMBER)
         )
     claimed = [r["id"] for r in left] + [r["id"] for r in right]
     assert sorted(claimed) == sorted(ids)
@@ -175,7 +184,7 @@ async def test_concurrent_claims_split_messages_without_overlap(pool: asyncpg.Po
 async def test_message_not_queued_is_never_claimed(pool: asyncpg.Pool) -> None:
     message_id = await queued(pool)
     await record(pool, [change(message_id, "sent")])
-    assert await messages.claim(pool, [message_id], "worker-1") == []
+    assert await messages.claim(pool, [message_id], "worker-1", NUMBER) == []
     assert (await messages.get(pool, message_id))["status"] == "sent"
 
 
@@ -228,7 +237,12 @@ MESSAGE_A, MESSAGE_B = uuid.uuid4(), uuid.uuid4()
 def test_event_id_depends_only_on_message_and_status(
     first: StatusChange, second: StatusChange, same: bool
 ) -> None:
-    context = {"wamid": None, "recipient": "4915112345678", "metadata": None}
+    context = {
+        "wamid": None,
+        "recipient": "4915112345678",
+        "metadata": None,
+        "phone_number_id": NUMBER,
+    }
     a, b = events.status_event(first, context), events.status_event(second, context)
     assert (a.id == b.id) is same
 
@@ -244,8 +258,8 @@ async def test_recorded_event_id_is_derived_from_message_and_status(
 
 async def test_concurrent_batches_in_opposite_order_never_deadlock(pool: asyncpg.Pool) -> None:
     rows = await pool.fetch(
-        "INSERT INTO messages (id, request_hash, recipient, type, payload) "
-        "SELECT gen_random_uuid(), '', '1', 'text', '{}' FROM generate_series(1, 3000) "
+        "INSERT INTO messages (id, request_hash, recipient, type, payload, phone_number_id) "
+        "SELECT gen_random_uuid(), '', '1', 'text', '{}', '1' FROM generate_series(1, 3000) "
         "RETURNING id"
     )
     ids = [r["id"] for r in rows]
@@ -259,7 +273,7 @@ async def test_concurrent_batches_in_opposite_order_never_deadlock(pool: asyncpg
 
 async def test_sweeper_verdict_never_overwrites_a_status_that_landed(pool: asyncpg.Pool) -> None:
     message_id = await queued(pool)
-    await messages.claim(pool, [message_id], "worker-1")
+    await messages.claim(pool, [message_id], "worker-1", NUMBER)
     await record(pool, [change(message_id, "sent")])
     async with pool.acquire() as conn, conn.transaction():
         applied = await statuses.record_statuses(

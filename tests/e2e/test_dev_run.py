@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import shlex
@@ -138,7 +139,7 @@ async def test_the_banner_says_where_everything_is(dev: DevRun):
     assert dev.banner["REDIS_URL"] == f"redis://127.0.0.1:{dev.redis_port}/0"
     assert dev.banner["DATABASE_URL"].startswith("postgresql://")
     assert dev.banner["health token"].startswith("health-")
-    assert "XINFO GROUPS messaging:outbound" in dev.banner["redis-cli"]
+    assert "XINFO GROUPS 'messaging:outbound:{106540352242922}'" in dev.banner["redis-cli"]
     run_file = RUN_FILE.read_text()
     assert f"REDIS_URL={dev.banner['REDIS_URL']}" in run_file
     assert oct(RUN_FILE.stat().st_mode & 0o777) == "0o600"
@@ -178,5 +179,44 @@ async def test_every_readme_operating_line_works_against_the_local_run(dev: DevR
         assert not re.search(r"^(\(error\) )?ERR", done.stdout, re.M), f"{line}\n{done.stdout}"
         out[line] = done.stdout
     assert message_id in out["uv run python -m ops message <id|wamid>"]
-    assert "messaging:outbound" in out["uv run python -m ops streams"]
-    assert "senders" in out["redis-cli -p 6390 XINFO GROUPS messaging:outbound"]
+    assert "messaging:outbound:{106540352242922}" in out["uv run python -m ops streams"]
+    xinfo = "redis-cli -p 6390 XINFO GROUPS messaging:outbound:{106540352242922}"
+    assert "senders" in next(text for line, text in out.items() if line.startswith(xinfo))
+
+
+def _banner_curls(output: list[str]) -> list[str]:
+    """The banner's curl commands, each joined from its continued lines."""
+    text = "".join(output)
+    banner = text[text.rindex("messaging service is up at") : text.index("operator CLI:")]
+    joined = re.sub(r"\\\n\s*", "", banner)
+    return [line.strip() for line in joined.splitlines() if line.strip().startswith("curl ")]
+
+
+async def test_the_banners_curls_show_each_feature(dev: DevRun):
+    """Send from each number, the contact writes, its window opens on that number only."""
+    curls = _banner_curls(dev.output)
+    sends = [c for c in curls if "/api/v1/messages/send/" in c]
+    [inbound] = [c for c in curls if "/_sim/inbound" in c]
+    [window] = [c for c in curls if "/api/v1/contacts/" in c]
+    assert len(sends) == 2 and '"phone_number_id": "106540352242923"' in sends[1]
+
+    async def run(command: str) -> dict:
+        done = await asyncio.to_thread(
+            subprocess.run, ["bash", "-c", command], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    accepted = [await run(c) for c in sends]
+    assert [a["phone_number_id"] for a in accepted] == ["106540352242922", "106540352242923"]
+    assert (await run(inbound))["wamid"].startswith("wamid.")
+
+    async def opened() -> dict | None:
+        body = await run(window)
+        return body if body["service_window"]["open"] else None
+
+    deadline = asyncio.get_running_loop().time() + 20
+    while not (body := await opened()):
+        assert asyncio.get_running_loop().time() < deadline, "the window never opened"
+        await asyncio.sleep(0.2)
+    assert body["phone_number_id"] == "106540352242923"

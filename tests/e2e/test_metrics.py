@@ -17,12 +17,13 @@ from redis.asyncio import Redis
 
 from consumers.worker_metrics import start_server
 from core.exposition import Snapshot, render
-from core.names import GROUPS, SEND_PAUSED_KEY, dead_letter_stream
+from core.names import SEND_PAUSED_KEY, dead_letter_stream, groups
 from harness.stack import free_port, wait_until_up
 from server.__main__ import prepare_multiproc_dir
 from server.web_metrics import redis_families
 from tests.conftest import Stack, new_recipient
 from tests.e2e.test_loop import client, eventually, scenario, send, text_message, until_status
+from tests.support.settings import NUMBER, OUTBOUND
 
 __all__ = ["client"]  # the fixture, imported so pytest finds it here
 pytestmark = pytest.mark.timeout(120)
@@ -136,13 +137,13 @@ async def test_series_follow_an_end_to_end_run(client, stack):
     assert web.grew(web0, "messaging_messages_accepted_total", type="text") == 6
     assert web.grew(web0, "messaging_webhooks_received_total") >= 1
     assert web.get("messaging_redis_up") == 1
-    for stream, group in GROUPS:
+    for stream, group in groups((NUMBER,)):
         assert web.has("messaging_stream_length", stream=stream)
         assert web.get("messaging_stream_lag", stream=stream, group=group) >= 0
         assert web.get("messaging_stream_pending", stream=stream, group=group) >= 0
         assert web.get("messaging_dead_letter_entries", stream=stream) >= 0
-    assert web.get("messaging_paused_seconds", what="sending") == 0
-    assert not web.has("messaging_stream_length", stream=dead_letter_stream(GROUPS[0][0]))
+    assert web.get("messaging_paused_seconds", what="sending", phone_number_id=NUMBER) == 0
+    assert not web.has("messaging_stream_length", stream=dead_letter_stream(OUTBOUND))
 
     # 6 messages: 3 + the retried + the throttled reach read (3 Hub events each), 1 fails.
     async def delivered() -> Samples | None:
@@ -168,7 +169,7 @@ async def test_series_follow_an_end_to_end_run(client, stack):
     assert grew("messaging_hub_deliveries_total", outcome="retry") >= 1  # the Hub's 503
     assert grew("messaging_hub_delivery_seconds_count") >= 17
     assert grew("messaging_webhook_events_total", kind="status", type="delivered") >= 5
-    assert grew("messaging_stream_entries_total", consumer="sender", result="acked") >= 8
+    assert grew("messaging_stream_entries_total", consumer=f"sender:{NUMBER}", result="acked") >= 8
     assert grew("messaging_rate_limit_wait_seconds_total") >= 0
     assert worker.has("messaging_rate_limit_full_total")
     assert not worker.has("messaging_messages_accepted_total")  # the web's, not the worker's
@@ -251,7 +252,7 @@ def test_an_empty_multiproc_variable_does_not_turn_multiprocess_mode_on():
 
 
 async def test_stream_gauges_count_backlog_pending_and_dead_letters(redis):
-    stream, group = GROUPS[0]
+    (stream, group), (other, other_group), _ = groups(("1065",))
     await redis.xgroup_create(stream, group, id="0", mkstream=True)
     ids = [await redis.xadd(stream, {"message_id": str(i)}) for i in range(5)]
     await redis.xreadgroup(group, "c1", {stream: ">"}, count=3)
@@ -260,16 +261,15 @@ async def test_stream_gauges_count_backlog_pending_and_dead_letters(redis):
     await redis.xadd(dead_letter_stream(stream), {"message_id": "x", "error": "poison"})
     await redis.set(SEND_PAUSED_KEY.format(phone_number_id="1065"), "{}", px=5000)
 
-    families = await redis_families(redis, "1065")
+    families = await redis_families(redis, ("1065",))
     got = Samples(render(Snapshot(families)).decode())
     assert got.get("messaging_redis_up") == 1
     assert got.get("messaging_stream_length", stream=stream) == 4
     assert got.get("messaging_stream_pending", stream=stream, group=group) == 2
     assert got.get("messaging_stream_lag", stream=stream, group=group) == 2
     assert got.get("messaging_dead_letter_entries", stream=stream) == 1
-    assert 4 < got.get("messaging_paused_seconds", what="sending") <= 5
+    assert 4 < got.get("messaging_paused_seconds", what="sending", phone_number_id="1065") <= 5
     assert got.get("messaging_paused_seconds", what="hub_deliveries") == 0
-    other, other_group = GROUPS[1]
     assert got.get("messaging_stream_length", stream=other) == 0
     assert not got.has("messaging_stream_lag", group=other_group)  # no group yet
 
@@ -277,7 +277,7 @@ async def test_stream_gauges_count_backlog_pending_and_dead_letters(redis):
 async def test_a_scrape_says_when_redis_is_down():
     down = Redis.from_url(f"redis://127.0.0.1:{free_port()}", socket_connect_timeout=1)
     try:
-        got = Samples(render(Snapshot(await redis_families(down, "1065"))).decode())
+        got = Samples(render(Snapshot(await redis_families(down, ("1065",)))).decode())
     finally:
         await down.aclose()
     assert got.get("messaging_redis_up") == 0

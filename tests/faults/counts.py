@@ -16,17 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from core.names import (
-    GROUPS,
-    HUB_STREAM,
-    OUTBOUND_STREAM,
-    WEBHOOKS_STREAM,
-    dead_letter_stream,
-)
+from core.names import HUB_STREAM, WEBHOOKS_STREAM, dead_letter_stream, groups
 from tests.faults.harness import FaultStack, Sent
+from tests.support.settings import NUMBER, OUTBOUND
 
-STREAMS = (OUTBOUND_STREAM, WEBHOOKS_STREAM, HUB_STREAM)
-GROUP_OF = dict(GROUPS)
+STREAMS = (OUTBOUND, WEBHOOKS_STREAM, HUB_STREAM)
+GROUP_OF = dict(groups((NUMBER,)))
 TERMINAL = ("sent", "delivered", "read", "failed")
 META_STATUSES = ("sent", "delivered", "read")  # what the simulator reports after a success
 REPORTS: list[str] = []  # every check's counts, for the closing note of the test run

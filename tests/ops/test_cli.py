@@ -22,7 +22,6 @@ from core.names import (
     DELIVERED,
     HUB_FORWARDERS_GROUP,
     HUB_STREAM,
-    OUTBOUND_STREAM,
     SENDERS_GROUP,
     WEBHOOKS_STREAM,
 )
@@ -33,6 +32,7 @@ from db.statuses import StatusChange
 from tests.conftest import ROOT, Services
 from tests.consumers.test_status_matching import status_post
 from tests.support.edge import Scripted
+from tests.support.settings import NUMBER, OUTBOUND
 
 pytestmark = pytest.mark.timeout(60)
 SECRET_TEXT = f"the text nobody may read {uuid.uuid4().hex}"
@@ -48,6 +48,7 @@ def ops(database_url: str, services: Services):
     """Run `python -m ops ...` with the service's variables, as an operator would."""
     env = {"PATH": os.environ["PATH"], "DATABASE_URL": database_url}
     env["REDIS_URL"] = services.redis_url
+    env["WHATSAPP_PHONE_NUMBER_ID"] = f"{NUMBER},999"  # 999: configured, never used
 
     async def run(*args: str) -> subprocess.CompletedProcess[str]:
         return await asyncio.to_thread(
@@ -74,7 +75,7 @@ async def sent_message(ctx: Context, edge: Scripted) -> tuple[uuid.UUID, str]:
     message_id, to, wamid = uuid.uuid4(), "4915100000001", f"wamid.{uuid.uuid4().hex}"
     payload = {"to": to, "type": "text", "text": {"body": SECRET_TEXT}}
     await messages.insert(
-        ctx.pool, NewMessage(message_id, None, "0" * 64, to, "text", payload, None)
+        ctx.pool, NewMessage(message_id, None, "0" * 64, to, "text", payload, None, NUMBER)
     )
     edge.answer(to, (200, {"messages": [{"id": wamid}]}, {}))
     assert await sender.handle(ctx, [Entry("1-0", {"message_id": str(message_id)})]) == {}
@@ -124,7 +125,7 @@ async def test_message_by_id_or_wamid_shows_state_timeline_events_and_attempts(
 
     # As the runner writes it when an entry keeps failing (tests/consumers/test_runner.py).
     dead = {"message_id": str(message_id), "source_id": "1-0", "error": "delivered 6 times"}
-    dead_id = await ctx.redis.xadd(f"{OUTBOUND_STREAM}:dead", {**dead, "deliveries": "6"})
+    dead_id = await ctx.redis.xadd(f"{OUTBOUND}:dead", {**dead, "deliveries": "6"})
 
     text = ok(await ops("message", str(message_id)))
     assert f"message {message_id} (outbound)" in text
@@ -162,17 +163,17 @@ async def test_inbound_message_by_wamid_shows_its_event_but_not_its_text(ctx, op
 async def test_streams_show_length_lag_pending_idle_consumers_and_dead_letters(
     ctx, redis, ops
 ) -> None:
-    runner = Runner(sender.CONSUMER, ctx, "unused", asyncio.Event())
+    runner = Runner(sender.consumer(NUMBER), ctx, "unused", asyncio.Event())
     await runner.ensure_group()
     ids = [str(uuid.uuid4()) for _ in range(3)]
-    entry_ids = [await redis.xadd(OUTBOUND_STREAM, {"message_id": i}) for i in ids]
+    entry_ids = [await redis.xadd(OUTBOUND, {"message_id": i}) for i in ids]
     # A consumer that took two entries and died: they stay pending, the third is lag.
-    await redis.xreadgroup(SENDERS_GROUP, "crashed-1", {OUTBOUND_STREAM: ">"}, count=2)
-    await redis.xadd(f"{OUTBOUND_STREAM}:dead", {"message_id": "x", "error": "boom"})
+    await redis.xreadgroup(SENDERS_GROUP, "crashed-1", {OUTBOUND: ">"}, count=2)
+    await redis.xadd(f"{OUTBOUND}:dead", {"message_id": "x", "error": "boom"})
 
     report = orjson.loads(ok(await ops("streams", "--json")))
     by_name = {s["stream"]: s for s in report["streams"]}
-    outbound = by_name[OUTBOUND_STREAM]
+    outbound = by_name[OUTBOUND]
     assert (outbound["length"], outbound["lag"], outbound["pending"]) == (3, 1, 2)
     assert outbound["dead_letters"] == 1 and outbound["oldest_entry_age_ms"] >= 0
     assert [(c["name"], c["pending"]) for c in outbound["consumers"]] == [("crashed-1", 2)]
@@ -186,8 +187,8 @@ async def test_streams_show_length_lag_pending_idle_consumers_and_dead_letters(
     assert lines[0].split() == [
         "STREAM", "GROUP", "LENGTH", "OLDEST", "LAG", "PENDING", "CONSUMERS", "DEAD"
     ]  # fmt: skip
-    row = next(line.split() for line in lines if line.startswith(OUTBOUND_STREAM))
-    assert row[:3] == [OUTBOUND_STREAM, SENDERS_GROUP, "3"] and row[4:] == ["1", "2", "1", "1"]
+    row = next(line.split() for line in lines if line.startswith(OUTBOUND))
+    assert row[:3] == [OUTBOUND, SENDERS_GROUP, "3"] and row[4:] == ["1", "2", "1", "1"]
     assert f"{HUB_FORWARDERS_GROUP} (missing)" in text
     assert any(entry_ids[0] in line and "crashed-1" in line for line in lines)
 
@@ -195,7 +196,7 @@ async def test_streams_show_length_lag_pending_idle_consumers_and_dead_letters(
 async def test_dead_shows_dead_letter_entries_and_dead_hub_events_with_reasons(
     ctx, edge, ops
 ) -> None:
-    await run_until_dead(ctx, sender.CONSUMER, {"message_id": "not-a-uuid"})
+    await run_until_dead(ctx, sender.consumer(NUMBER), {"message_id": "not-a-uuid"})
     await run_until_dead(ctx, webhook_processor.CONSUMER, {"body": f"not json {SECRET_TEXT}"})
     message_id, _ = await sent_message(ctx, edge)
     sent_event = events.event_id(str(message_id), "sent")
@@ -204,7 +205,7 @@ async def test_dead_shows_dead_letter_entries_and_dead_hub_events_with_reasons(
 
     report = orjson.loads(ok(await ops("dead", "--json")))
     entries = {e["stream"]: e for e in report["entries"]}
-    outbound = entries[f"{OUTBOUND_STREAM}:dead"]
+    outbound = entries[f"{OUTBOUND}:dead"]
     assert (outbound["message_id"], outbound["error"]) == ("not-a-uuid", "message_id is not a UUID")
     hook = entries[f"{WEBHOOKS_STREAM}:dead"]
     assert hook["error"].startswith("malformed webhook") and hook["body_bytes"] > 0
@@ -244,29 +245,32 @@ async def test_replaying_unknown_ids_fails_naming_them(ctx, edge, ops) -> None:
     assert proc.returncode == 1
     assert proc.stdout == f"{sent_event}\n"  # the dead one is replayed all the same
     assert "evt_doesnotexist" in proc.stderr and sent_event not in proc.stderr
-    entries = await ops("replay", "--stream", "outbound", "--id", "1-0")
+    entries = await ops("replay", "--stream", f"outbound:{NUMBER}", "--id", "1-0")
     assert entries.returncode == 1 and "1-0" in entries.stderr
 
 
 async def test_replay_puts_dead_letter_entries_back_on_their_stream(ctx, redis, ops) -> None:
-    await run_until_dead(ctx, sender.CONSUMER, {"message_id": "first"})
-    await run_until_dead(ctx, sender.CONSUMER, {"message_id": "second"})
-    dead = [i for i, _ in await redis.xrange(f"{OUTBOUND_STREAM}:dead")]
-    await redis.delete(OUTBOUND_STREAM)
+    await run_until_dead(ctx, sender.consumer(NUMBER), {"message_id": "first"})
+    await run_until_dead(ctx, sender.consumer(NUMBER), {"message_id": "second"})
+    dead = [i for i, _ in await redis.xrange(f"{OUTBOUND}:dead")]
+    await redis.delete(OUTBOUND)
 
-    moved = orjson.loads(ok(await ops("replay", "--stream", "outbound", "--id", dead[1], "--json")))
+    ambiguous = await ops("replay", "--stream", "outbound", "--all")  # two numbers: which?
+    assert ambiguous.returncode == 2 and f"messaging:outbound:{{{NUMBER}}}" in ambiguous.stderr
+    stream = f"outbound:{{{NUMBER}}}"
+    moved = orjson.loads(ok(await ops("replay", "--stream", stream, "--id", dead[1], "--json")))
     [m] = moved["entries"]
-    assert (m["dead_id"], m["stream"]) == (dead[1], OUTBOUND_STREAM)
-    assert await redis.xrange(OUTBOUND_STREAM) == [(m["new_id"], {"message_id": "second"})]
-    assert [i for i, _ in await redis.xrange(f"{OUTBOUND_STREAM}:dead")] == [dead[0]]
+    assert (m["dead_id"], m["stream"]) == (dead[1], OUTBOUND)
+    assert await redis.xrange(OUTBOUND) == [(m["new_id"], {"message_id": "second"})]
+    assert [i for i, _ in await redis.xrange(f"{OUTBOUND}:dead")] == [dead[0]]
 
-    text = ok(await ops("replay", "--stream", f"{OUTBOUND_STREAM}:dead", "--all"))
-    assert text.startswith(f"{dead[0]} -> {OUTBOUND_STREAM} ")
-    assert [f for _, f in await redis.xrange(OUTBOUND_STREAM)] == [
+    text = ok(await ops("replay", "--stream", f"{OUTBOUND}:dead", "--all"))
+    assert text.startswith(f"{dead[0]} -> {OUTBOUND} ")
+    assert [f for _, f in await redis.xrange(OUTBOUND)] == [
         {"message_id": "second"},
         {"message_id": "first"},
     ]
-    assert await redis.xlen(f"{OUTBOUND_STREAM}:dead") == 0
+    assert await redis.xlen(f"{OUTBOUND}:dead") == 0
     bad = await ops("replay", "--stream", "nope", "--all")
     assert bad.returncode == 2 and "unknown stream" in bad.stderr
 

@@ -14,10 +14,10 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from core.names import OUTBOUND_STREAM
 from db import service_windows
 from tests.conftest import Services
 from tests.support.inprocess import Served, serving
+from tests.support.settings import OUTBOUND
 
 TO = "4915112345678"
 TEXT = {"to": "+" + TO, "type": "text", "text": {"body": "Your order has shipped"}}
@@ -48,7 +48,7 @@ async def test_free_form_outside_the_window_is_refused_at_once(app: Served, redi
     assert "window" in error["code"]
     assert error["fields"][0]["field"] == "type"
     assert "never wrote" in error["fields"][0]["message"]
-    assert await redis.xlen(OUTBOUND_STREAM) == 0  # nothing stored or queued: Meta never asked
+    assert await redis.xlen(OUTBOUND) == 0  # nothing stored or queued: Meta never asked
     assert (await send(app, TEMPLATE)).status_code == 202  # a template always goes
 
 
@@ -68,26 +68,26 @@ async def test_a_contacts_message_opens_it_for_24_hours(app: Served, pool: async
     same = await client.get(f"/api/v1/contacts/{TO}/", params={"phone_number_id": number})
     assert same.json() == contact
 
-    await service_windows.closed(pool, number, TO, datetime.now(UTC))  # Meta's 131047
+    await service_windows.closed(pool, [(number, TO, datetime.now(UTC))])  # Meta's 131047
     assert (await send(app, TEXT)).status_code == 422
     window = (await client.get(f"/api/v1/contacts/{TO}/")).json()["service_window"]
     assert window["open"] is False and window["closed_by_meta_at"] is not None
 
 
 @pytest.mark.parametrize(
-    ("path", "params", "field"),
+    ("path", "params", "status", "field"),
     [
-        ("/api/v1/contacts/not-a-number/", {}, "wa_id"),
-        (f"/api/v1/contacts/{TO}/", {"phone_number_id": "999"}, "phone_number_id"),
-        (f"/api/v1/contacts/{TO}/", {"phone_number_id": ""}, "phone_number_id"),
-        (f"/api/v1/contacts/{TO}/", {"number": "1"}, "number"),
+        ("/api/v1/contacts/not-a-number/", {}, 400, "wa_id"),
+        (f"/api/v1/contacts/{TO}/", {"phone_number_id": "999"}, 422, "phone_number_id"),
+        (f"/api/v1/contacts/{TO}/", {"phone_number_id": ""}, 422, "phone_number_id"),
+        (f"/api/v1/contacts/{TO}/", {"number": "1"}, 400, "number"),
     ],
     ids=["wa_id", "unknown number", "empty number", "unknown parameter"],
 )
-async def test_a_bad_contact_request_names_its_field(app: Served, path, params, field):
+async def test_a_bad_contact_request_names_its_field(app: Served, path, params, status, field):
     client, _ = app
     r = await client.get(path, params=params)
-    assert r.status_code == 400, r.text
+    assert r.status_code == status, r.text
     assert r.json()["error"]["fields"][0]["field"] == field
 
 

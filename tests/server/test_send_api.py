@@ -16,10 +16,10 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from core.names import OUTBOUND_STREAM
 from harness.stack import free_port
 from tests.conftest import Services
 from tests.support.inprocess import serving
+from tests.support.settings import OUTBOUND
 
 _BODY = {"to": "+4915112345678", "type": "text", "text": {"body": "Your order has shipped"}}
 
@@ -41,7 +41,7 @@ async def _post(client: Any, body: dict[str, Any], **headers: str) -> Any:
 
 
 async def _published(redis: Redis) -> list[str]:
-    return [fields["message_id"] for _, fields in await redis.xrange(OUTBOUND_STREAM)]
+    return [fields["message_id"] for _, fields in await redis.xrange(OUTBOUND)]
 
 
 async def test_concurrent_sends_each_stored_and_published_once(

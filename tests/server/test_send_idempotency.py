@@ -15,12 +15,12 @@ import pytest
 from redis.asyncio import Redis
 
 from core import broker
-from core.names import OUTBOUND_STREAM
 from db import messages
 from db.messages import NewMessage
 from server.send_batch import send_batcher, store_and_publish
 from tests.conftest import Services
 from tests.support.redis_proxy import RedisProxy
+from tests.support.settings import NUMBER, OUTBOUND
 
 
 def _message(key: str | None, body: str = "hello") -> NewMessage:
@@ -33,11 +33,12 @@ def _message(key: str | None, body: str = "hello") -> NewMessage:
         type="text",
         payload={"to": "4915112345678", "text": {"body": body}},
         metadata=None,
+        phone_number_id=NUMBER,
     )
 
 
 async def _published(redis: Redis) -> list[str]:
-    return [fields["message_id"] for _, fields in await redis.xrange(OUTBOUND_STREAM)]
+    return [fields["message_id"] for _, fields in await redis.xrange(OUTBOUND)]
 
 
 async def _ids_for_key(pool: asyncpg.Pool, key: str) -> list[UUID]:
@@ -99,7 +100,7 @@ async def test_publish_that_landed_and_was_claimed_is_accepted_not_503(
     m = _message(None)
 
     async def a_sender_claims_it() -> None:
-        assert [r["id"] for r in await messages.claim(pool, [m.id], "worker-1")] == [m.id]
+        assert [r["id"] for r in await messages.claim(pool, [m.id], "worker-1", NUMBER)] == [m.id]
 
     proxy.fault = "drop_reply"
     proxy.after_landed = a_sender_claims_it

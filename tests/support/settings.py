@@ -12,3 +12,5 @@ VALID = {
     "HUB_WEBHOOK_URL": "https://hub.example.com/webhooks/whatsapp",
     "HUB_WEBHOOK_SECRET": HUB_SECRET,
 }
+NUMBER = VALID["WHATSAPP_PHONE_NUMBER_ID"]  # the default business number of the tests
+OUTBOUND = f"messaging:outbound:{{{NUMBER}}}"  # its stream (core.names.outbound_stream)
