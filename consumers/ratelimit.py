@@ -6,9 +6,11 @@
   sender waits for its slot's time and then calls Meta: no second of the schedule holds more
   than the rate, and no send leaves before its slot (read on our clock from when the script
   was sent, so early by at most the one-way trip to Redis). A busy event loop can only make
-  sends leave late; what it can bunch into one second is what a replica held ahead when it
-  stalled, at most `rate x HORIZON_S` (50 at 1,000/s), plus the write jitter measured in
-  docs/performance.md.
+  sends leave late, and `depart()` keeps late sends from bunching: a process never sends on
+  a number sooner than one interval after its previous send there, so one replica alone
+  never puts more than the rate in a second. What replicas can bunch together is what one
+  held ahead when it stalled, at most `rate x HORIZON_S` (50 at 1,000/s), plus the write
+  jitter measured in docs/performance.md.
 - Meta's throughput error (130429) pushes the whole number's schedule back: that answer,
   not a second limiter here, is the guard against what the schedule cannot see.
 - Meta's pair rate limit (131056) blocks one recipient for a while; others go on.
@@ -18,6 +20,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +73,20 @@ class RateLimiter:
         self._paused_key = SEND_PAUSED_KEY.format(phone_number_id=phone_number_id)
         self._reserve = redis.register_script(_RESERVE)
         self._back_off = redis.register_script(_BACK_OFF)
+        self._next_departure = 0.0  # event-loop time; this process's sends on the number
+        self._departing = asyncio.Lock()
+
+    async def depart(self, at: float) -> None:
+        """Wait for a slot's time `at` (event-loop clock), then for one interval after this
+        process's previous send on the number: slots that come due late together (a busy
+        loop, a slow claim) leave one by one, spaced, never in a burst."""
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(at - loop.time())
+        async with self._departing:  # first come, first served: one wake-up per send
+            wait = self._next_departure - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._next_departure = loop.time() + self.interval_s
 
     async def reserve(self, n: int) -> Slots:
         first, granted, first_at = await self._reserve(

@@ -59,3 +59,20 @@ async def test_pause_and_pair_limits_are_shared_and_expire(redis: Redis) -> None
     await asyncio.sleep(0.4)
     assert await b.paused() is None
     assert await b.blocked(["4915100000001"]) == {}
+
+
+async def test_slots_that_come_due_late_together_leave_spaced(redis: Redis) -> None:
+    limiter = RateLimiter(redis, NUMBER, 100)  # 10 ms apart
+    loop = asyncio.get_running_loop()
+    left: list[float] = []
+
+    async def send(at: float) -> None:
+        await limiter.depart(at)
+        left.append(loop.time())
+
+    late = loop.time() - 0.5  # a stalled loop: ten slots, all due half a second ago
+    on_time = loop.time() + 0.2
+    await asyncio.gather(*(send(late + i * 0.01) for i in range(10)), send(on_time))
+    gaps = [b - a for a, b in itertools.pairwise(sorted(left))]
+    assert min(gaps) >= 0.0095  # one by one, never a burst
+    assert left[-1] >= on_time  # and never before a slot's time

@@ -32,7 +32,7 @@ async def stack(services, tmp_path_factory) -> AsyncIterator[Stack]:
         services,
         tmp_path_factory.mktemp("numbers-logs"),
         "numbers",
-        2,
+        4,
         WHATSAPP_PHONE_NUMBER_ID=f"{A},{B},{C}",
         SEND_RATE_PER_S=str(RATE_A),
         **{f"SEND_RATE_PER_S_{B}": str(RATE_B), f"WHATSAPP_ACCESS_TOKEN_{B}": OWN_TOKEN_B},
@@ -94,12 +94,12 @@ async def test_each_number_sends_at_its_own_rate_and_token_side_by_side(client, 
     assert all(c["status_code"] == 200 for c in calls)  # B's own token was accepted
     sent = {n: [c["at"] for c in calls if c["phone_number_id"] == n] for n in counts}
     assert {n: len(t) for n, t in sent.items()} == counts  # each once, from its own number
-    # Each at its own rate: not faster on average, and no second far over it (a busy loop
-    # sends late slots late, bunched: docs/performance.md; Meta's 130429 backs it off).
+    # Each at its own rate: not faster on average, and no second over it (each process
+    # spaces its sends on a number; +1: the simulator's clock reads arrivals, not departures).
     for number, rate in ((A, RATE_A), (B, RATE_B)):
         span = max(sent[number]) - min(sent[number])
-        assert span >= (counts[number] - 1) / rate * 0.9, (number, span)  # a late first send
-        assert busiest_second(sent[number]) <= rate * 1.25 + 2, (number, sent[number])
+        assert span >= (counts[number] - 1) / rate * 0.9, (number, span)
+        assert busiest_second(sent[number]) <= rate + 1, (number, sent[number])
     # Side by side, not one after the other: each number was sending while the other was.
     overlap = min(max(sent[A]), max(sent[B])) - max(min(sent[A]), min(sent[B]))
     assert overlap > 1.0
