@@ -33,7 +33,7 @@ from tests.support.edge import Scripted, scripted_server, worker_context
 ROOT = Path(__file__).resolve().parent.parent
 _TABLES = (
     "hub_events, message_statuses, inbound_messages, webhook_changes, held_statuses, "
-    "service_windows, messages"
+    "service_windows, messages, templates, template_syncs"
 )
 
 
