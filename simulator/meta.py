@@ -20,7 +20,7 @@ import httpx
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json
 
-from simulator import meta_media
+from simulator import meta_media, meta_templates
 from simulator.meta_checks import check_message, error_body, invalid
 from simulator.meta_webhooks import DISPLAY_PHONE_NUMBER, Outbox, status_object
 from simulator.recorder import Recorder, digits
@@ -82,6 +82,7 @@ def create_app(config: Config | None = None, name: str = "meta-simulator") -> Sa
     app.add_route(stats, "/_sim/stats", methods=["GET"])
     app.add_route(reset, "/_sim/reset", methods=["POST"])
     meta_media.register(app)
+    meta_templates.register(app)
     return app
 
 
