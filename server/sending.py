@@ -26,6 +26,7 @@ from server.auth import require_api_key
 from server.openapi import API_KEY, Body, Param, Reply, operation
 from server.payloads import parse_send_request, send_request_schema
 from server.schemas import Accepted, MessageStatus
+from server.template_check import REFUSALS, check_template
 from server.web_metrics import MESSAGES_ACCEPTED
 
 bp = Blueprint("messages", url_prefix="/api/v1/messages")
@@ -68,7 +69,14 @@ _TIMESTAMPS = (
             ),
         )
     },
-    errors=(ValidationError, OutsideServiceWindow, Conflict, PayloadTooLarge, Unavailable),
+    errors=(
+        ValidationError,
+        OutsideServiceWindow,
+        *REFUSALS,
+        Conflict,
+        PayloadTooLarge,
+        Unavailable,
+    ),
     auth=API_KEY,
 )
 async def send(request: Request) -> HTTPResponse:
@@ -92,6 +100,7 @@ async def send(request: Request) -> HTTPResponse:
             ]
         )
     req = parse_send_request(request.body)
+    await check_template(request.app.ctx.templates, req)  # against the catalog, if any
     if settings.service_window_check and req.type != "template":
         await _require_open_window(request, req.to)
     # Same key + same request = same message. Hash the parsed request, not the raw bytes,
