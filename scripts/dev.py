@@ -78,6 +78,10 @@ def _environment() -> tuple[dict[str, str], list[object], bool]:
             {
                 "WHATSAPP_PHONE_NUMBER_ID": env.get("WHATSAPP_PHONE_NUMBER_ID")
                 or "106540352242922",
+                # The simulator's WABA: the worker syncs its template catalog, the API checks
+                # template sends against it.
+                "WHATSAPP_BUSINESS_ACCOUNT_ID": env.get("WHATSAPP_BUSINESS_ACCOUNT_ID")
+                or "102290129340398",
                 "WHATSAPP_API_BASE_URL": f"http://127.0.0.1:{sim_port}",
                 "HUB_WEBHOOK_URL": f"http://127.0.0.1:{sink_port}/events",
                 "SIM_PORT": sim_port,
@@ -136,6 +140,9 @@ def _banner(env: dict[str, str]) -> str:
             "",
             "  then follow it (use the id from the answer):",
             f"    curl -s {url}/api/v1/messages/status/<id>/ -H 'Api-Key: {key}'",
+            "",
+            "  the template catalog, and what each template's send needs:",
+            f"    curl -s {url}/api/v1/templates/ -H 'Api-Key: {key}'",
             "",
             f"  DATABASE_URL={env['DATABASE_URL']}",
             f"  REDIS_URL={env['REDIS_URL']}",

