@@ -12,6 +12,7 @@ by overriding `worker_env`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -118,18 +119,19 @@ async def ctx(
         yield c
 
 
-@pytest.fixture(scope="session")
-async def stack(
-    services: Services, tmp_path_factory: pytest.TempPathFactory
+@contextlib.asynccontextmanager
+async def running_stack(
+    services: Services, name: str, redis_db_offset: int, logs: Path, **overrides: str
 ) -> AsyncIterator[Stack]:
-    """web + worker + Meta simulator + Hub sink, as real processes, once per session."""
-    name = f"messaging_e2e_{os.getpid()}"
+    """web + worker + Meta simulator + Hub sink as real processes, on a fresh database `name`
+    and Redis database `redis_db_offset` after the suite's; `overrides` set their settings."""
     database = await _create_database(services.postgres_url, name)
-    redis_url = with_redis_db(services.redis_url, (redis_db_of(services.redis_url) + 1) % 16)
+    redis_db = (redis_db_of(services.redis_url) + redis_db_offset) % 16
+    redis_url = with_redis_db(services.redis_url, redis_db)
     r = Redis.from_url(redis_url)
     await r.flushdb()
     await r.aclose()
-    s = new_stack(database, redis_url, tmp_path_factory.mktemp("stack-logs"))
+    s = new_stack(database, redis_url, logs, **overrides)
     s.start_all()
     try:
         await s.wait_until_up()
@@ -140,6 +142,16 @@ async def stack(
             if "Traceback" in s.log(proc):
                 print(f"--- {proc} log ---\n{s.log(proc)[-5000:]}")
         await _drop_database(services.postgres_url, name)
+
+
+@pytest.fixture(scope="session")
+async def stack(
+    services: Services, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    """web + worker + Meta simulator + Hub sink, as real processes, once per session."""
+    name = f"messaging_e2e_{os.getpid()}"
+    async with running_stack(services, name, 1, tmp_path_factory.mktemp("stack-logs")) as s:
+        yield s
 
 
 def new_recipient() -> str:

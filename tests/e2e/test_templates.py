@@ -12,12 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
-from harness.stack import Stack, new_stack, redis_db_of, with_redis_db
+from harness.stack import Stack
 from simulator.meta_templates import PAGE_SIZE
 from simulator.meta_webhooks import WABA_ID
-from tests.conftest import Services, _create_database, _drop_database, new_recipient
+from tests.conftest import Services, new_recipient, running_stack
 from tests.e2e.test_loop import eventually, hub_events, meta_calls, send, until_status
 
 pytestmark = pytest.mark.timeout(120)
@@ -29,23 +28,10 @@ async def waba(
 ) -> AsyncIterator[Stack]:
     """web + worker + simulator + sink with WHATSAPP_BUSINESS_ACCOUNT_ID set."""
     name = f"messaging_templates_{os.getpid()}"
-    database = await _create_database(services.postgres_url, name)
-    redis_url = with_redis_db(services.redis_url, (redis_db_of(services.redis_url) + 3) % 16)
-    r = Redis.from_url(redis_url)
-    await r.flushdb()
-    await r.aclose()
     logs = tmp_path_factory.mktemp("templates-stack-logs")
-    s = new_stack(database, redis_url, logs, WHATSAPP_BUSINESS_ACCOUNT_ID=WABA_ID)
-    s.start_all()
-    try:
-        await s.wait_until_up()
+    env = {"WHATSAPP_BUSINESS_ACCOUNT_ID": WABA_ID}
+    async with running_stack(services, name, 3, logs, **env) as s:
         yield s
-    finally:
-        s.stop_all()
-        for proc in ("web", "worker"):
-            if "Traceback" in s.log(proc):
-                print(f"--- {proc} log ---\n{s.log(proc)[-5000:]}")
-        await _drop_database(services.postgres_url, name)
 
 
 @pytest.fixture
