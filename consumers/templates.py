@@ -1,12 +1,14 @@
 """The template catalog sync: Meta's `message_templates` listing into PostgreSQL.
 
 With WHATSAPP_BUSINESS_ACCOUNT_ID set, the worker reads every page (following `paging.next`
-to the last one) and replaces the catalog in one transaction (`db.templates`): at start,
-every TEMPLATE_SYNC_S, and soon after a `message_template_status_update` webhook (the
-webhook processor sets a flag in Redis, `sync_wanted`; whichever worker sees it first syncs).
-One replica syncs per interval (a Redis lock, like the sweeper's). A sync that fails (Meta
-down, a page refused or unreadable) logs a warning, writes nothing and is tried again within
-a minute: the catalog in PostgreSQL stays the last whole one. Nothing here stops the worker.
+to the last one) and replaces the catalog in one transaction (`db.templates`): at start when
+it was never synced, whenever the last sync (by any replica) is TEMPLATE_SYNC_S old, and
+within a second of a `message_template_status_update` webhook (the webhook processor sets a
+flag in Redis, `sync_wanted`; whichever worker sees it first syncs). One replica syncs at a
+time (a Redis lock, like the sweeper's), so one sync per interval in all. A sync that fails
+(Meta down, a page refused or unreadable) logs a warning, writes nothing and is tried again
+after 1, 2, 4... seconds, then every minute: the catalog stays the last whole one. Nothing
+here stops the worker.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from consumers.context import Context
 from consumers.runner import sleep_unless_stopped
@@ -30,8 +32,11 @@ from whatsapp.templates import MalformedTemplates, Template, parse_page
 logger = logging.getLogger("consumers.templates")
 
 MAX_PAGES = 1000  # 25,000 templates at Meta's default page size; more is a paging loop
-RETRY_FAILED_S = 60.0  # a failed sync is tried again this soon, if the interval is longer
+RETRY_FAILED_S = 60.0  # a failing sync is tried again after 1, 2, 4... s, then every minute
+_FIRST_RETRY_S = 1.0
+_LOOK_EVERY_S = 10.0  # how often each worker reads the catalog's age (one row)
 _POLL_S = 1.0  # how often the flag set by a template status webhook is looked at
+_LOCK_MS = 120_000  # a sync holds the lock this long at most (it deletes it when done)
 
 
 async def fetch_catalog(settings: Settings) -> list[Template]:
@@ -78,27 +83,48 @@ async def sync_wanted(ctx: Context) -> None:
 
 
 async def run(ctx: Context, stop: asyncio.Event) -> None:
-    """Sync at start, every TEMPLATE_SYNC_S (one replica per interval) and when wanted."""
+    """Sync when the catalog is older than TEMPLATE_SYNC_S (never synced: at once) and when
+    a status webhook wants it; one replica at a time (a Redis lock held while it syncs)."""
     if not ctx.settings.whatsapp_business_account_id:
         await stop.wait()  # no catalog: nothing to do, but never end on our own
         return
     interval = ctx.settings.template_sync_s
-    due = 0.0
+    look_at = 0.0  # when to look at the catalog's age again (monotonic)
+    backoff = _FIRST_RETRY_S
+    owed = False  # a webhook wanted a sync that has not succeeded yet
     while not stop.is_set():
         try:
             wanted = bool(await ctx.redis.delete(TEMPLATE_SYNC_WANTED_KEY))
-            if wanted or time.monotonic() >= due:
-                due = time.monotonic() + interval
-                if (wanted or await _take_turn(ctx, interval)) and not await _sync_logged(ctx):
-                    due = time.monotonic() + min(interval, RETRY_FAILED_S)
-                    await ctx.redis.delete(TEMPLATE_SYNC_LOCK_KEY)  # any replica may retry
+            owed = owed or wanted
+            if wanted or time.monotonic() >= look_at:
+                look_at = time.monotonic() + min(interval, _LOOK_EVERY_S)
+                turn = not owed and await _stale(ctx, interval) and await _take_turn(ctx)
+                if owed or turn:
+                    try:
+                        synced = await _sync_logged(ctx)
+                    finally:
+                        if turn:
+                            await ctx.redis.delete(TEMPLATE_SYNC_LOCK_KEY)
+                    if synced:
+                        owed, backoff = False, _FIRST_RETRY_S
+                    else:  # Meta (or PostgreSQL) down: again soon, then less and less often
+                        look_at = time.monotonic() + backoff
+                        backoff = min(backoff * 2, RETRY_FAILED_S)
         except OUTAGES as exc:
-            logger.warning("template sync skipped: Redis unavailable (%s)", type(exc).__name__)
+            logger.warning("template sync skipped: dependency unavailable (%s)", type(exc).__name__)
+        except Exception:  # never die quietly: the next turn tries again
+            logger.exception("template sync turn failed")
         await sleep_unless_stopped(stop, _POLL_S)
 
 
-async def _take_turn(ctx: Context, interval: float) -> bool:
-    return bool(await ctx.redis.set(TEMPLATE_SYNC_LOCK_KEY, "1", nx=True, px=int(interval * 1000)))
+async def _stale(ctx: Context, interval: float) -> bool:
+    """Never synced, or last synced `interval` ago or more (by any replica)."""
+    sync = await templates.last_sync(ctx.pool, ctx.settings.whatsapp_business_account_id)
+    return sync is None or datetime.now(UTC) - sync.synced_at >= timedelta(seconds=interval)
+
+
+async def _take_turn(ctx: Context) -> bool:
+    return bool(await ctx.redis.set(TEMPLATE_SYNC_LOCK_KEY, "1", nx=True, px=_LOCK_MS))
 
 
 async def _sync_logged(ctx: Context) -> bool:

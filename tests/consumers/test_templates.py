@@ -121,10 +121,13 @@ async def test_the_loop_syncs_at_start_and_when_a_status_webhook_wants_it(
     ctx: Context, pool: asyncpg.Pool, redis: Redis, simulator: httpx.AsyncClient
 ):
     stop = asyncio.Event()
-    task = asyncio.create_task(sync.run(ctx, stop))
+    first = asyncio.create_task(sync.run(ctx, stop))
     try:
-        await until(lambda: templates.last_sync(pool, WABA_ID))  # at start
-        assert await redis.exists(TEMPLATE_SYNC_LOCK_KEY)  # the other replicas wait their turn
+        started = await until(lambda: templates.last_sync(pool, WABA_ID))  # at start
+        assert not await redis.exists(TEMPLATE_SYNC_LOCK_KEY)  # held only while syncing
+        second = asyncio.create_task(sync.run(ctx, stop))  # another replica starts
+        await asyncio.sleep(1.5)
+        assert await templates.last_sync(pool, WABA_ID) == started  # fresh: not synced again
         await set_status(simulator, "spring_sale", "de", "APPROVED")
         entry = Entry("1-0", {"body": (FIXTURES / "template_status_update.json").read_text()})
         assert await webhook_processor.handle(ctx, [entry]) == {}
@@ -135,7 +138,20 @@ async def test_the_loop_syncs_at_start_and_when_a_status_webhook_wants_it(
             return (await stored(pool)).get(("spring_sale", "de")) == "APPROVED"
 
         await until(resynced)
-        assert not await redis.exists(TEMPLATE_SYNC_WANTED_KEY)  # taken by the sync
+        assert not await redis.exists(TEMPLATE_SYNC_WANTED_KEY)  # taken by one of them
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(first, second), 5)
+
+
+async def test_a_sync_failing_at_start_is_tried_again_within_seconds(ctx, pool, simulator):
+    faults = {"responses": [{"status": 503}, {"status": 500}]}  # Meta down at first
+    assert (await simulator.post("/_sim/templates/faults", json=faults)).status_code == 200
+    stop = asyncio.Event()
+    task = asyncio.create_task(sync.run(ctx, stop))
+    try:
+        sync_row = await until(lambda: templates.last_sync(pool, WABA_ID), timeout_s=6)
+        assert sync_row.templates == len(CATALOG)
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)

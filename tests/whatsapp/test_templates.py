@@ -12,11 +12,12 @@ import pytest
 
 from whatsapp.templates import MalformedTemplates, Page, parse_page, parse_template, placeholders
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "meta"
+# Recorded answers of Meta's `GET /{version}/{waba_id}/message_templates`, one per page.
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "message_templates"
 
 
 def page(name: str) -> dict[str, Any]:
-    return orjson.loads((FIXTURES / f"message_templates_{name}.json").read_bytes())
+    return orjson.loads((FIXTURES / f"{name}.json").read_bytes())
 
 
 def needs(type_: str, *parameters: dict[str, Any], sub_type=None, index=None) -> dict[str, Any]:
