@@ -15,13 +15,13 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from consumers import events, status_matching, worker_metrics
+from consumers import events, status_matching, templates, worker_metrics
 from consumers.context import Context
 from consumers.events import Changes
 from consumers.runner import Consumer, Entry
 from core import logs
 from core.failures import TRANSIENT
-from core.names import WEBHOOK_PROCESSORS_GROUP, WEBHOOKS_STREAM
+from core.names import TEMPLATE_STATUS_FIELD, WEBHOOK_PROCESSORS_GROUP, WEBHOOKS_STREAM
 from db.inbound import NewInbound
 from db.statuses import StatusChange
 from db.webhook_changes import NewChange
@@ -66,6 +66,8 @@ async def handle(ctx: Context, entries: list[Entry]) -> dict[str, str]:
             raise
         except Exception:  # one item PostgreSQL refuses must not cost its neighbours
             await _record_one_by_one(ctx, changes, inbound, others)
+    if any(c.field == TEMPLATE_STATUS_FIELD for c in others):  # forwarded above, as any change
+        await templates.sync_wanted(ctx)
     return malformed
 
 

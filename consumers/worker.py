@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from consumers import scheduler, sweeper, worker_metrics
+from consumers import scheduler, sweeper, templates, worker_metrics
 from consumers.context import Context, close_context, open_context
 from consumers.runner import Consumer, Runner, sleep_unless_stopped
 from core.settings import Settings
@@ -64,6 +64,7 @@ async def run(settings: Settings, consumers: Sequence[Consumer], sweep: bool = T
             await r.ensure_group()
         tasks = [asyncio.create_task(r.run(), name=r.consumer.name) for r in group]
         tasks.append(asyncio.create_task(scheduler.run(ctx, stop), name="scheduler"))
+        tasks.append(asyncio.create_task(templates.run(ctx, stop), name="templates"))
         if sweep:
             tasks.append(asyncio.create_task(sweeper.run(ctx, stop), name="sweeper"))
         logger.info(

@@ -23,6 +23,11 @@ DEAD_LETTER_SUFFIX = ":dead"
 
 # One sweeper per interval across every worker replica.
 SWEEP_LOCK_KEY = "messaging:sweep-lock"
+# The template catalog (consumers/templates.py): held by the replica that syncs it, and the
+# flag a template status webhook sets to have a sync at once.
+TEMPLATE_SYNC_LOCK_KEY = "messaging:template-sync-lock"
+TEMPLATE_SYNC_WANTED_KEY = "messaging:template-sync-wanted"
+TEMPLATE_STATUS_FIELD = "message_template_status_update"  # Meta's webhook field
 
 # Throughput control toward Meta, shared by every sender replica (see consumers/ratelimit.py).
 RATE_KEY = "messaging:rate:{{{phone_number_id}}}"  # GCRA: when the next send slot is free

@@ -64,6 +64,16 @@ def _numbers(value: str) -> tuple[str, ...]:
     return numbers
 
 
+def _digits(value: str) -> str:
+    if not value.strip().isdigit():
+        raise ValueError("must be digits only")
+    return value.strip()
+
+
+def _optional_digits(value: str) -> str:
+    return _digits(value) if value.strip() else ""
+
+
 def _int_in(low: int, high: int) -> Callable[[str], int]:
     def cast(value: str) -> int:
         try:
@@ -238,6 +248,21 @@ class Settings:
     )
     whatsapp_api_version: str = _env(
         "WHATSAPP_API_VERSION", _version, default="v26.0", help="Graph API version"
+    )
+    whatsapp_business_account_id: str = _env(
+        "WHATSAPP_BUSINESS_ACCOUNT_ID",
+        _optional_digits,
+        default="",
+        help="WhatsApp Business Account id: the worker syncs its template catalog and the API "
+        "refuses (422) a template send the catalog says Meta would refuse; empty: no catalog, "
+        "nothing checked",
+    )
+    template_sync_s: float = _env(
+        "TEMPLATE_SYNC_S",
+        _float_in(1, 86400),
+        default="600",
+        help="how often the worker syncs the template catalog from Meta (also at start and on "
+        "each template status webhook)",
     )
     web_workers: int = _env(
         "WEB_WORKERS", _int_in(1, 64), default="1", help="Sanic worker processes"

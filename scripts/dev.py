@@ -88,6 +88,10 @@ def _environment() -> tuple[dict[str, str], list[object], bool]:
         env.update(
             {
                 "WHATSAPP_PHONE_NUMBER_ID": env.get("WHATSAPP_PHONE_NUMBER_ID") or DEV_NUMBERS,
+                # The simulator's WABA: the worker syncs its template catalog, the API checks
+                # template sends against it.
+                "WHATSAPP_BUSINESS_ACCOUNT_ID": env.get("WHATSAPP_BUSINESS_ACCOUNT_ID")
+                or "102290129340398",
                 "WHATSAPP_API_BASE_URL": f"http://127.0.0.1:{sim_port}",
                 "HUB_WEBHOOK_URL": f"http://127.0.0.1:{sink_port}/events",
                 "SIM_PORT": sim_port,
@@ -157,6 +161,9 @@ def _banner(env: dict[str, str]) -> str:
             ),
         ]
     lines += [
+        "",
+        "  the template catalog, and what each template's send needs:",
+        f"    curl -s {url}/api/v1/templates/ -H 'Api-Key: {key}'",
         "",
         "  the contact's 24 h customer-service window on a number:",
         f"    curl -s '{url}/api/v1/contacts/{to.lstrip('+')}/?phone_number_id={numbers[-1]}'"

@@ -51,6 +51,37 @@ class UnknownNumber(ValidationError):
     code = "unknown_phone_number"
 
 
+class TemplateRefused(ValidationError):
+    """The template catalog says Meta would refuse this template send; `fields` names why."""
+
+    status = 422
+    code = "template_refused"
+
+
+class TemplateNotFound(TemplateRefused):
+    """No template of that name (Meta: 132001)."""
+
+    code = "template_not_found"
+
+
+class TemplateLanguageNotFound(TemplateRefused):
+    """The template has no translation in that language (Meta: 132001)."""
+
+    code = "template_language_not_found"
+
+
+class TemplateNotApproved(TemplateRefused):
+    """The template is not APPROVED in that language: pending, rejected, paused... (132015)."""
+
+    code = "template_not_approved"
+
+
+class TemplateParametersMismatch(TemplateRefused):
+    """The parameters do not fit the template's placeholders or header (132000, 132012)."""
+
+    code = "template_parameters_mismatch"
+
+
 class Unauthorized(ApiError):
     status = 401
     code = "unauthorized"

@@ -31,11 +31,13 @@ from server import (
     request_ids,
     sending,
     ssl_redirect,
+    templates,
     web_metrics,
     webhook_intake,
 )
 from server.api_errors import ApiError, Unavailable
 from server.send_batch import send_batcher
+from server.template_catalog import TemplateCache
 from whatsapp import client as meta
 
 logger = logging.getLogger("server")
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None, name: str = APP_NAME) -> Sanic:
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.shutdown_timeout_s
     app.ctx.settings = settings
     routes = (sending, reads, contacts, media, webhook_intake, health, web_metrics, docs, docs_page)
+    routes += (templates,)
     app.blueprint([module.bp for module in routes])
     request_ids.install(app)
     if settings.secure_ssl_redirect:
@@ -73,6 +76,8 @@ def create_app(settings: Settings | None = None, name: str = APP_NAME) -> Sanic:
         app.ctx.sends = send_batcher(app.ctx.pool, app.ctx.redis)
         app.ctx.webhook_bodies = Batcher(partial(broker.publish_webhooks, app.ctx.redis))
         app.ctx.uploads = asyncio.Semaphore(settings.max_concurrent_uploads)
+        waba_id = settings.whatsapp_business_account_id  # none: template sends are not checked
+        app.ctx.templates = TemplateCache(app.ctx.pool, waba_id) if waba_id else None
 
     @app.after_server_stop
     async def _close(app: Sanic) -> None:

@@ -28,6 +28,7 @@ from server.numbers import business_number
 from server.openapi import API_KEY, Body, Param, Reply, operation
 from server.payloads import parse_send_request, send_request_schema
 from server.schemas import Accepted, MessageStatus
+from server.template_check import REFUSALS, check_template
 from server.web_metrics import MESSAGES_ACCEPTED
 
 bp = Blueprint("messages", url_prefix="/api/v1/messages")
@@ -74,6 +75,7 @@ _TIMESTAMPS = (
         ValidationError,
         UnknownNumber,
         OutsideServiceWindow,
+        *REFUSALS,
         Conflict,
         PayloadTooLarge,
         Unavailable,
@@ -102,6 +104,7 @@ async def send(request: Request) -> HTTPResponse:
         )
     req = parse_send_request(request.body)
     number = business_number(settings, req.phone_number_id)
+    await check_template(request.app.ctx.templates, req)  # against the catalog, if any
     if settings.service_window_check and req.type != "template":
         await _require_open_window(request, number, req.to)
     # Same key + same request = same message. Hash the parsed request, not the raw bytes,

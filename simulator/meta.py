@@ -19,7 +19,7 @@ from typing import Any
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json
 
-from simulator import meta_inbound, meta_media
+from simulator import meta_inbound, meta_media, meta_templates
 from simulator.meta_checks import check_message, error_body, invalid
 from simulator.meta_inbound import new_wamid
 from simulator.meta_webhooks import Outbox, status_object
@@ -101,6 +101,7 @@ def create_app(config: Config | None = None, name: str = "meta-simulator") -> Sa
     app.add_route(stats, "/_sim/stats", methods=["GET"])
     app.add_route(reset, "/_sim/reset", methods=["POST"])
     meta_media.register(app)
+    meta_templates.register(app)
     return app
 
 

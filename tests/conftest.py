@@ -34,7 +34,7 @@ from tests.support.edge import Scripted, scripted_server, worker_context
 ROOT = Path(__file__).resolve().parent.parent
 _TABLES = (
     "hub_events, message_statuses, inbound_messages, webhook_changes, held_statuses, "
-    "service_windows, messages"
+    "service_windows, messages, templates, template_syncs"
 )
 
 
@@ -119,25 +119,15 @@ async def ctx(
         yield c
 
 
-@pytest.fixture(scope="session")
-async def stack(
-    services: Services, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Stack]:
-    """web + worker + Meta simulator + Hub sink, as real processes, once per session."""
-    async with running_stack(services, tmp_path_factory.mktemp("stack-logs"), "e2e", 1) as s:
-        yield s
-
-
 @contextlib.asynccontextmanager
 async def running_stack(
-    services: Services, logs: Path, label: str, redis_offset: int, **overrides: str
+    services: Services, name: str, redis_db_offset: int, logs: Path, **overrides: str
 ) -> AsyncIterator[Stack]:
-    """A stack on a fresh database and an emptied Redis database of its own (`redis_offset`
-    from the services' one), up until the block ends."""
-    name = f"messaging_{label}_{os.getpid()}"
+    """web + worker + Meta simulator + Hub sink as real processes, on a fresh database `name`
+    and Redis database `redis_db_offset` after the suite's; `overrides` set their settings."""
     database = await _create_database(services.postgres_url, name)
-    number = (redis_db_of(services.redis_url) + redis_offset) % 16
-    redis_url = with_redis_db(services.redis_url, number)
+    redis_db = (redis_db_of(services.redis_url) + redis_db_offset) % 16
+    redis_url = with_redis_db(services.redis_url, redis_db)
     r = Redis.from_url(redis_url)
     await r.flushdb()
     await r.aclose()
@@ -152,6 +142,16 @@ async def running_stack(
             if "Traceback" in s.log(proc):
                 print(f"--- {proc} log ---\n{s.log(proc)[-5000:]}")
         await _drop_database(services.postgres_url, name)
+
+
+@pytest.fixture(scope="session")
+async def stack(
+    services: Services, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    """web + worker + Meta simulator + Hub sink, as real processes, once per session."""
+    name = f"messaging_e2e_{os.getpid()}"
+    async with running_stack(services, name, 1, tmp_path_factory.mktemp("stack-logs")) as s:
+        yield s
 
 
 def new_recipient() -> str:

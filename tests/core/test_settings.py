@@ -51,6 +51,7 @@ def env(**changes: str | None) -> dict[str, str]:
         (env(PORT="70000"), "PORT must be between 1 and 65535"),
         (env(PORT="abc"), "PORT must be a whole number"),
         (env(WHATSAPP_API_VERSION="26"), "WHATSAPP_API_VERSION must look like v26.0"),
+        (env(WHATSAPP_BUSINESS_ACCOUNT_ID="waba-1"), "WHATSAPP_BUSINESS_ACCOUNT_ID must be digits"),
     ],
     ids=[
         *[f"missing-{name}" for name in REQUIRED],
@@ -70,6 +71,7 @@ def env(**changes: str | None) -> dict[str, str]:
         "port-too-high",
         "port-not-a-number",
         "api-version-without-v",
+        "waba-id-not-digits",
     ],
 )
 def test_bad_environment_raises_settings_error_naming_the_variable(
@@ -92,6 +94,7 @@ def test_valid_environment_parses_with_defaults() -> None:
     assert s.whatsapp_api_version == "v26.0"
     assert s.api_keys == ("api-key-one",)
     assert s.health_check_tokens == ()
+    assert s.whatsapp_business_account_id == ""  # no template catalog, nothing checked
     assert s.phone_number_ids == ("106540352242922",)
     assert s.messages_url(s.phone_number_id) == (
         "https://graph.facebook.com/v26.0/106540352242922/messages"

@@ -27,6 +27,8 @@ TABLES = {
     "webhook_changes",
     "held_statuses",
     "service_windows",
+    "templates",
+    "template_syncs",
 }
 ALL = sorted(p.stem for p in MIGRATIONS_DIR.glob("*.sql"))  # what a fresh database gets
 VERSIONS = [name[:4] for name in ALL]

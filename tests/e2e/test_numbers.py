@@ -30,9 +30,9 @@ async def stack(services, tmp_path_factory) -> AsyncIterator[Stack]:
     token; the simulator plays Meta's service window (131047 outside it)."""
     async with running_stack(
         services,
-        tmp_path_factory.mktemp("numbers-logs"),
-        "numbers",
+        f"messaging_numbers_{os.getpid()}",
         4,
+        tmp_path_factory.mktemp("numbers-logs"),
         WHATSAPP_PHONE_NUMBER_ID=f"{A},{B},{C}",
         SEND_RATE_PER_S=str(RATE_A),
         **{f"SEND_RATE_PER_S_{B}": str(RATE_B), f"WHATSAPP_ACCESS_TOKEN_{B}": OWN_TOKEN_B},

@@ -29,6 +29,7 @@ ROUTES = [
     ("POST", "/api/v1/messages/wamid.abc/read", 401),
     ("POST", "/api/v1/media", 401),
     ("GET", "/api/v1/media/1234", 401),
+    ("GET", "/api/v1/templates", 401),
     ("GET", "/webhooks/whatsapp", 403),
     ("POST", "/webhooks/whatsapp", 401),
 ]
