@@ -6,9 +6,9 @@
   sender waits for its slot's time and then calls Meta: no second of the schedule holds more
   than the rate, and no send leaves before its slot (read on our clock from when the script
   was sent, so early by at most the one-way trip to Redis). A busy event loop can only make
-  sends leave late, and `depart()` keeps late sends from bunching: a process never sends on
-  a number sooner than one interval after its previous send there, so one replica alone
-  never puts more than the rate in a second. What replicas can bunch together is what one
+  sends leave late, and `depart()` keeps late sends from bunching: each process keeps its
+  own pace on the number, so one replica alone never puts more than the rate (plus
+  `rate x LEEWAY_S + 1`) in any second. What replicas can bunch together is what one
   held ahead when it stalled, at most `rate x HORIZON_S` (50 at 1,000/s), plus the write
   jitter measured in docs/performance.md.
 - Meta's throughput error (130429) pushes the whole number's schedule back: that answer,
@@ -30,6 +30,9 @@ from core.names import PAIR_LIMIT_KEY, RATE_KEY, SEND_PAUSED_KEY
 from core.pauses import Pause, read_pause, set_pause
 
 HORIZON_S = 0.05  # slots are handed out at most this far ahead: a bound on bunching
+# How far ahead of its pace a process may send (timers fire up to ~1 ms late): a process puts
+# at most the rate plus rate x LEEWAY_S + 1 sends in any second (1,021 at 1,000/s, 26 at 25/s).
+LEEWAY_S = 0.02
 
 # KEYS[1] rate key; ARGV: interval_s, n, horizon_s. Returns {first_slot_delay_s, granted,
 # first_slot_at}: the delay is relative to Redis's own clock, so replicas' clocks never matter.
@@ -73,20 +76,21 @@ class RateLimiter:
         self._paused_key = SEND_PAUSED_KEY.format(phone_number_id=phone_number_id)
         self._reserve = redis.register_script(_RESERVE)
         self._back_off = redis.register_script(_BACK_OFF)
-        self._next_departure = 0.0  # event-loop time; this process's sends on the number
+        self._pace = 0.0  # event-loop time the next send on the number is due at this pace
         self._departing = asyncio.Lock()
 
     async def depart(self, at: float) -> None:
-        """Wait for a slot's time `at` (event-loop clock), then for one interval after this
-        process's previous send on the number: slots that come due late together (a busy
-        loop, a slow claim) leave one by one, spaced, never in a burst."""
+        """Wait for a slot's time `at` (event-loop clock), then keep this process's pace on the
+        number (a GCRA of its own, `LEEWAY_S` of tolerance): slots that come due late together
+        (a busy loop, a slow claim) leave one by one, spaced, never in a burst; a timer that
+        fires a little late costs no throughput."""
         loop = asyncio.get_running_loop()
         await asyncio.sleep(at - loop.time())
         async with self._departing:  # first come, first served: one wake-up per send
-            wait = self._next_departure - loop.time()
+            wait = self._pace - LEEWAY_S - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
-            self._next_departure = loop.time() + self.interval_s
+            self._pace = max(self._pace, loop.time()) + self.interval_s
 
     async def reserve(self, n: int) -> Slots:
         first, granted, first_at = await self._reserve(

@@ -146,8 +146,12 @@ def _banner(env: dict[str, str]) -> str:
     if len(numbers) > 1:
         lines += [
             "",
-            f"  send from another business number ({numbers[1]}):",
-            *_curl(f"{url}/api/v1/messages/send/", key, {**text, "phone_number_id": numbers[1]}),
+            f"  send from another business number ({numbers[1]}), sent within an hour or never:",
+            *_curl(
+                f"{url}/api/v1/messages/send/",
+                key,
+                {**text, "phone_number_id": numbers[1], "validity_period_s": 3600},
+            ),
         ]
     sim = env.get("SIM_PORT")
     if sim and env.get("WHATSAPP_API_BASE_URL", "").endswith(f":{sim}"):
