@@ -155,7 +155,7 @@ class Liveness:
 
 async def recover(pool: asyncpg.Pool, redis: Redis) -> dict[str, int]:
     """Queue again what dead workers claimed and never started to send; returns counts."""
-    requeued: list[UUID] = []
+    requeued: list[messages.Queued] = []
     for worker_id in await messages.claimants(pool):
         if await redis.exists(WORKER_KEY.format(worker_id=worker_id)):
             continue

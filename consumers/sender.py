@@ -175,8 +175,9 @@ async def _cancel(sends: list[_Send]) -> None:
 async def _send(ctx: Context, send: _Send, at: float) -> Outcome:
     """At the slot's time (event-loop clock): one Meta call, its verdict, then its effect."""
     loop = asyncio.get_running_loop()
-    worker_metrics.RATE_LIMIT_WAIT.inc(max(at - loop.time(), 0))
+    asked = loop.time()
     await send.number.limiter.depart(at)
+    worker_metrics.RATE_LIMIT_WAIT.inc(loop.time() - asked)
     row, fields = send.row, _log_fields(send)
     async with send.number.calls:
         try:

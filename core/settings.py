@@ -325,7 +325,8 @@ class Settings:
         "SEND_CONCURRENCY",
         _int_in(1, 2000),
         default="256",
-        help="Meta and Hub calls in flight per worker process (rate x Meta latency needs room)",
+        help="Meta calls in flight per business number, and Hub calls, per worker process "
+        "(rate x Meta latency needs room)",
     )
     send_rate_per_s: float = _env(
         "SEND_RATE_PER_S",

@@ -116,7 +116,7 @@ def _outcome(
     row = existing.get(m.idempotency_key or "")
     if row is None:  # its first request's publish failed just now and was undone
         return Outcome("unavailable")
-    if row["request_hash"] != m.request_hash:
+    if row["request_hash"] != m.request_hash or row["phone_number_id"] != m.phone_number_id:
         return Outcome("conflict", row)
     return Outcome("replayed", row)
 

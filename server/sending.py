@@ -113,8 +113,6 @@ async def send(request: Request) -> HTTPResponse:
     canonical = {"payload": payload, "metadata": req.metadata}
     if req.validity_period_s is not None:  # part of "the same body" only when given
         canonical["validity_period_s"] = req.validity_period_s
-    if number != settings.phone_number_id:  # naming the default is the same as not naming it
-        canonical["phone_number_id"] = number
     request_hash = hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
     message_id = uuid4()
     logs.bind(message_id=str(message_id))  # on every line of this request, the access line too

@@ -11,5 +11,11 @@ BEGIN
         END IF;
         UPDATE messages SET phone_number_id = current_setting('messaging.default_phone_number_id');
     END IF;
+    -- The web still running the old code while a deploy rolls out stores no number: its
+    -- messages go from the one number it knew.
+    IF coalesce(current_setting('messaging.default_phone_number_id', true), '') <> '' THEN
+        EXECUTE format('ALTER TABLE messages ALTER COLUMN phone_number_id SET DEFAULT %L',
+                       current_setting('messaging.default_phone_number_id'));
+    END IF;
 END $$;
 ALTER TABLE messages ALTER COLUMN phone_number_id SET NOT NULL;

@@ -192,3 +192,11 @@ async def test_messages_stored_before_several_numbers_get_the_default_one(fresh_
     assert applied == [name for name in ALL if name >= "0009"]
     rows = await fetch(fresh_db, "SELECT phone_number_id FROM messages")
     assert [r["phone_number_id"] for r in rows] == ["106540352242922"]
+    # The old web, still serving while the deploy rolls out, stores no number: the same one.
+    await fetch(
+        fresh_db,
+        "INSERT INTO messages (id, request_hash, recipient, type, payload) "
+        "VALUES (gen_random_uuid(), '', '4915112345679', 'text', '{}')",
+    )
+    rows = await fetch(fresh_db, "SELECT DISTINCT phone_number_id FROM messages")
+    assert [r["phone_number_id"] for r in rows] == ["106540352242922"]

@@ -248,3 +248,29 @@ async def _up(client: httpx.AsyncClient, stack: Stack) -> bool:
 async def _open_window(response) -> dict | None:
     body = (await response).json()
     return body if body.get("service_window", {}).get("open") else None
+
+
+async def test_messages_that_expire_behind_a_backlog_are_never_sent(client, stack):
+    """At 25/s, 50 messages ahead take two seconds: ten valid for one second never go."""
+    ahead = [new_recipient() for _ in range(50)]
+    behind = [new_recipient() for _ in range(10)]
+    for r in ahead:
+        await accepted(client, stack, template(r, C))
+    late = [
+        await accepted(client, stack, {**template(r, C), "validity_period_s": 1}) for r in behind
+    ]
+    for done in await all_reach(client, stack, late, "failed"):
+        assert done["error"]["code"] == "expired" and done["wamid"] is None
+    assert await sim_calls(client, stack, set(behind)) == []  # Meta never saw them
+
+    async def expired_events() -> list[dict] | None:
+        events = await hub_events(client, stack, type="message.status")
+        found = [
+            e["event"]["data"]
+            for e in events
+            if e["event"]["data"]["message_id"] in late and e["event"]["data"]["status"] == "failed"
+        ]
+        return found if len(found) == len(late) else None
+
+    for data in await eventually(expired_events):
+        assert (data["error"]["code"], data["phone_number_id"]) == ("expired", C)

@@ -21,6 +21,7 @@ from uuid import UUID
 
 import pytest
 
+from core.names import LEAVING_KEY
 from tests.faults.counts import (
     STREAMS,
     assert_promise,
@@ -84,7 +85,9 @@ async def test_worker_sigkill_with_default_timeouts_resends_what_never_left(make
     with the default STREAM_IDLE_TIMEOUT_S, SWEEP_INTERVAL_S and SEND_OUTCOME_TIMEOUT_S. What
     it claimed and never started to send is queued again once its heartbeat is gone; what it
     started to send reached Meta and settles by its status webhook. Within 2 minutes every
-    message is terminal, at least 295 read, none sent twice, none `outcome_unknown`."""
+    message is terminal, at least 295 read, none sent twice, none `outcome_unknown`, except at
+    most 5 whose calls were marked as leaving right when the kill came: those may or may not
+    have reached Meta and wait, `sending`, for SEND_OUTCOME_TIMEOUT_S."""
     fs = await make_stack(
         STREAM_IDLE_TIMEOUT_S="60",
         SWEEP_INTERVAL_S="30",
@@ -110,10 +113,28 @@ async def test_worker_sigkill_with_default_timeouts_resends_what_never_left(make
         sending_at_kill=len(claimed),
         settled_in_s=round(time.monotonic() - killed_at, 1),
     )
-    assert left is None, f"not terminal 2 minutes after the kill: {left}"
+    stuck = await fs.sql(
+        "SELECT id::text AS id, status, claimed_by FROM messages"
+        " WHERE id = ANY($1::uuid[]) AND status IN ('queued', 'sending')",
+        [UUID(i) for i in sent.accepted],
+    )
+    # A call marked as leaving when the kill came may have reached Meta or not: it stays
+    # `sending` until its status webhook, else `outcome_unknown` after SEND_OUTCOME_TIMEOUT_S
+    # (10 minutes here): never re-sent. Only those may be left; anything else is a loss.
+    in_doubt = [r for r in stuck if r["status"] == "sending" and await _marked(fs, r)]
+    assert len(in_doubt) == len(stuck) <= 5, (
+        f"not terminal 2 minutes after the kill: {left}; {stuck}"
+    )
     assert len(sent.accepted) == 300
-    assert sum(1 for s in c.statuses.values() if s == "read") >= 295, Counter(c.statuses.values())
-    assert_promise(c, redelivery_ok=True)
+    read = sum(1 for s in c.statuses.values() if s == "read")
+    assert read + len(in_doubt) == 300 and read >= 295, Counter(c.statuses.values())
+    assert_promise(c, redelivery_ok=True, in_doubt=frozenset(r["id"] for r in in_doubt))
+
+
+async def _marked(fs: FaultStack, row: Any) -> bool:
+    """The message is in its (dead) worker's set of calls that may have left."""
+    leaving = LEAVING_KEY.format(worker_id=row["claimed_by"])
+    return bool(row["claimed_by"]) and bool(await fs.redis("SISMEMBER", leaving, row["id"]))
 
 
 def _split(final: list[Any], reached: set[str]) -> dict[str, int]:

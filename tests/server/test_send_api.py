@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from harness.stack import free_port
 from tests.conftest import Services
 from tests.support.inprocess import serving
-from tests.support.settings import OUTBOUND
+from tests.support.settings import NUMBER, OUTBOUND
 
 _BODY = {"to": "+4915112345678", "type": "text", "text": {"body": "Your order has shipped"}}
 
@@ -82,6 +82,20 @@ async def test_same_key_other_body_is_409(client: Any) -> None:
     assert first.status_code == 202
     assert other.status_code == 409
     assert other.json()["error"]["code"] == "conflict"
+
+
+async def test_the_same_key_from_another_number_is_409_naming_the_default_is_the_same(
+    database_url: str, services: Services, pool: asyncpg.Pool, redis: Redis
+) -> None:
+    numbers = {"WHATSAPP_PHONE_NUMBER_ID": f"{NUMBER},999"}
+    async with serving(database_url, services.redis_url, **numbers) as (client, _):
+        key = {"Idempotency-Key": "order-9"}
+        first = await _post(client, _BODY, **key)
+        same = await _post(client, {**_BODY, "phone_number_id": NUMBER}, **key)
+        other = await _post(client, {**_BODY, "phone_number_id": "999"}, **key)
+    assert (first.status_code, same.status_code) == (202, 202)
+    assert same.json()["id"] == first.json()["id"] and same.headers["Idempotent-Replayed"]
+    assert other.status_code == 409 and other.json()["error"]["code"] == "conflict"
 
 
 async def test_redis_down_is_503_and_nothing_stored(database_url: str, pool: asyncpg.Pool) -> None:
