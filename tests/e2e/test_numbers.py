@@ -13,7 +13,6 @@ from datetime import datetime
 import httpx
 import pytest
 
-from consumers.ratelimit import LEEWAY_S
 from harness.stack import Stack, free_port
 from tests.conftest import new_recipient, running_stack
 from tests.e2e.test_loop import TEMPLATE, eventually, hub_events, send, status_of, text_message
@@ -21,22 +20,27 @@ from tests.e2e.test_loop import TEMPLATE, eventually, hub_events, send, status_o
 pytestmark = pytest.mark.timeout(120)
 
 A, B, C = "106540352242922", "106540352242933", "106540352242944"
+D = "106540352242955"  # a slow tier: one send every two seconds
 RATE_A, RATE_B = 25, 50
 OWN_TOKEN_B = "EAAown-token-of-B-" + os.urandom(8).hex()
 
 
 @pytest.fixture(scope="module")
 async def stack(services, tmp_path_factory) -> AsyncIterator[Stack]:
-    """Three numbers: A (the default) and C at SEND_RATE_PER_S, B at its own rate with its own
-    token; the simulator plays Meta's service window (131047 outside it)."""
+    """Four numbers: A (the default) and C at SEND_RATE_PER_S, B at its own rate with its own
+    token, D at 0.5/s; the simulator plays Meta's service window (131047 outside it)."""
     async with running_stack(
         services,
         f"messaging_numbers_{os.getpid()}",
         4,
         tmp_path_factory.mktemp("numbers-logs"),
-        WHATSAPP_PHONE_NUMBER_ID=f"{A},{B},{C}",
+        WHATSAPP_PHONE_NUMBER_ID=f"{A},{B},{C},{D}",
         SEND_RATE_PER_S=str(RATE_A),
-        **{f"SEND_RATE_PER_S_{B}": str(RATE_B), f"WHATSAPP_ACCESS_TOKEN_{B}": OWN_TOKEN_B},
+        **{
+            f"SEND_RATE_PER_S_{B}": str(RATE_B),
+            f"WHATSAPP_ACCESS_TOKEN_{B}": OWN_TOKEN_B,
+            f"SEND_RATE_PER_S_{D}": "0.5",
+        },
         SIM_SERVICE_WINDOW="true",
         SEND_PAUSE_S="2",
     ) as s:
@@ -100,9 +104,9 @@ async def test_each_number_sends_at_its_own_rate_and_token_side_by_side(client, 
     for number, rate in ((A, RATE_A), (B, RATE_B)):
         span = max(sent[number]) - min(sent[number])
         assert span >= (counts[number] - 1) / rate * 0.9, (number, span)
-        # Within the rate, plus what a process may send ahead of its pace (LEEWAY_S), plus
-        # one send on a window's edge and one of the simulator's clock.
-        assert busiest_second(sent[number]) <= rate * (1 + LEEWAY_S) + 3, (number, sent[number])
+        # Within the rate, plus what a process may send ahead of its pace (LEEWAY_S); the
+        # simulator's busy loop reads arrivals late, bunched: a quarter of leeway for that.
+        assert busiest_second(sent[number]) <= rate * 1.25 + 2, (number, sent[number])
     # Side by side, not one after the other: each number was sending while the other was.
     overlap = min(max(sent[A]), max(sent[B])) - max(min(sent[A]), min(sent[B]))
     assert overlap > 1.0
@@ -250,14 +254,14 @@ async def _open_window(response) -> dict | None:
     return body if body.get("service_window", {}).get("open") else None
 
 
-async def test_messages_that_expire_behind_a_backlog_are_never_sent(client, stack):
-    """At 25/s, 50 messages ahead take two seconds: ten valid for one second never go."""
-    ahead = [new_recipient() for _ in range(50)]
-    behind = [new_recipient() for _ in range(10)]
-    for r in ahead:
-        await accepted(client, stack, template(r, C))
+async def test_messages_that_expire_at_a_low_rate_are_never_sent(client, stack):
+    """At 0.5/s, once one message took the slot, the next is two seconds away: five valid
+    for one second all expire, none is sent."""
+    first = await accepted(client, stack, template(new_recipient(), D))
+    await all_reach(client, stack, [first], "read")
+    behind = [new_recipient() for _ in range(5)]
     late = [
-        await accepted(client, stack, {**template(r, C), "validity_period_s": 1}) for r in behind
+        await accepted(client, stack, {**template(r, D), "validity_period_s": 1}) for r in behind
     ]
     for done in await all_reach(client, stack, late, "failed"):
         assert done["error"]["code"] == "expired" and done["wamid"] is None
@@ -273,4 +277,4 @@ async def test_messages_that_expire_behind_a_backlog_are_never_sent(client, stac
         return found if len(found) == len(late) else None
 
     for data in await eventually(expired_events):
-        assert (data["error"]["code"], data["phone_number_id"]) == ("expired", C)
+        assert (data["error"]["code"], data["phone_number_id"]) == ("expired", D)
