@@ -44,7 +44,7 @@ async def fetch_catalog(settings: Settings) -> list[Template]:
     url = settings.graph_url(settings.whatsapp_business_account_id, "message_templates")
     found: list[Template] = []
     after: str | None = None
-    async with meta.open_client(settings.access_token, settings.http_timeout_s) as client:
+    async with meta.open_client(settings.http_timeout_s, settings.access_token) as client:
         for _ in range(MAX_PAGES):
             # The next page is asked for by its cursor, on our own URL: Meta's `next` link may
             # carry a token, and only the configured host ever gets ours.

@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None, name: str = APP_NAME) -> Sanic:
     async def _open(app: Sanic) -> None:
         app.ctx.pool = await db.create_pool(settings.database_url, min_size=1, max_size=10)
         app.ctx.redis = broker.connect(settings.redis_url)
-        app.ctx.meta = meta.open_client(settings.access_token, settings.http_timeout_s)
+        app.ctx.meta = meta.open_client(settings.http_timeout_s)  # tokens: server.numbers
         # Concurrent requests share round trips (see `core.batcher`).
         app.ctx.sends = send_batcher(app.ctx.pool, app.ctx.redis)
         app.ctx.webhook_bodies = Batcher(partial(broker.publish_webhooks, app.ctx.redis))

@@ -74,9 +74,11 @@ def _withheld(exc: BaseException | None) -> Withheld | None:
     return exc
 
 
-def open_client(token: str, timeout_s: float) -> httpx.AsyncClient:
-    """The client of the web's calls; it carries the bearer token itself."""
-    return httpx.AsyncClient(timeout=timeout_s, headers={"Authorization": f"Bearer {token}"})
+def open_client(timeout_s: float, token: str | None = None) -> httpx.AsyncClient:
+    """An httpx client for Meta's calls: with `token`, every request carries it; without,
+    each request names its own (the web's: each business number may have its own token)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.AsyncClient(timeout=timeout_s, headers=headers)
 
 
 async def call(
