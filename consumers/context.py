@@ -48,7 +48,7 @@ class Context:
     numbers: dict[str, Number]  # by phone_number_id, the default first
     hub_calls: asyncio.Semaphore  # Hub calls in flight in this process
     stop: asyncio.Event
-    liveness: Liveness  # this worker's id, heartbeat and the marks of its Meta calls
+    liveness: Liveness  # this worker's id, its heartbeat and the marks of its Meta calls
     writes: Batcher[events.Changes, list[HubEvent]] = field(init=False)  # the group commit
     meta: aiohttp.ClientSession = field(init=False)  # Meta's calls: `http`'s pool, marked
 
@@ -103,7 +103,7 @@ def build_context(
         numbers,
         asyncio.Semaphore(settings.send_concurrency),
         stop or asyncio.Event(),
-        Liveness(redis, keep_marks_s=2 * settings.send_outcome_timeout_s),
+        Liveness(redis, pool),
     )
 
 

@@ -4,13 +4,13 @@ parked.
 Each business number has its own stream and its own consumer (`consumer(number)`), so one
 number's backlog, pause or throttling never delays another's sends. For each batch the
 sender takes send slots from the number's shared rate limiter and claims
-(queued -> sending) only the messages those slots cover, right before their Meta calls (a
-message past its validity period is never claimed: it fails `expired`): a
-crash leaves at most one slot window of claimed-but-unsent messages, and a claimed message
-is never sent twice (only a queued row can be claimed). Each claim makes one Meta call,
-whose answer `send_policy.decide` turns into a verdict that `_apply` carries out. A
-retryable answer parks the message (queued again, `next_attempt_at` set) and the scheduler
-re-publishes it when due, so a slow recipient or a throttled number never holds the stream.
+(queued -> sending, `db.claims`) only the messages those slots cover, right before their
+Meta calls (a message past its validity period is never claimed: it fails `expired`). Each
+claim makes at most one Meta call, marked in PostgreSQL before its first byte
+(`consumers.liveness`), whose answer `send_policy.decide` turns into a verdict that `_apply`
+carries out. A retryable answer parks the message (queued again, `next_attempt_at` set) and
+the scheduler re-publishes it when due, so a slow recipient or a throttled number never
+holds the stream.
 The batch's outcomes are recorded together, with their Hub events, retried through outages
 and deadlocks: they are never dropped.
 """
@@ -41,8 +41,8 @@ from consumers.send_policy import (
 )
 from core.failures import TRANSIENT, Withheld
 from core.names import EXPIRED_ERROR, FAILED, SENDERS_GROUP, SENT, outbound_stream
-from db import messages
-from db.messages import Parked
+from db import claims, messages
+from db.claims import Claim, Parked
 from db.statuses import StatusChange
 from whatsapp.client import send_message
 from whatsapp.errors import MetaError, MetaUnavailable
@@ -76,6 +76,10 @@ class _Send:
     departure: Departure  # marked before the call's first byte: from then it may have left
     task: asyncio.Task[Outcome] | None = None
 
+    @property
+    def claim(self) -> Claim:
+        return self.departure.claim
+
     def outcome(self) -> Outcome:
         """What a send cut short records: the answer held, None if its call may have left,
         else the message handed back, due at once."""
@@ -84,8 +88,12 @@ class _Send:
             return task.result()
         if self.departure.marked:
             return None  # it may have left: a status webhook or the sweeper settles it
+        return self.hand_back()
+
+    def hand_back(self) -> Parked:
+        """Its call never left: queued again, due at once, the try refunded."""
         worker_metrics.MESSAGES_PARKED.labels("handed_back").inc()
-        return Parked(self.row["id"], datetime.now(UTC), counts=False)
+        return Parked(self.row["id"], datetime.now(UTC), claim=self.claim, counts=False)
 
 
 async def _send_batch(
@@ -106,8 +114,6 @@ async def _send_batch(
         await _record(ctx, held + [s.outcome() for s in sends])
         raise
     await _record(ctx, held + outcomes)
-    answered = [s for s, o in zip([s for s in sends if s.task], outcomes, strict=True) if o]
-    await ctx.liveness.settled([s.departure for s in answered if s.departure.marked])
 
 
 async def _schedule(
@@ -126,14 +132,14 @@ async def _schedule(
         now = datetime.now(UTC)
         if ctx.stop.is_set():  # the rest stays queued, due at once for another worker
             worker_metrics.MESSAGES_PARKED.labels("handed_back").inc(len(todo))
-            held += [Parked(i, now, claimed=False) for i in todo]
+            held += [Parked(i, now) for i in todo]
             return
         pause = await limiter.paused()
         if pause:
             until = datetime.fromtimestamp(pause.until, UTC)
             error = {"code": pause.code, "title": pause.title}
             worker_metrics.MESSAGES_PARKED.labels("paused").inc(len(todo))
-            held += [Parked(i, until, error, claimed=False) for i in todo]
+            held += [Parked(i, until, error) for i in todo]
             return
         # Slots count from when the script was sent, not from when a busy loop read its
         # reply: a late reply makes these sends late, never early onto the next slots.
@@ -145,9 +151,15 @@ async def _schedule(
             continue
         chunk, todo = todo[: len(slots.delays)], todo[len(slots.delays) :]
         worker_id = ctx.liveness.worker_id
-        rows = await messages.claim(ctx.pool, chunk, worker_id, number.id)
+        rows = await claims.claim(ctx.pool, chunk, worker_id, number.id)
         claimed = [
-            _Send(r, number, entry_of.get(r["id"]), Departure(worker_id, r["id"])) for r in rows
+            _Send(
+                r,
+                number,
+                entry_of.get(r["id"]),
+                Departure(r["id"], Claim(worker_id, r["sending_at"])),
+            )
+            for r in rows
         ]
         if len(rows) < len(chunk):  # sent already, parked, past its validity, another number's
             unclaimed = list(set(chunk) - {r["id"] for r in rows})
@@ -159,7 +171,8 @@ async def _schedule(
             wait_s = blocked.get(send.row["recipient"])
             if wait_s is not None:  # Meta's pair limit: only this recipient waits
                 sends.remove(send)
-                held.append(Parked(send.row["id"], now + timedelta(seconds=wait_s), counts=False))
+                later = now + timedelta(seconds=wait_s)
+                held.append(Parked(send.row["id"], later, claim=send.claim, counts=False))
                 worker_metrics.MESSAGES_PARKED.labels("pair_limit").inc()
             else:
                 send.task = asyncio.create_task(_send(ctx, send, asked_at + delay))
@@ -185,16 +198,15 @@ async def _send(ctx: Context, send: _Send, at: float) -> Outcome:
         except MetaError as exc:
             answer = exc
         except Withheld as exc:  # stopped before its first byte: it never left
-            if exc.claim_lost:  # taken for dead: whoever recovered the claim sends it
+            if exc.claim_lost:  # taken back: queued again, for whoever claims it next
                 logger.warning("claim lost, not sent message_id=%s", row["id"], extra=fields)
                 return None
-            worker_metrics.MESSAGES_PARKED.labels("handed_back").inc()
-            return Parked(row["id"], datetime.now(UTC), counts=False)
+            return send.hand_back()
         except Exception:  # a bug of ours: never risk a second send of what may have left
             logger.exception("send crashed message_id=%s", row["id"], extra=fields)
             return send.outcome()
     verdict = decide(answer, row["attempts"], ctx.settings)
-    return await _apply(ctx, send.number, row, verdict, fields)
+    return await _apply(ctx, send, verdict, fields)
 
 
 async def _post(ctx: Context, number: Number, payload: dict[str, Any], departure: Departure) -> str:
@@ -208,10 +220,9 @@ async def _post(ctx: Context, number: Number, payload: dict[str, Any], departure
     )
 
 
-async def _apply(
-    ctx: Context, number: Number, row: Any, verdict: Verdict, fields: dict[str, Any]
-) -> Outcome:
+async def _apply(ctx: Context, send: _Send, verdict: Verdict, fields: dict[str, Any]) -> Outcome:
     """Carry out a verdict: the outcome to record, and the number's limits to set."""
+    number, row, claim = send.number, send.row, send.claim
     message_id, now = row["id"], datetime.now(UTC)
     if isinstance(verdict, Sent):
         logger.info(
@@ -228,7 +239,7 @@ async def _apply(
         worker_metrics.MESSAGES_PARKED.labels("limiter_unavailable").inc()
         later = now + timedelta(seconds=ctx.settings.retry_initial_s)
     if later is not None:
-        return Parked(message_id, later, error, counts=False)
+        return Parked(message_id, later, error, claim, counts=False)
     if isinstance(verdict, AwaitStatus):
         logger.warning("send outcome unknown message_id=%s error=%s", message_id, exc, extra=fields)
         return None  # stays `sending`; a status webhook or the sweeper settles it
@@ -238,7 +249,7 @@ async def _apply(
             "send retry message_id=%s code=%s in=%s", message_id, exc.code, wait, extra=fields
         )
         worker_metrics.MESSAGES_PARKED.labels("retry").inc()
-        return Parked(message_id, now + wait, error)
+        return Parked(message_id, now + wait, error, claim)
     assert isinstance(verdict, Fail)
     logger.info(
         "send failed message_id=%s code=%s title=%s", message_id, exc.code, exc.title, extra=fields
@@ -299,7 +310,7 @@ async def _record(
         return
     async for attempt in retries.until_stored(patience_s):
         with attempt:
-            await messages.park(ctx.pool, parked)
+            await claims.park(ctx.pool, parked)
             await events.record(ctx, changes)
 
 

@@ -8,13 +8,13 @@
 - "Never got written" means: older than SWEEP_STALE_S *and* published before the point the
   consumer group has read up to. A long but healthy backlog is therefore left alone instead
   of being published twice.
-- A message a dead worker claimed but never started to send is queued again
-  (`consumers.liveness`); one whose Meta call started stays `sending`.
+- A claimed message whose Meta call never started (unmarked, `db.claims`) is queued again
+  once its worker is taken for dead or its claim is STREAM_IDLE_TIMEOUT_S old
+  (`consumers.liveness.recover`); one whose call was marked stays `sending`.
 - A queued message past its validity period (parked, say) fails `expired`.
-- A message whose Meta call started and that is left `sending` with no answer (a timeout,
-  or a worker killed mid-call) for longer than SEND_OUTCOME_TIMEOUT_S, with no status
-  webhook since, ends `failed` with code `outcome_unknown`: we never re-send blindly. One
-  whose call never started is not judged: it is its live worker's, or queued again.
+- A message whose Meta call was marked as leaving SEND_OUTCOME_TIMEOUT_S ago and that has
+  neither Meta's answer (a timeout, a worker killed mid-call) nor a status webhook since
+  ends `failed` with code `outcome_unknown`: we never re-send blindly.
 
 One replica sweeps per interval (a Redis lock); it runs inside the worker process.
 """
@@ -43,7 +43,7 @@ from core.names import (
     SWEEP_LOCK_KEY,
     outbound_stream,
 )
-from db import hub_events, messages
+from db import claims, hub_events, messages
 from db.hub_events import HubEvent
 from db.statuses import StatusChange
 
@@ -75,11 +75,8 @@ async def sweep_once(ctx: Context) -> dict[str, int]:
         await broker.publish_hub_events(
             ctx.redis, [HubEvent(r["id"], r["type"], r["message_id"], {}) for r in pending]
         )
-    requeued = await liveness.recover(ctx.pool, ctx.redis)
-    stuck = await liveness.may_have_left(
-        ctx.redis,
-        await messages.stuck_sending(ctx.pool, now - timedelta(seconds=s.send_outcome_timeout_s)),
-    )
+    requeued = await liveness.recover(ctx.pool, ctx.redis, s.stream_idle_timeout_s)
+    stuck = await claims.unanswered(ctx.pool, now - timedelta(seconds=s.send_outcome_timeout_s))
     if stuck:
         await events.record(
             ctx,

@@ -34,10 +34,9 @@ RATE_KEY = "messaging:rate:{{{phone_number_id}}}"  # GCRA: when the next send sl
 SEND_PAUSED_KEY = "messaging:send-paused:{{{phone_number_id}}}"  # JSON reason; TTL = the pause
 PAIR_LIMIT_KEY = "messaging:pair-limit:{{{phone_number_id}}}:{recipient}"  # TTL = the wait
 HUB_PAUSED_KEY = "messaging:hub-paused"  # JSON reason; set when the Hub answers 410 Gone
-# A worker is alive while its key exists (a TTL it keeps refreshing); the set holds the
-# messages whose Meta call it started (consumers/liveness.py).
+# A worker is taken for alive while its key exists (a TTL it keeps refreshing): a hint for
+# taking back its claims sooner, never the record (consumers/liveness.py).
 WORKER_KEY = "messaging:worker:{worker_id}"
-LEAVING_KEY = "messaging:leaving:{worker_id}"
 # Why each entry of a stream last failed (hash: entry id -> error), so the entry that is
 # dead-lettered after STREAM_MAX_DELIVERIES says why, whichever consumer saw it fail.
 LAST_ERRORS_KEY = "messaging:last-errors:{stream}"

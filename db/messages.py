@@ -1,4 +1,5 @@
-"""Outbound messages (`messages`): insert, claim, park, look up. Statuses: `db.statuses`."""
+"""Outbound messages (`messages`): insert, look up, republish. Claims and marks: `db.claims`;
+statuses: `db.statuses`."""
 
 from __future__ import annotations
 
@@ -10,15 +11,13 @@ from uuid import UUID
 import asyncpg
 from pypika import CustomFunction, Parameter, PostgreSQLQuery, Table
 from pypika import functions as fn
-from pypika.terms import Case
 
 import db
-from core.names import QUEUED, SENDING
+from core.names import QUEUED
 from db import Params
 
 messages = Table("messages")
 _any = CustomFunction("ANY", ["array"])
-_all = CustomFunction("ALL", ["array"])
 
 
 def param(name: str, cast: str = "") -> Parameter:
@@ -117,78 +116,6 @@ async def get_by_idempotency_keys(
     return {r["idempotency_key"]: r for r in await conn.fetch(str(q), *p.args)}
 
 
-async def claim(
-    conn: asyncpg.Connection | asyncpg.Pool, ids: list[UUID], worker: str, number: str
-) -> list[asyncpg.Record]:
-    """Move queued messages of business number `number` that are due to sending, claimed by
-    `worker`, right before their Meta call.
-
-    Only a queued row moves, so a duplicated stream entry or a second worker can never send
-    the same message twice; a parked row moves only once its next attempt is due, an expired
-    one never (`expired`), and one of another number never (its own number's limits apply).
-    """
-    p = Params()
-    due = db.is_due(messages) & (messages.expires_at.isnull() | (messages.expires_at > fn.Now()))
-    due &= messages.phone_number_id == p(number)
-    q = (
-        PostgreSQLQuery.update(messages)
-        .set(messages.status, SENDING)
-        .set(messages.claimed_by, p(worker))
-        .set(messages.sending_at, fn.Now())
-        .set(messages.updated_at, fn.Now())
-        .set(messages.next_attempt_at, None)
-        .set(messages.attempts, messages.attempts + 1)
-        .where((messages.id == _any(p(ids, "uuid[]"))) & (messages.status == QUEUED) & due)
-        .returning("id", "recipient", "payload", "attempts")
-    )
-    return await conn.fetch(str(q), *p.args)
-
-
-@dataclass(frozen=True, slots=True)
-class Parked:
-    """A message put back to `queued` until `until`, with the error that made it wait."""
-
-    message_id: UUID
-    until: datetime
-    error: dict[str, Any] | None = None
-    claimed: bool = True  # we moved it to sending (else: still queued, never claimed)
-    counts: bool = True  # the Meta call counts as an attempt (not when throttled or paused)
-
-
-async def park(conn: asyncpg.Connection | asyncpg.Pool, parked: list[Parked]) -> None:
-    """Park messages; the scheduler re-publishes them when due. A claimed row is parked only
-    while still `sending`, an unclaimed one only while `queued`: never someone else's claim."""
-    if parked:
-        rows = [
-            (
-                p.message_id,
-                p.until,
-                p.error,
-                *((SENDING, not p.counts) if p.claimed else (QUEUED, False)),
-            )
-            for p in sorted(parked, key=lambda p: p.message_id)
-        ]
-        await conn.executemany(_PARK, rows)
-
-
-def _park_sql() -> str:
-    return str(
-        PostgreSQLQuery.update(messages)
-        .set(messages.status, QUEUED)
-        .set(messages.next_attempt_at, param("$2", "timestamptz"))
-        .set(messages.last_error, fn.Coalesce(param("$3", "jsonb"), messages.last_error))
-        .set(
-            messages.attempts,
-            Case().when(param("$5", "boolean"), messages.attempts - 1).else_(messages.attempts),
-        )
-        .set(messages.updated_at, fn.Now())
-        .where((messages.id == param("$1")) & (messages.status == param("$4", "text")))
-    )
-
-
-_PARK = _park_sql()
-
-
 async def contexts(conn: asyncpg.Connection, ids: list[UUID]) -> dict[UUID, asyncpg.Record]:
     """What every Hub event about these messages echoes: wamid, recipient, metadata, number."""
     p = Params()
@@ -248,41 +175,6 @@ async def expired(
     return [r["id"] for r in await conn.fetch(str(q), *p.args)]
 
 
-async def claimants(conn: asyncpg.Connection | asyncpg.Pool) -> list[str]:
-    """The workers that hold messages `sending`."""
-    q = (
-        PostgreSQLQuery.from_(messages)
-        .select(messages.claimed_by)
-        .distinct()
-        .where((messages.status == SENDING) & messages.claimed_by.notnull())
-    )
-    return [r["claimed_by"] for r in await conn.fetch(str(q))]
-
-
-async def requeue_unsent(
-    conn: asyncpg.Connection | asyncpg.Pool, worker: str, left: list[UUID]
-) -> list[Queued]:
-    """A dead `worker`'s messages still `sending` whose Meta call never started (not in
-    `left`): queued again, due at once, the try refunded."""
-    p = Params()
-    q = (
-        PostgreSQLQuery.update(messages)
-        .set(messages.status, QUEUED)
-        .set(messages.claimed_by, None)
-        .set(messages.next_attempt_at, None)
-        .set(messages.attempts, messages.attempts - 1)
-        .set(messages.published_at, fn.Now())
-        .set(messages.updated_at, fn.Now())
-        .where(
-            (messages.status == SENDING)
-            & (messages.claimed_by == p(worker))
-            & (messages.id != _all(p(left, "uuid[]")))
-        )
-        .returning(messages.id, messages.phone_number_id)
-    )
-    return _queued(await conn.fetch(str(q), *p.args))
-
-
 async def republish_stale(
     conn: asyncpg.Connection | asyncpg.Pool, number: str, older_than: datetime, limit: int = 1000
 ) -> list[Queued]:
@@ -298,22 +190,6 @@ async def republish_stale(
         where=lambda p: messages.phone_number_id == p(number),
     )
     return _queued(rows)
-
-
-async def stuck_sending(
-    conn: asyncpg.Connection | asyncpg.Pool, older_than: datetime, limit: int = 1000
-) -> list[asyncpg.Record]:
-    """Messages claimed before `older_than` that never got an answer or a status: their
-    `id` and who claimed them (`claimed_by`)."""
-    p = Params()
-    q = (
-        PostgreSQLQuery.from_(messages)
-        .select(messages.id, messages.claimed_by)
-        .where((messages.status == SENDING) & (messages.sending_at < p(older_than)))
-        .orderby(messages.sending_at)
-        .limit(limit)
-    )
-    return await conn.fetch(str(q), *p.args)
 
 
 async def republish_due(conn: asyncpg.Connection | asyncpg.Pool, limit: int = 1000) -> list[Queued]:

@@ -130,6 +130,14 @@ class RedisServer:
         self.proc.wait(30)
         self.proc = None
 
+    def forget(self) -> None:
+        """Delete the stopped server's data: it starts empty (no persistence, a failover to
+        a replica that had none of it)."""
+        assert self.proc is None, "stop it first"
+        for path in self.data.iterdir():
+            if path.name != "redis.log":
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+
     def url(self, db: int = 0) -> str:
         return f"redis://127.0.0.1:{self.port}/{db}"
 

@@ -61,6 +61,8 @@ async def _outbound(conn: asyncpg.Connection, row: Any) -> dict[str, Any]:
         "error": row["error"],
         "last_error": row["last_error"],
         "next_attempt_at": row["next_attempt_at"],
+        "claimed_by": row["claimed_by"],
+        "left_at": row["left_at"],  # its last Meta call may have left from then (db.claims)
         "created_at": row["created_at"],
         "timeline": timeline,
         "hub_events": await _events(conn, row["id"], []),
@@ -91,6 +93,7 @@ def render(r: dict[str, Any]) -> str:
     else:
         pairs = [(k, r[k]) for k in _FIELDS]
         pairs += [("error", _error(r["error"])), ("retrying", _retrying(r))]
+        pairs += [("claim", _claim(r))]
         out = [f"message {r['id']} (outbound)", facts(pairs)]
         out += ["", "timeline"]
         rows = [(when(t["at"]), t["status"], t["source"]) for t in r["timeline"]]
@@ -121,6 +124,15 @@ def _error(error: dict[str, Any] | None) -> str:
     if not error:
         return "-"
     return " ".join(cell(error.get(k)) for k in ("code", "title") if error.get(k) is not None)
+
+
+def _claim(r: dict[str, Any]) -> str:
+    """Who holds a `sending` message, and whether its Meta call may have left."""
+    if r["status"] != "sending":
+        return "-"
+    if r["left_at"]:
+        return f"{r['claimed_by']}; its Meta call may have left at {when(r['left_at'])}"
+    return f"{r['claimed_by']}; its Meta call has not started"
 
 
 def _retrying(r: dict[str, Any]) -> str:

@@ -14,13 +14,7 @@ import pytest
 from consumers import liveness, scheduler, sender
 from consumers.context import Context
 from consumers.runner import Entry
-from core.names import (
-    HUB_STREAM,
-    LEAVING_KEY,
-    PAIR_LIMIT_KEY,
-    SEND_PAUSED_KEY,
-    WORKER_KEY,
-)
+from core.names import HUB_STREAM, PAIR_LIMIT_KEY, SEND_PAUSED_KEY, WORKER_KEY
 from db import messages, service_windows
 from db.messages import NewMessage
 from tests.support.edge import OK, Reply, meta_error, worker_context
@@ -224,31 +218,36 @@ async def test_a_batch_leaves_one_slot_apart(pool, redis, edge):
     assert 0.19 <= edge.calls[-1].at - started < 2
 
 
-async def test_each_meta_call_is_marked_and_the_mark_kept_only_while_in_doubt(ctx, edge):
-    """Both calls were marked before their first byte; the answered one's mark is dropped,
-    the one without an answer keeps it (it may have left: it is never sent again)."""
+async def test_each_meta_call_is_marked_in_postgresql_before_it_leaves(ctx, edge):
+    """Both calls were marked before their first byte. The one without an answer may have
+    left: with its worker taken for dead and Redis emptied, it is still never queued again."""
     answered, in_doubt = await queue(ctx.pool, A), await queue(ctx.pool, B)
     edge.answer(B, (200, {"messages": []}, {}))  # an answer without a wamid: outcome unknown
+    before = datetime.now(UTC)
     await send(ctx, answered, in_doubt)
     assert edge.keys() == [A, B]
-    key = LEAVING_KEY.format(worker_id=ctx.liveness.worker_id)
-    assert await ctx.redis.smembers(key) == {str(in_doubt)}
-    assert 0 < await ctx.redis.pttl(key) <= 2 * ctx.settings.send_outcome_timeout_s * 1000
+    rows = [await row(ctx.pool, i) for i in (answered, in_doubt)]
+    assert [r["status"] for r in rows] == ["sent", "sending"]
+    for r, call in zip(rows, edge.calls, strict=True):
+        assert before < r["sending_at"] <= r["left_at"] < wall_clock(call.at)
+    await ctx.redis.flushdb()
+    assert await liveness.recover(ctx.pool, ctx.redis, 0) == {"requeued": 0}
     assert (await row(ctx.pool, in_doubt))["status"] == "sending"
-    assert await liveness.recover(ctx.pool, ctx.redis) == {"requeued": 0}
 
 
-async def test_a_worker_taken_for_dead_sends_none_of_its_claims(ctx, edge):
-    """Its key expired (a long stall, say): the claim is no longer its to send; the sweeper's
-    recovery queues it again for a live worker."""
+def wall_clock(monotonic: float) -> datetime:
+    return datetime.now(UTC) - timedelta(seconds=time.monotonic() - monotonic)
+
+
+async def test_a_worker_taken_for_dead_still_sends_the_claims_nobody_took_back(ctx, edge):
+    """Its key is only a hint: gone (Redis lost it, a stall), the worker's claims are still
+    its own until the sweeper takes them back, and it sends them once."""
     message_id = await queue(ctx.pool, A)
     await ctx.redis.delete(WORKER_KEY.format(worker_id=ctx.liveness.worker_id))
     await send(ctx, message_id)
-    assert edge.calls == []
-    assert (await row(ctx.pool, message_id))["status"] == "sending"
-    assert await liveness.recover(ctx.pool, ctx.redis) == {"requeued": 1}
-    r = await row(ctx.pool, message_id)
-    assert (r["status"], r["attempts"]) == ("queued", 0)
+    assert len(edge.calls) == 1
+    assert (await row(ctx.pool, message_id))["status"] == "sent"
+    assert await liveness.recover(ctx.pool, ctx.redis, 0) == {"requeued": 0}
 
 
 async def test_messages_past_their_validity_are_never_sent_and_fail_expired(pool, redis, edge):

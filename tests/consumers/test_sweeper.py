@@ -12,8 +12,8 @@ from redis.asyncio import Redis
 
 from consumers import events, sweeper
 from core import broker
-from core.names import HUB_STREAM, LEAVING_KEY, WORKER_KEY
-from db import hub_events, messages
+from core.names import HUB_STREAM, WORKER_KEY
+from db import claims, hub_events, messages
 from db.hub_events import HubEvent
 from db.messages import NewMessage
 from tests.support.settings import NUMBER, OUTBOUND
@@ -42,8 +42,14 @@ async def alive(redis: Redis) -> None:
 
 async def sending(pool: asyncpg.Pool) -> uuid.UUID:
     message_id = await queued(pool)
-    assert len(await messages.claim(pool, [message_id], "worker-1", NUMBER)) == 1
+    assert len(await claims.claim(pool, [message_id], "worker-1", NUMBER)) == 1
     return message_id
+
+
+async def mark(pool: asyncpg.Pool, message_id: uuid.UUID) -> None:
+    """worker-1's Meta call of the message may have left."""
+    row = await messages.get(pool, message_id)
+    assert await claims.mark_left(pool, "worker-1", [(message_id, row["sending_at"])])
 
 
 async def pending_event(pool: asyncpg.Pool) -> str:
@@ -99,13 +105,15 @@ async def test_stale_pending_hub_event_is_republished(ctx: SimpleNamespace) -> N
 async def test_message_stuck_sending_ends_failed_with_outcome_unknown(
     ctx: SimpleNamespace,
 ) -> None:
-    """Its Meta call started (the mark) and no answer or status came: the verdict. The one
-    whose call never started, its worker alive, is not judged: it is still the worker's."""
-    message_id, not_started = await sending(ctx.pool), await sending(ctx.pool)
-    await ctx.redis.sadd(LEAVING_KEY.format(worker_id="worker-1"), str(message_id))
-    for i in (message_id, not_started):
-        await age(ctx.pool, "messages", "sending_at", i)
+    """Its Meta call was marked long ago and no answer or status came: the verdict. The one
+    marked just now waits; the one never marked is never judged."""
+    message_id, just_now = await sending(ctx.pool), await sending(ctx.pool)
+    not_started = await sending(ctx.pool)
+    for i in (message_id, just_now):
+        await mark(ctx.pool, i)
+    await age(ctx.pool, "messages", "left_at", message_id)
     assert (await sweeper.sweep_once(ctx))["outcome_unknown"] == 1
+    assert (await messages.get(ctx.pool, just_now))["status"] == "sending"
     assert (await messages.get(ctx.pool, not_started))["status"] == "sending"
     row = await messages.get(ctx.pool, message_id)
     assert row["status"] == "failed"
@@ -174,15 +182,15 @@ async def test_rows_that_need_no_repair_are_left_alone(ctx: SimpleNamespace, mak
 
 
 async def test_a_dead_workers_claims_that_never_left_are_queued_again(ctx, redis) -> None:
-    """worker-1 claimed two messages and started the Meta call of one, then died: the other
+    """worker-1 claimed two messages and marked the Meta call of one, then died: the other
     goes back on the stream, its try refunded; the one that may have left waits."""
     left, never = await sending(ctx.pool), await sending(ctx.pool)
-    await redis.sadd(LEAVING_KEY.format(worker_id="worker-1"), str(left))
+    await mark(ctx.pool, left)
     assert (await sweeper.sweep_once(ctx))["requeued"] == 0  # alive: nothing to recover
     await redis.delete(WORKER_KEY.format(worker_id="worker-1"))
     assert (await sweeper.sweep_once(ctx))["requeued"] == 1
     rows = {r["id"]: r for r in await ctx.pool.fetch("SELECT * FROM messages")}
-    assert (rows[never]["status"], rows[never]["attempts"], rows[never]["claimed_by"]) == (
+    assert (rows[never]["status"], rows[never]["attempts"], rows[never]["left_at"]) == (
         "queued",
         0,
         None,
@@ -190,6 +198,20 @@ async def test_a_dead_workers_claims_that_never_left_are_queued_again(ctx, redis
     assert (rows[left]["status"], rows[left]["claimed_by"]) == ("sending", "worker-1")
     assert await stream_field(ctx.redis, OUTBOUND, "message_id") == [str(never)]
     assert (await sweeper.sweep_once(ctx))["requeued"] == 0  # once
+
+
+async def test_an_unmarked_claim_of_a_live_worker_is_queued_again_past_the_bound(ctx) -> None:
+    """worker-1 is alive but its claim is older than STREAM_IDLE_TIMEOUT_S and was never
+    marked (the claim's reply was lost, say): queued again all the same. A marked one of the
+    same age waits for its answer."""
+    lost, marked = await sending(ctx.pool), await sending(ctx.pool)
+    await mark(ctx.pool, marked)
+    for i in (lost, marked):
+        await age(ctx.pool, "messages", "sending_at", i)
+    assert (await sweeper.sweep_once(ctx))["requeued"] == 1
+    assert (await messages.get(ctx.pool, lost))["status"] == "queued"
+    assert (await messages.get(ctx.pool, marked))["status"] == "sending"
+    assert await stream_field(ctx.redis, OUTBOUND, "message_id") == [str(lost)]
 
 
 async def test_a_parked_message_past_its_validity_fails_expired(ctx) -> None:

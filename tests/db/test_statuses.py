@@ -1,4 +1,4 @@
-"""Status timeline, claiming and the Hub event outbox, on real PostgreSQL and Redis."""
+"""Status timeline and the Hub event outbox, on real PostgreSQL and Redis."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from consumers import events
 from core.names import HUB_STREAM
-from db import messages, statuses
+from db import claims, messages, statuses
 from db.messages import NewMessage
 from db.statuses import StatusChange
 from tests.support.settings import NUMBER
@@ -154,40 +154,6 @@ async def test_one_batch_updates_many_messages(pool: asyncpg.Pool) -> None:
     assert (await messages.get(pool, second))["status"] == "delivered"
 
 
-async def test_claim_returns_each_queued_message_once(pool: asyncpg.Pool) -> None:
-    ids = [await queued(pool) for _ in range(3)]
-    first = await messages.claim(pool, ids, "worker-1", NUMBER)
-    assert sorted(r["id"] for r in first) == sorted(ids)
-    assert await messages.claim(pool, ids, "worker-1", NUMBER) == []
-    rows = [await messages.get(pool, i) for i in ids]
-    assert {(r["status"], r["attempts"]) for r in rows} == {("sending", 1)}
-    assert all(r["sending_at"] is not None for r in rows)
-
-
-async def test_a_claim_takes_only_its_own_numbers_messages(pool: asyncpg.Pool) -> None:
-    ours = await queued(pool)
-    assert await messages.claim(pool, [ours], "worker-1", "999") == []  # another number's
-    assert (await messages.get(pool, ours))["status"] == "queued"
-    assert [r["id"] for r in await messages.claim(pool, [ours], "worker-1", NUMBER)] == [ours]
-
-
-async def test_concurrent_claims_split_messages_without_overlap(pool: asyncpg.Pool) -> None:
-    ids = [await queued(pool) for _ in range(20)]
-    async with pool.acquire() as a, pool.acquire() as b:
-        left, right = await asyncio.gather(
-            messages.claim(a, ids, "worker-1", NUMBER), messages.claim(b, ids, "worker-1", NUMBER)
-        )
-    claimed = [r["id"] for r in left] + [r["id"] for r in right]
-    assert sorted(claimed) == sorted(ids)
-
-
-async def test_message_not_queued_is_never_claimed(pool: asyncpg.Pool) -> None:
-    message_id = await queued(pool)
-    await record(pool, [change(message_id, "sent")])
-    assert await messages.claim(pool, [message_id], "worker-1", NUMBER) == []
-    assert (await messages.get(pool, message_id))["status"] == "sent"
-
-
 async def hub_rows(pool: asyncpg.Pool) -> list[asyncpg.Record]:
     return await pool.fetch("SELECT id, type, message_id, payload FROM hub_events ORDER BY id")
 
@@ -273,7 +239,7 @@ async def test_concurrent_batches_in_opposite_order_never_deadlock(pool: asyncpg
 
 async def test_sweeper_verdict_never_overwrites_a_status_that_landed(pool: asyncpg.Pool) -> None:
     message_id = await queued(pool)
-    await messages.claim(pool, [message_id], "worker-1", NUMBER)
+    await claims.claim(pool, [message_id], "worker-1", NUMBER)
     await record(pool, [change(message_id, "sent")])
     async with pool.acquire() as conn, conn.transaction():
         applied = await statuses.record_statuses(

@@ -4,8 +4,8 @@ every accepted message is terminal, none was sent twice, every Hub event arrived
 nothing was dead-lettered.
 
 A message the killed worker had claimed (`sending`) either never left (its Meta call was not
-marked: queued again once the worker's heartbeat is gone, consumers/liveness.py) or may have
-reached Meta (marked: settled by its status webhook, else `failed`/`outcome_unknown` after
+marked: queued again once the worker's heartbeat is gone, db.claims) or may have reached
+Meta (marked: settled by its status webhook, else `failed`/`outcome_unknown` after
 SEND_OUTCOME_TIMEOUT_S). It is never re-sent blindly. Those are counted separately.
 """
 
@@ -21,7 +21,6 @@ from uuid import UUID
 
 import pytest
 
-from core.names import LEAVING_KEY
 from tests.faults.counts import (
     STREAMS,
     assert_promise,
@@ -132,9 +131,9 @@ async def test_worker_sigkill_with_default_timeouts_resends_what_never_left(make
 
 
 async def _marked(fs: FaultStack, row: Any) -> bool:
-    """The message is in its (dead) worker's set of calls that may have left."""
-    leaving = LEAVING_KEY.format(worker_id=row["claimed_by"])
-    return bool(row["claimed_by"]) and bool(await fs.redis("SISMEMBER", leaving, row["id"]))
+    """The message's Meta call was marked as leaving (db.claims)."""
+    marked = await fs.sql("SELECT left_at FROM messages WHERE id = $1::uuid", row["id"])
+    return marked[0]["left_at"] is not None
 
 
 def _split(final: list[Any], reached: set[str]) -> dict[str, int]:

@@ -25,7 +25,7 @@ from core.names import (
     SENDERS_GROUP,
     WEBHOOKS_STREAM,
 )
-from db import messages
+from db import claims, messages
 from db.inbound import NewInbound
 from db.messages import NewMessage
 from db.statuses import StatusChange
@@ -145,6 +145,23 @@ async def test_message_by_id_or_wamid_shows_state_timeline_events_and_attempts(
 
     missing = await ops("message", str(uuid.uuid4()))
     assert missing.returncode == 1 and "no message" in missing.stderr
+
+
+async def test_a_sending_message_says_who_holds_it_and_whether_its_call_may_have_left(
+    ctx, ops
+) -> None:
+    held = []
+    for to in ("4915100000001", "4915100000002"):
+        m = NewMessage(uuid.uuid4(), None, "0" * 64, to, "text", {}, None, NUMBER)
+        await messages.insert(ctx.pool, m)
+        [row] = await claims.claim(ctx.pool, [m.id], "worker-7", NUMBER)
+        held.append((m.id, row["sending_at"]))
+    await claims.mark_left(ctx.pool, "worker-7", held[:1])
+    marked, unmarked = [ok(await ops("message", str(i))) for i, _ in held]
+    assert "worker-7; its Meta call may have left at" in marked
+    assert "worker-7; its Meta call has not started" in unmarked
+    report = orjson.loads(ok(await ops("message", str(held[0][0]), "--json")))
+    assert (report["claimed_by"], report["left_at"] is not None) == ("worker-7", True)
 
 
 async def test_inbound_message_by_wamid_shows_its_event_but_not_its_text(ctx, ops) -> None:

@@ -15,7 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from core import broker
-from db import messages
+from db import claims, messages
 from db.messages import NewMessage
 from server.send_batch import send_batcher, store_and_publish
 from tests.conftest import Services
@@ -100,7 +100,7 @@ async def test_publish_that_landed_and_was_claimed_is_accepted_not_503(
     m = _message(None)
 
     async def a_sender_claims_it() -> None:
-        assert [r["id"] for r in await messages.claim(pool, [m.id], "worker-1", NUMBER)] == [m.id]
+        assert [r["id"] for r in await claims.claim(pool, [m.id], "worker-1", NUMBER)] == [m.id]
 
     proxy.fault = "drop_reply"
     proxy.after_landed = a_sender_claims_it

@@ -3,6 +3,7 @@ script, and a real worker context (PostgreSQL, Redis, the worker's HTTP client) 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator
@@ -44,6 +45,7 @@ class Scripted:
     url: str = ""
     script: dict[str, deque[Reply]] = field(default_factory=lambda: defaultdict(deque))
     calls: list[Call] = field(default_factory=list)
+    held: dict[str, asyncio.Event] = field(default_factory=dict)  # key -> answer once set
 
     def answer(self, key: str, *replies: Reply) -> None:
         self.script[key].extend(replies)
@@ -58,6 +60,8 @@ class Scripted:
         queue = self.script[key] if self.script.get(key) else self.script["*"]
         status, payload, headers = queue.popleft() if queue else OK
         self.calls.append(Call(time.monotonic(), key, body, status, raw, dict(request.headers)))
+        if key in self.held:  # taken, as Meta takes a message, and answered only later
+            await self.held[key].wait()
         return web.json_response(payload, status=status, headers=headers)
 
 
