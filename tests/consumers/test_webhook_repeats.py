@@ -138,21 +138,21 @@ async def test_two_131047_failures_to_one_recipient_close_its_window_in_one_tran
     assert window.closed_at == datetime.fromtimestamp(T0 + 1, UTC)  # the latest closing
 
 
-async def test_one_contact_many_times_costs_about_what_as_many_contacts_do(ctx, pool) -> None:
-    """The whole batch through the processor, best of three runs each (new wamids each run):
-    within 1.5x of each other (written item by item, one contact took ~20x longer)."""
+async def test_one_contact_many_times_costs_no_more_than_as_many_contacts(ctx, pool) -> None:
+    """The whole batch through the processor, best of five runs each (new wamids each run):
+    one contact within 1.5x of 620 (written item by item, it took ~20x as long)."""
 
-    async def best_of_three(contact: Callable[[int, int], str], label: str) -> float:
+    async def best_of_five(contact: Callable[[int, int], str], label: str) -> float:
         best = float("inf")
-        for run in range(3):
+        for run in range(5):
             entries = inbound_batch(contact, f"{label}{run}")
             started = time.perf_counter()
             assert await webhook_processor.handle(ctx, entries) == {}
             best = min(best, time.perf_counter() - started)
         return best
 
-    await best_of_three(many, "warm")  # prepared statements, pool connections
-    alone, apart = await best_of_three(one, "one"), await best_of_three(many, "many")
+    await best_of_five(many, "warm")  # prepared statements, pool connections
+    alone, apart = await best_of_five(one, "one"), await best_of_five(many, "many")
     print(f"\n{POSTS} POSTs x {ITEMS}: one contact {alone * 1000:.0f} ms, ", end="")
     print(f"{POSTS * ITEMS} contacts {apart * 1000:.0f} ms")
-    assert max(alone, apart) <= 1.5 * min(alone, apart)
+    assert alone <= 1.5 * apart
