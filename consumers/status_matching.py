@@ -1,17 +1,23 @@
-"""Which message a status of Meta's is about, and what becomes of one we cannot place.
+"""Which message a status of Meta's is about, whether it may change it, and what becomes of
+one we cannot place.
 
-A status names our message by the callback data we sent (our id), else by its wamid; the
-callback data is only a claim, so a status counts only for a message that exists. A status
-that names none of ours is held (`db.held_statuses`) for STATUS_HOLD_S: the sender's write
-of that wamid may be a moment behind Meta's webhook. The scheduler matches held statuses
-again each pass (`retry_held`); one still unmatched when its hold runs out is kept as
-foreign, counted and logged, never forwarded.
+A status names our message by the callback data we sent (our id), else by its wamid; both
+are only claims, so a status is applied only to a message that exists and only when it
+passes the cross-check: its webhook's business number (`metadata.phone_number_id`) is the
+message's, and its `recipient_id`, where Meta gives one (a BSUID user's status may have
+none), names the message's recipient (`whatsapp.recipients.same_user`: Meta's wa_id can
+differ from the number we sent to). A status that names none of ours, or fails the check,
+is held (`db.held_statuses`) for STATUS_HOLD_S: the sender's write of that wamid may be a
+moment behind Meta's webhook. The scheduler matches held statuses again each pass
+(`retry_held`), with the same check; one still unmatched when its hold runs out is kept as
+foreign, counted and logged with the reason, never forwarded.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,44 +27,89 @@ from db import held_statuses, messages
 from db.held_statuses import HeldStatus
 from db.statuses import StatusChange
 from whatsapp.notifications import StatusUpdate, status_update
+from whatsapp.recipients import same_user
 
 logger = logging.getLogger("consumers.status_matching")
+
+# Why a status was not applied.
+_NO_MESSAGE = "no message of ours has its wamid or id"
+_NO_NUMBER = "its webhook names no business number"
+_OTHER_NUMBER = "its webhook is from another business number than the message's"
+_OTHER_RECIPIENT = "its recipient_id is not the message's recipient"
+_UNREADABLE = "it cannot be read as a status"
+
+
+@dataclass(frozen=True, slots=True)
+class Unmatched:
+    """A status that changes no message, and why."""
+
+    update: StatusUpdate
+    reason: str
+    message_id: uuid.UUID | None = None  # the message it named, when that one exists
+
+    def log_fields(self) -> dict[str, Any]:
+        """Ids and the reason, never the message or the recipient."""
+        return {
+            "wamid": self.update.wamid,
+            "message_status": self.update.status,
+            "message_id": str(self.message_id) if self.message_id else None,
+            "phone_number_id": self.update.phone_number_id,
+            "reason": self.reason,
+        }
 
 
 async def match(
     ctx: Context, updates: list[StatusUpdate]
-) -> tuple[list[StatusChange], list[StatusUpdate]]:
-    """(the changes of the statuses that name a message of ours, the statuses that do not)."""
+) -> tuple[list[StatusChange], list[Unmatched]]:
+    """(the changes of the statuses that name a message of ours and pass the cross-check,
+    the statuses that do not, each with why)."""
     if not updates:
         return [], []
     async with ctx.pool.acquire() as conn:
         by_wamid = await messages.ids_by_wamid(
             conn, [u.wamid for u in updates if _our_id(u) is None]
         )
-        known = await messages.existing(
+        known = await messages.parties(
             conn, [i for u in updates if (i := _our_id(u) or by_wamid.get(u.wamid))]
         )
-    changes, unknown = [], []
+    changes, unmatched = [], []
     for u in updates:
         message_id = _our_id(u) or by_wamid.get(u.wamid)
-        if message_id in known:
+        message = known.get(message_id)
+        reason = _NO_MESSAGE if message is None else _mismatch(u, message)
+        if reason is None:
             changes.append(_change(message_id, u))
         else:
-            unknown.append(u)
-    return changes, unknown
+            unmatched.append(Unmatched(u, reason, message_id if message else None))
+    return changes, unmatched
 
 
-async def hold(ctx: Context, updates: list[StatusUpdate]) -> None:
-    """Keep statuses of unknown messages to match them again for STATUS_HOLD_S."""
+def _mismatch(u: StatusUpdate, message: Any) -> str | None:
+    """Why a status may not change the message it names; None when it may."""
+    if u.phone_number_id is None:
+        return _NO_NUMBER
+    if u.phone_number_id != message["phone_number_id"]:
+        return _OTHER_NUMBER
+    if u.recipient_id is not None and not same_user(message["recipient"], u.recipient_id):
+        return _OTHER_RECIPIENT
+    return None
+
+
+async def hold(ctx: Context, unmatched: list[Unmatched]) -> None:
+    """Keep statuses that changed no message, to match them again for STATUS_HOLD_S."""
     until = datetime.now(UTC) + timedelta(seconds=ctx.settings.status_hold_s)
-    rows = [HeldStatus(u.wamid, u.status, u.phone_number_id, u.raw, until) for u in updates]
+    rows = [
+        HeldStatus(m.update.wamid, m.update.status, m.update.phone_number_id, m.update.raw, until)
+        for m in unmatched
+    ]
     if await held_statuses.hold(ctx.pool, rows):
-        for u in updates:
+        for m in unmatched:
             logger.info(
-                "status held for an unknown message wamid=%s status=%s",
-                u.wamid,
-                u.status,
-                extra={"wamid": u.wamid, "message_status": u.status},
+                "status held wamid=%s status=%s: %s",
+                m.update.wamid,
+                m.update.status,
+                m.reason,
+                extra=m.log_fields(),
             )
 
 
@@ -70,24 +121,28 @@ async def retry_held(ctx: Context) -> dict[str, int]:
         return {"matched": 0, "foreign": 0}
     updates = {r["id"]: status_update(r["raw"], r["phone_number_id"]) for r in rows}
     readable = {i: u for i, u in updates.items() if u is not None}
-    changes, unknown = await match(ctx, list(readable.values()))
+    changes, unmatched = await match(ctx, list(readable.values()))
     if changes:
         await events.record(ctx, changes)
-    still = {id(u) for u in unknown}
+    why = {id(m.update): m for m in unmatched}
+    await held_statuses.release(ctx.pool, [i for i, u in readable.items() if id(u) not in why])
     now = datetime.now(UTC)
-    await held_statuses.release(ctx.pool, [i for i, u in readable.items() if id(u) not in still])
-    expired = [
-        r["id"]
+    expired = {
+        r["id"]: why.get(id(updates[r["id"]]))
         for r in rows
-        if r["hold_until"] <= now and (updates[r["id"]] is None or id(updates[r["id"]]) in still)
-    ]
-    for row in await held_statuses.make_foreign(ctx.pool, expired):
+        if r["hold_until"] <= now and (updates[r["id"]] is None or id(updates[r["id"]]) in why)
+    }
+    for row in await held_statuses.make_foreign(ctx.pool, list(expired)):
         worker_metrics.FOREIGN_STATUSES.labels(row["status"]).inc()
+        m = expired[row["id"]]
+        reason = m.reason if m else _UNREADABLE
+        fields = m.log_fields() if m else {"wamid": row["wamid"], "reason": reason}
         logger.warning(
-            "foreign status: no message of ours has wamid=%s (status=%s)",
+            "foreign status wamid=%s status=%s: %s",
             row["wamid"],
             row["status"],
-            extra={"wamid": row["wamid"], "message_status": row["status"]},
+            reason,
+            extra=fields,
         )
     return {"matched": len(changes), "foreign": len(expired)}
 

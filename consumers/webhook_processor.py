@@ -3,10 +3,11 @@ changes -> outbox.
 
 A batch of stream entries (each one of Meta's POSTs, each with many statuses and messages)
 is parsed and recorded in one transaction. Statuses find their message by our id, which we
-send as `biz_opaque_callback_data`, or else by wamid (`consumers.status_matching`); a status
-for a message we do not know is held and matched again, then kept as foreign. Every other
-change (template status, account updates, any field Meta adds) and every item the parser
-could not read is stored and forwarded, never lost.
+send as `biz_opaque_callback_data`, or else by wamid, and count only when their webhook's
+number and recipient are the message's (`consumers.status_matching`); any other status is
+held and matched again, then kept as foreign. Every other change (template status, account
+updates, any field Meta adds) and every item the parser could not read is stored and
+forwarded, never lost.
 """
 
 from __future__ import annotations

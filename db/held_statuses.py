@@ -77,7 +77,7 @@ async def release(conn: asyncpg.Connection | asyncpg.Pool, ids: list[int]) -> No
 async def make_foreign(
     conn: asyncpg.Connection | asyncpg.Pool, ids: list[int]
 ) -> list[asyncpg.Record]:
-    """Mark held statuses foreign (once); returns those this call marked."""
+    """Mark held statuses foreign (once); returns those this call marked (id, wamid, status)."""
     if not ids:
         return []
     p = Params()
@@ -85,7 +85,7 @@ async def make_foreign(
         PostgreSQLQuery.update(held)
         .set(held.foreign_at, fn.Now())
         .where((held.id == _any(p(ids, "bigint[]"))) & held.foreign_at.isnull())
-        .returning(held.wamid, held.status)
+        .returning(held.id, held.wamid, held.status)
     )
     return await conn.fetch(str(q), *p.args)
 

@@ -134,16 +134,17 @@ async def contexts(conn: asyncpg.Connection, ids: list[UUID]) -> dict[UUID, asyn
     return {r["id"]: r for r in await conn.fetch(str(q), *p.args)}
 
 
-async def existing(conn: asyncpg.Connection, ids: list[UUID]) -> set[UUID]:
+async def parties(conn: asyncpg.Connection, ids: list[UUID]) -> dict[UUID, asyncpg.Record]:
+    """Who each of these messages that exist is from and to: `phone_number_id`, `recipient`."""
     if not ids:
-        return set()
+        return {}
     p = Params()
     q = (
         PostgreSQLQuery.from_(messages)
-        .select(messages.id)
+        .select(messages.id, messages.phone_number_id, messages.recipient)
         .where(messages.id == _any(p(list(set(ids)), "uuid[]")))
     )
-    return {r["id"] for r in await conn.fetch(str(q), *p.args)}
+    return {r["id"]: r for r in await conn.fetch(str(q), *p.args)}
 
 
 async def ids_by_wamid(conn: asyncpg.Connection, wamids: list[str]) -> dict[str, UUID]:

@@ -58,14 +58,16 @@ class Window:
 async def opened(
     conn: asyncpg.Connection | asyncpg.Pool, rows: list[tuple[str, str, datetime]]
 ) -> None:
-    """Contacts wrote: (phone number id, wa_id, when their message was sent)."""
+    """Contacts wrote: (phone number id, wa_id, when their message was sent); a contact may
+    come many times, its latest message counts."""
     await _upsert(conn, _OPENED, rows)
 
 
 async def closed(
     conn: asyncpg.Connection | asyncpg.Pool, rows: list[tuple[str, str, datetime]]
 ) -> None:
-    """Meta said the windows are closed (131047): (phone number id, wa_id, when it said so)."""
+    """Meta said the windows are closed (131047): (phone number id, wa_id, when it said so);
+    a contact may come many times, the latest closing counts."""
     await _upsert(conn, _CLOSED, rows)
 
 
@@ -73,8 +75,20 @@ async def _upsert(
     conn: asyncpg.Connection | asyncpg.Pool, sql: str, rows: list[tuple[str, str, datetime]]
 ) -> None:
     if rows:
-        rows = sorted(rows)  # one lock order everywhere: no deadlocks
+        rows = _latest_of_each(rows)
         await conn.execute(sql, *(list(column) for column in zip(*rows, strict=True)))
+
+
+def _latest_of_each(rows: list[tuple[str, str, datetime]]) -> list[tuple[str, str, datetime]]:
+    """One row per number and contact, with its latest time, in key order. An upsert may
+    touch a row only once (PostgreSQL's CardinalityViolationError), and a batch can hold a
+    contact's many messages; one lock order everywhere means no deadlocks."""
+    latest: dict[tuple[str, str], datetime] = {}
+    for number, wa_id, at in rows:
+        seen = latest.get((number, wa_id))
+        if seen is None or at > seen:
+            latest[(number, wa_id)] = at
+    return [(number, wa_id, at) for (number, wa_id), at in sorted(latest.items())]
 
 
 async def get(conn: asyncpg.Connection | asyncpg.Pool, phone_number_id: str, wa_id: str) -> Window:

@@ -7,7 +7,7 @@ environment, else from `.env`, else from the local run's `.data/dev/env` (writte
     python -m ops message <id|wamid>      state, timeline, Hub events and their deliveries
     python -m ops streams                 streams, groups, lag, pending entries, consumers
     python -m ops dead                    dead-letter entries and dead Hub events, with reasons
-    python -m ops foreign [--wamid W]     statuses for wamids of no message of ours
+    python -m ops foreign [--wamid W]     statuses that changed no message of ours
     python -m ops replay --id evt_... | --since T [--until T] | --all
                                           dead Hub events get a fresh retry schedule
     python -m ops replay --stream outbound:<number> --id <entry> | --since T | --all
@@ -80,7 +80,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--pending", type=int, default=10, help="pending entries shown per group")
     d = sub.add_parser("dead", parents=[common], help="dead-letter entries and dead Hub events")
     d.add_argument("--limit", type=int, default=50, help="newest N of each kind")
-    f = sub.add_parser("foreign", parents=[common], help="statuses of no message of ours")
+    f = sub.add_parser("foreign", parents=[common], help="statuses that changed no message of ours")
     f.add_argument("--wamid", help="only this wamid's")
     f.add_argument("--limit", type=int, default=50, help="newest N")
     r = sub.add_parser("replay", parents=[common], help="replay dead Hub events or entries")

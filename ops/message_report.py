@@ -142,11 +142,13 @@ def _retrying(r: dict[str, Any]) -> str:
 
 
 def render_foreign(rows: list[dict[str, Any]]) -> str:
-    """Statuses for wamids of no message of ours: held (matched again) or foreign."""
+    """Statuses that changed no message of ours (an unknown wamid, or a webhook whose number or
+    recipient is not the message's): held (matched again) or foreign."""
     lines = [
         (r["wamid"], r["status"], r["phone_number_id"], when(r["received_at"]),
          when(r["foreign_at"]) if r["foreign_at"] else f"held until {when(r['hold_until'])}")
         for r in rows
     ]  # fmt: skip
     heads = ("WAMID", "STATUS", "NUMBER", "RECEIVED AT", "FOREIGN SINCE")
-    return "\n".join([f"statuses of no message of ours ({len(rows)})", table(heads, lines, "  ")])
+    title = f"statuses that changed no message of ours ({len(rows)})"
+    return "\n".join([title, table(heads, lines, "  ")])

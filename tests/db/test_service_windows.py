@@ -49,3 +49,14 @@ async def test_windows_are_per_number_and_contact(pool: asyncpg.Pool) -> None:
     assert (await service_windows.get(pool, N, C)).is_open(h(1))
     assert not (await service_windows.get(pool, "999", C)).is_open(h(1))
     assert not (await service_windows.get(pool, N, "4915100000000")).is_open(h(1))
+
+
+async def test_one_call_may_name_a_contact_many_times_and_the_latest_time_counts(
+    pool: asyncpg.Pool,
+) -> None:
+    """A webhook batch holds a contact's every message (and every 131047 to it): one
+    statement, each row touched once."""
+    await service_windows.opened(pool, [(N, C, h(0)), (N, C, h(5)), (N, C, h(2))])
+    await service_windows.closed(pool, [(N, C, h(1)), (N, C, h(3)), (N, C, h(1))])
+    window = await service_windows.get(pool, N, C)
+    assert (window.last_inbound_at, window.closed_at) == (h(5), h(3))

@@ -299,7 +299,7 @@ async def test_foreign_statuses_are_listed_and_named_when_a_wamid_is_not_ours(ct
     await ctx.pool.execute("UPDATE held_statuses SET hold_until = now()")
     await status_matching.retry_held(ctx)
     text = ok(await ops("foreign"))
-    assert "statuses of no message of ours (1)" in text and "wamid.x" in text
+    assert "statuses that changed no message of ours (1)" in text and "wamid.x" in text
     [row] = orjson.loads(ok(await ops("foreign", "--wamid", "wamid.x", "--json")))["statuses"]
     assert (row["wamid"], row["status"], row["foreign_at"] is not None) == (
         "wamid.x",
