@@ -307,7 +307,8 @@ class Settings:
         "STREAM_IDLE_TIMEOUT_S",
         _float_in(0.1, 86400),
         default="60",
-        help="pending entries idle this long are reclaimed by another consumer",
+        help="pending entries idle this long are reclaimed by another consumer, and claimed "
+        "messages whose Meta call never started are queued again",
     )
     stream_max_deliveries: int = _env(
         "STREAM_MAX_DELIVERIES",
