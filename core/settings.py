@@ -288,6 +288,13 @@ class Settings:
         default="65536",
         help="largest accepted send request body",
     )
+    webhook_max_body_bytes: int = _env(
+        "WEBHOOK_MAX_BODY_BYTES",
+        _int_in(64 * 1024, 64 << 20),
+        default=str(4 << 20),
+        help="largest accepted webhook POST, signed or not: its signature needs it all (Meta "
+        "sends at most 3 MB)",
+    )
     max_concurrent_uploads: int = _env(
         "MAX_CONCURRENT_UPLOADS",
         _int_in(1, 256),

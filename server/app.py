@@ -22,6 +22,7 @@ from core.failures import OUTAGES
 from core.logs import configure_logging, secrets_of
 from core.settings import Settings
 from server import (
+    bodies,
     contacts,
     docs,
     docs_page,
@@ -42,8 +43,8 @@ from whatsapp import client as meta
 
 logger = logging.getLogger("server")
 
-# Webhook batches of 1,000 statuses are about 1 MB; nothing legitimate is larger. Media
-# uploads stream (server.media) and check their own limit.
+# Sanic's ceiling for any body; each route that takes one reads it against its own, lower
+# cap (server.bodies), and media uploads stream (server.media) and check their own limit.
 _MAX_REQUEST_BYTES = 8 * 1024 * 1024
 APP_NAME = "messaging"
 
@@ -95,7 +96,7 @@ def create_app(settings: Settings | None = None, name: str = APP_NAME) -> Sanic:
 def _render_error(request: Request, exc: Exception) -> HTTPResponse:
     """Every error is JSON; a dependency outage is a 503, never a 500."""
     if isinstance(exc, ApiError) and exc.status in _REFUSED_UNREAD:
-        _close_if_body_unread(request)
+        bodies.close_if_unread(request)
     if isinstance(exc, ApiError):
         return json(exc.body(), status=exc.status, headers=exc.headers)
     if isinstance(exc, SanicException):
@@ -117,22 +118,3 @@ def _render_error(request: Request, exc: Exception) -> HTTPResponse:
 
 # Refusals that never want the body: an unknown caller, a body too large, too many uploads.
 _REFUSED_UNREAD = frozenset({401, 403, 413, 429})
-# A body this small is read and discarded as usual: closing on a client still sending would
-# reset the connection before it reads the answer.
-_DRAIN_AT_MOST = 64 * 1024
-
-
-def _close_if_body_unread(request: Request) -> None:
-    """A refusal given before any of a large (or chunked) body was read closes the
-    connection, rather than let Sanic read and discard a body nobody asked for (up to 8 MB
-    from anyone); the rest of the body is never parsed as a request. A body already being
-    read (a file refused mid-upload), or a small one, is drained as usual, so the client,
-    still sending, reads its answer instead of a reset connection."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) <= _DRAIN_AT_MOST:
-        return
-    http = request.stream
-    untouched = getattr(http, "request_bytes_left", 0) == getattr(http, "request_bytes", 0)
-    if http is not None and getattr(http, "request_body", None) and untouched:
-        http.request_body = None  # Sanic's HTTP/1 "body still to come"
-        http.keep_alive = False

@@ -52,6 +52,7 @@ def env(**changes: str | None) -> dict[str, str]:
         (env(PORT="abc"), "PORT must be a whole number"),
         (env(WHATSAPP_API_VERSION="26"), "WHATSAPP_API_VERSION must look like v26.0"),
         (env(WHATSAPP_BUSINESS_ACCOUNT_ID="waba-1"), "WHATSAPP_BUSINESS_ACCOUNT_ID must be digits"),
+        (env(WEBHOOK_MAX_BODY_BYTES="1000"), "WEBHOOK_MAX_BODY_BYTES must be between"),
     ],
     ids=[
         *[f"missing-{name}" for name in REQUIRED],
@@ -72,6 +73,7 @@ def env(**changes: str | None) -> dict[str, str]:
         "port-not-a-number",
         "api-version-without-v",
         "waba-id-not-digits",
+        "webhook-cap-too-small",
     ],
 )
 def test_bad_environment_raises_settings_error_naming_the_variable(
@@ -99,6 +101,7 @@ def test_valid_environment_parses_with_defaults() -> None:
     assert s.messages_url(s.phone_number_id) == (
         "https://graph.facebook.com/v26.0/106540352242922/messages"
     )
+    assert s.webhook_max_body_bytes == 4 * 1024 * 1024
 
 
 def test_several_numbers_each_with_its_rate_and_token_or_the_shared_ones() -> None:
