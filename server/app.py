@@ -27,6 +27,7 @@ from server import (
     docs,
     docs_page,
     health,
+    hosts,
     media,
     reads,
     request_ids,
@@ -65,8 +66,9 @@ def create_app(settings: Settings | None = None, name: str = APP_NAME) -> Sanic:
     routes += (templates,)
     app.blueprint([module.bp for module in routes])
     request_ids.install(app)
+    hosts.install(app, settings)  # before the redirect: a foreign host is never redirected
     if settings.secure_ssl_redirect:
-        ssl_redirect.install(app)
+        ssl_redirect.install(app, settings.public_host)
 
     @app.before_server_start
     async def _open(app: Sanic) -> None:
@@ -116,5 +118,6 @@ def _render_error(request: Request, exc: Exception) -> HTTPResponse:
     return json({"error": {"code": "internal_error", "message": "internal error"}}, status=500)
 
 
-# Refusals that never want the body: an unknown caller, a body too large, too many uploads.
-_REFUSED_UNREAD = frozenset({401, 403, 413, 429})
+# Refusals that never want the body: an unknown caller or host, a body too large, too many
+# uploads (a 400 given once the body was read leaves nothing unread).
+_REFUSED_UNREAD = frozenset({400, 401, 403, 413, 429})
