@@ -27,6 +27,13 @@ from railway_sdk import (
 # The repository Railway builds from (this one); override for a fork.
 REPO = os.environ.get("MESSAGING_SERVICE_REPO", "open-mind/messaging-service")
 DRAINING_S = 30  # SIGTERM, then SIGKILL after this; SHUTDOWN_TIMEOUT_S (20) fits inside
+# The web's own names, as Railway gives them to each deployment: plain http is redirected to
+# the public one; the private one is how Prometheus reaches /metrics. The healthcheck
+# (`healthcheck.railway.app`) is let through on /ping/ alone.
+HOSTS = {
+    "PUBLIC_HOST": "${{RAILWAY_PUBLIC_DOMAIN}}",
+    "ALLOWED_HOSTS": "${{RAILWAY_PUBLIC_DOMAIN}},${{RAILWAY_PRIVATE_DOMAIN}}",
+}
 # Set in Railway per environment; their values never appear here.
 SET_IN_RAILWAY = (
     "MESSAGING_SERVICE_API_KEY",
@@ -58,7 +65,7 @@ def main(ctx: RailwayContext | None = None) -> Project:
         healthcheck="/ping/",
         healthcheckTimeout=300,
         deploy={"drainingSeconds": DRAINING_S, "restartPolicyType": "ON_FAILURE"},
-        env={**env, "SECURE_SSL_REDIRECT": "true", "WEB_WORKERS": "2"},
+        env={**env, **HOSTS, "SECURE_SSL_REDIRECT": "true", "WEB_WORKERS": "2"},
     )
     worker = service(
         "worker",

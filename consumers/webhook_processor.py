@@ -7,7 +7,8 @@ send as `biz_opaque_callback_data`, or else by wamid, and count only when their 
 number and recipient are the message's (`consumers.status_matching`); any other status is
 held and matched again, then kept as foreign. Every other change (template status, account
 updates, any field Meta adds) and every item the parser could not read is stored and
-forwarded, never lost.
+forwarded, never lost: a body it cannot use at all reaches the Hub as `webhook.unparsed`
+like any other unreadable item, so no entry is dead-lettered for what it holds.
 """
 
 from __future__ import annotations
@@ -26,30 +27,20 @@ from core.names import TEMPLATE_STATUS_FIELD, WEBHOOK_PROCESSORS_GROUP, WEBHOOKS
 from db.inbound import NewInbound
 from db.statuses import StatusChange
 from db.webhook_changes import NewChange
-from whatsapp.notifications import (
-    INVALID_KINDS,
-    UNSTORABLE_ITEM,
-    MalformedWebhook,
-    Notification,
-    parse_webhook,
-)
+from whatsapp.notifications import INVALID_KINDS, UNSTORABLE_ITEM, Notification, parse_webhook
 
 logger = logging.getLogger("consumers.webhook_processor")
 T = TypeVar("T")
 
 
 async def handle(ctx: Context, entries: list[Entry]) -> dict[str, str]:
+    """Parse, match, store and queue one batch; nothing to dead-letter (`{}`): a body that
+    cannot be used is forwarded as `webhook.unparsed` like an item that cannot."""
     # Each batch runs in a task of its own: its lines name the Meta POSTs (entries) they
     # came from, which the web's access line of each POST names too.
     logs.bind(stream=WEBHOOKS_STREAM, entry_ids=[e.id for e in entries])
-    parsed: list[Notification] = []
-    malformed: dict[str, str] = {}
-    for e in entries:
-        try:
-            parsed.append(parse_webhook(e.fields.get("body", "")))
-        except MalformedWebhook as exc:
-            malformed[e.id] = f"malformed webhook: {exc}"
-    worker_metrics.count_webhook(parsed, len(malformed))
+    parsed = [parse_webhook(e.fields.get("body", "")) for e in entries]  # never raises
+    worker_metrics.count_webhook(parsed)
     changes, unknown = await status_matching.match(ctx, [s for n in parsed for s in n.statuses])
     if unknown:  # the sender's write may be a moment late: match them again for a while
         await status_matching.hold(ctx, unknown)
@@ -69,7 +60,7 @@ async def handle(ctx: Context, entries: list[Entry]) -> dict[str, str]:
             await _record_one_by_one(ctx, changes, inbound, others)
     if any(c.field == TEMPLATE_STATUS_FIELD for c in others):  # forwarded above, as any change
         await templates.sync_wanted(ctx)
-    return malformed
+    return {}
 
 
 async def _record_one_by_one(

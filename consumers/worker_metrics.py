@@ -20,6 +20,7 @@ from prometheus_client import Counter, Histogram
 from core import exposition
 from core.names import FAILED, HUB_PENDING
 from core.tokens import health_token_ok
+from whatsapp.notifications import INVALID_BODY
 
 logger = logging.getLogger("consumers.worker_metrics")
 T = TypeVar("T")
@@ -95,17 +96,19 @@ def count_statuses(applied: Iterable[Any]) -> None:
             MESSAGES_FAILED.labels(str((change.error or {}).get("code"))).inc()
 
 
-def count_webhook(parsed: Iterable[Any], malformed: int) -> None:
-    """Items of Meta's POSTs by kind and type, as received (Meta's retries included)."""
+def count_webhook(parsed: Iterable[Any]) -> None:
+    """Items of Meta's POSTs by kind and type, as received (Meta's retries included); a body
+    that could not be used at all is one `malformed`."""
     for n in parsed:
         for s in n.statuses:
             WEBHOOK_EVENTS.labels("status", s.status).inc()
         for m in n.messages:
             WEBHOOK_EVENTS.labels("message", m.type).inc()
         for o in n.others:
-            WEBHOOK_EVENTS.labels("change", o.field).inc()
-    if malformed:
-        WEBHOOK_EVENTS.labels("malformed", "").inc(malformed)
+            if o.field == INVALID_BODY:
+                WEBHOOK_EVENTS.labels("malformed", "").inc()
+            else:
+                WEBHOOK_EVENTS.labels("change", o.field).inc()
 
 
 def count_meta_error(exc: Any) -> None:

@@ -55,6 +55,29 @@ def _optional_csv(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
+# A DNS name or IPv4 address (letters, digits, dots, dashes), or an IPv6 address in brackets.
+_HOST_NAME = r"(?:[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:.]+\])"
+_PUBLIC_HOST = re.compile(rf"{_HOST_NAME}(?::[0-9]{{1,5}})?")
+_ALLOWED_HOST = re.compile(rf"\*|\.?{_HOST_NAME}")
+
+
+def _public_host(value: str) -> str:
+    host = value.strip().lower()
+    if host and not _PUBLIC_HOST.fullmatch(host):
+        raise ValueError("must be a host name with an optional port, like api.example.com")
+    return host
+
+
+def _allowed_hosts(value: str) -> tuple[str, ...]:
+    hosts = tuple(h.lower().rstrip(".") for h in _optional_csv(value))
+    if not all(_ALLOWED_HOST.fullmatch(h) for h in hosts):
+        raise ValueError(
+            "must be host names without scheme or port, like api.example.com, .example.com "
+            "(the domain and its subdomains) or *"
+        )
+    return hosts
+
+
 def _numbers(value: str) -> tuple[str, ...]:
     numbers = _csv(value)
     if not all(n.isdigit() for n in numbers):
@@ -238,7 +261,22 @@ class Settings:
         _bool,
         default="false",
         help="answer a request that reached the proxy over plain http (X-Forwarded-Proto: http) "
-        "with a 301 to https, except /ping/ and /webhooks/; true on Railway",
+        "with a 301 to the same path on https://PUBLIC_HOST (without PUBLIC_HOST: a 400), "
+        "except /ping/ and /webhooks/; true on Railway",
+    )
+    public_host: str = _env(
+        "PUBLIC_HOST",
+        _public_host,
+        default="",
+        help="the service's public host name (on Railway its domain), where SECURE_SSL_REDIRECT "
+        "sends plain-http requests; always one of ALLOWED_HOSTS",
+    )
+    allowed_hosts: tuple[str, ...] = _env(
+        "ALLOWED_HOSTS",
+        _allowed_hosts,
+        default="",
+        help="Host header values the web serves, comma-separated (.example.com: that domain "
+        "and its subdomains; *: any); other hosts get 400, except on /ping/; empty: any host",
     )
     whatsapp_api_base_url: str = _env(
         "WHATSAPP_API_BASE_URL",
@@ -287,6 +325,13 @@ class Settings:
         _int_in(1024, 1 << 20),
         default="65536",
         help="largest accepted send request body",
+    )
+    webhook_max_body_bytes: int = _env(
+        "WEBHOOK_MAX_BODY_BYTES",
+        _int_in(64 * 1024, 64 << 20),
+        default=str(4 << 20),
+        help="largest accepted webhook POST, signed or not: its signature needs it all (Meta "
+        "sends at most 3 MB)",
     )
     max_concurrent_uploads: int = _env(
         "MAX_CONCURRENT_UPLOADS",

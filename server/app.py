@@ -22,10 +22,12 @@ from core.failures import OUTAGES
 from core.logs import configure_logging, secrets_of
 from core.settings import Settings
 from server import (
+    bodies,
     contacts,
     docs,
     docs_page,
     health,
+    hosts,
     media,
     reads,
     request_ids,
@@ -42,8 +44,8 @@ from whatsapp import client as meta
 
 logger = logging.getLogger("server")
 
-# Webhook batches of 1,000 statuses are about 1 MB; nothing legitimate is larger. Media
-# uploads stream (server.media) and check their own limit.
+# Sanic's ceiling for any body; each route that takes one reads it against its own, lower
+# cap (server.bodies), and media uploads stream (server.media) and check their own limit.
 _MAX_REQUEST_BYTES = 8 * 1024 * 1024
 APP_NAME = "messaging"
 
@@ -64,8 +66,9 @@ def create_app(settings: Settings | None = None, name: str = APP_NAME) -> Sanic:
     routes += (templates,)
     app.blueprint([module.bp for module in routes])
     request_ids.install(app)
+    hosts.install(app, settings)  # before the redirect: a foreign host is never redirected
     if settings.secure_ssl_redirect:
-        ssl_redirect.install(app)
+        ssl_redirect.install(app, settings.public_host)
 
     @app.before_server_start
     async def _open(app: Sanic) -> None:
@@ -95,7 +98,7 @@ def create_app(settings: Settings | None = None, name: str = APP_NAME) -> Sanic:
 def _render_error(request: Request, exc: Exception) -> HTTPResponse:
     """Every error is JSON; a dependency outage is a 503, never a 500."""
     if isinstance(exc, ApiError) and exc.status in _REFUSED_UNREAD:
-        _close_if_body_unread(request)
+        bodies.close_if_unread(request)
     if isinstance(exc, ApiError):
         return json(exc.body(), status=exc.status, headers=exc.headers)
     if isinstance(exc, SanicException):
@@ -115,24 +118,6 @@ def _render_error(request: Request, exc: Exception) -> HTTPResponse:
     return json({"error": {"code": "internal_error", "message": "internal error"}}, status=500)
 
 
-# Refusals that never want the body: an unknown caller, a body too large, too many uploads.
-_REFUSED_UNREAD = frozenset({401, 403, 413, 429})
-# A body this small is read and discarded as usual: closing on a client still sending would
-# reset the connection before it reads the answer.
-_DRAIN_AT_MOST = 64 * 1024
-
-
-def _close_if_body_unread(request: Request) -> None:
-    """A refusal given before any of a large (or chunked) body was read closes the
-    connection, rather than let Sanic read and discard a body nobody asked for (up to 8 MB
-    from anyone); the rest of the body is never parsed as a request. A body already being
-    read (a file refused mid-upload), or a small one, is drained as usual, so the client,
-    still sending, reads its answer instead of a reset connection."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) <= _DRAIN_AT_MOST:
-        return
-    http = request.stream
-    untouched = getattr(http, "request_bytes_left", 0) == getattr(http, "request_bytes", 0)
-    if http is not None and getattr(http, "request_body", None) and untouched:
-        http.request_body = None  # Sanic's HTTP/1 "body still to come"
-        http.keep_alive = False
+# Refusals that never want the body: an unknown caller or host, a body too large, too many
+# uploads (a 400 given once the body was read leaves nothing unread).
+_REFUSED_UNREAD = frozenset({400, 401, 403, 413, 429})

@@ -19,8 +19,9 @@ from sanic.response import HTTPResponse, json
 from core import logs
 from db import inbound
 from server import meta_answers
-from server.api_errors import UnknownNumber, ValidationError
+from server.api_errors import PayloadTooLarge, UnknownNumber, ValidationError
 from server.auth import require_api_key
+from server.bodies import read_body
 from server.numbers import bearer, business_number
 from server.openapi import API_KEY, Body, Param, operation
 from server.payloads.field_errors import to_fields
@@ -30,6 +31,7 @@ bp = Blueprint("reads", url_prefix="/api/v1/messages")
 
 # Meta's ids are "wamid." + base64, so they may hold "/", "+" and "=" (send "/" as %2F or raw).
 _WAMID = re.compile(r"^wamid\.[\x21-\x7e]{1,500}$")
+_MAX_BODY_BYTES = 4096  # two options, with room for whitespace
 
 
 class ReadRequest(BaseModel):
@@ -48,20 +50,20 @@ class ReadRequest(BaseModel):
     body=Body(ReadRequest, "ReadRequest", "optional", required=False),
     params=(Param("wamid", "path", {"type": "string", "pattern": _WAMID.pattern}),),
     responses={200: MarkedRead},
-    errors=(ValidationError, UnknownNumber, *meta_answers.CALL_ERRORS),
+    errors=(ValidationError, UnknownNumber, PayloadTooLarge, *meta_answers.CALL_ERRORS),
     auth=API_KEY,
 )
 async def mark_read(request: Request, wamid: str) -> HTTPResponse:
     """Tell Meta the message was read (blue ticks), optionally with the typing indicator."""
     require_api_key(request)
-    await request.receive_body()
+    body = await read_body(request, _MAX_BODY_BYTES)
     wamid = unquote(wamid)
     logs.bind(wamid=wamid)
     if not _WAMID.match(wamid):
         raise ValidationError(
             [{"field": "wamid", "message": "must be an inbound message's wamid (wamid....)"}]
         )
-    options = _options(request.body)
+    options = _options(body)
     payload: dict[str, object] = {
         "messaging_product": "whatsapp",
         "status": "read",

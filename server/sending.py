@@ -24,6 +24,7 @@ from server.api_errors import (
     ValidationError,
 )
 from server.auth import require_api_key
+from server.bodies import read_body
 from server.numbers import business_number
 from server.openapi import API_KEY, Body, Param, Reply, operation
 from server.payloads import parse_send_request, send_request_schema
@@ -86,12 +87,7 @@ async def send(request: Request) -> HTTPResponse:
     """Validate, store as queued, publish to the outbound stream, answer 202."""
     require_api_key(request)
     settings = request.app.ctx.settings
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > settings.max_send_body_bytes:
-        raise PayloadTooLarge(f"request body exceeds {settings.max_send_body_bytes} bytes")
-    await request.receive_body()
-    if len(request.body) > settings.max_send_body_bytes:
-        raise PayloadTooLarge(f"request body exceeds {settings.max_send_body_bytes} bytes")
+    body = await read_body(request, settings.max_send_body_bytes)
     key = request.headers.get("Idempotency-Key")
     if key is not None and not _IDEMPOTENCY_KEY.match(key):
         raise ValidationError(
@@ -102,7 +98,7 @@ async def send(request: Request) -> HTTPResponse:
                 }
             ]
         )
-    req = parse_send_request(request.body)
+    req = parse_send_request(body)
     number = business_number(settings, req.phone_number_id)
     await check_template(request.app.ctx.templates, req)  # against the catalog, if any
     if settings.service_window_check and req.type != "template":

@@ -23,6 +23,8 @@ from typing import Any
 
 import orjson
 
+from whatsapp import holdable
+
 __all__ = ["KNOWN_TYPES", "normalise"]
 
 # Keys of `message.received`'s data that a message type's name must never overwrite.
@@ -75,13 +77,14 @@ def _interactive(content: Any) -> Any:
 
 
 def _json_object(text: Any) -> Any:
-    """`response_json` decoded, or None when it is missing or not JSON."""
+    """`response_json` decoded, or None when it is missing, not JSON or cannot be held."""
     if not isinstance(text, str):
         return None
     try:
-        return orjson.loads(text)
+        value = orjson.loads(text)
     except orjson.JSONDecodeError:
         return None
+    return value if holdable.problem(value) is None else None
 
 
 _TYPES: dict[str, Callable[[Any], Any]] = {

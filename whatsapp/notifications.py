@@ -4,14 +4,19 @@ One POST may carry several entries, each with several changes, each with many st
 and messages (up to 1,000 statuses). Parsing is plain dict access on purpose: it runs on
 the webhook-processor's hot path.
 
-Leniency, so one odd object never costs the rest of the POST:
+Leniency, so one odd object never costs the rest of the POST, and nothing raises:
 
-- Only a body that is not JSON, or not an object with an `entry` list, raises
-  `MalformedWebhook` (permanent: retrying the same bytes cannot help).
+- A body that is not JSON, not an object with an `entry` list, or nested too deep to read
+  at all is one `OtherChange("invalid_body", {"reason": ..., "item": {"bytes", "sha256",
+  "head"}})`: its size, hash and first 1,000 bytes (`whatsapp.holdable`).
 - A status without `id` / `status` / `timestamp`, or a message without `id` / `from` /
   `type` / `timestamp`, is skipped and reported in `others` as `invalid_status` /
   `invalid_message`; an entry or change of the wrong shape as `invalid_entry` /
   `invalid_change`. Their value is `{"reason": ..., "item": <the object as received>}`.
+- An item that cannot be held (nested deeper than `MAX_DEPTH` levels, a number out of
+  range) is reported the same way, with only its top-level strings, numbers and booleans as
+  `item`; its neighbours go through. Items are checked one by one only when the whole POST
+  cannot be held, so a normal POST pays for one check.
 - A timestamp that is present but unparsable becomes the parse time (UTC), so the update
   still applies; its `raw` keeps Meta's value.
 - A change whose `field` is not `messages` (template status, account and phone number
@@ -26,24 +31,24 @@ Leniency, so one odd object never costs the rest of the POST:
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
+from whatsapp import holdable
+from whatsapp.holdable import MAX_DEPTH
 
 __all__ = [
     "ERRORS_FIELD",
+    "INVALID_BODY",
     "INVALID_CHANGE",
     "INVALID_ENTRY",
     "INVALID_KINDS",
     "INVALID_MESSAGE",
     "INVALID_STATUS",
+    "MAX_DEPTH",
     "UNSTORABLE_ITEM",
     "InboundMessage",
-    "MalformedWebhook",
     "Notification",
     "OtherChange",
     "StatusUpdate",
@@ -53,6 +58,7 @@ __all__ = [
 
 MESSAGES_FIELD = "messages"
 ERRORS_FIELD = "errors"
+INVALID_BODY = "invalid_body"  # the POST as a whole could not be used
 INVALID_ENTRY = "invalid_entry"
 INVALID_CHANGE = "invalid_change"
 INVALID_STATUS = "invalid_status"
@@ -60,14 +66,8 @@ INVALID_MESSAGE = "invalid_message"
 # An item that parsed but could not be stored (the webhook processor says why).
 UNSTORABLE_ITEM = "unstorable_item"
 INVALID_KINDS = frozenset(
-    {INVALID_ENTRY, INVALID_CHANGE, INVALID_STATUS, INVALID_MESSAGE, UNSTORABLE_ITEM}
+    {INVALID_BODY, INVALID_ENTRY, INVALID_CHANGE, INVALID_STATUS, INVALID_MESSAGE, UNSTORABLE_ITEM}
 )
-_NUL_ESCAPE = "\\u0000"  # how JSON writes NUL; a raw NUL byte is not valid JSON
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL, and surrogates left unpaired
-
-
-class MalformedWebhook(ValueError):
-    """The body is not JSON or not Meta's envelope: permanent, never retried."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,12 +122,14 @@ class Notification:
 
 
 def parse_webhook(body: bytes | str | dict) -> Notification:
-    """Turn one webhook POST into typed updates, keeping whatever it cannot type in `others`."""
-    payload = _load(body)
-    entries = payload.get("entry")
-    if not isinstance(entries, list):
-        raise MalformedWebhook("webhook body has no 'entry' list")
-    parser = _Parser()
+    """Turn one webhook POST into typed updates, keeping whatever it cannot type in `others`;
+    never raises."""
+    try:
+        entries = _entries(body)
+    except holdable.Unusable as exc:
+        value = {"reason": str(exc), "item": holdable.body_summary(body)}
+        return Notification([], [], [OtherChange(INVALID_BODY, value)])
+    parser = _Parser(careful=holdable.problem(entries) is not None)
     for entry in entries:
         parser.entry_id, parser.time = _entry_id_and_time(entry)
         changes = entry.get("changes") if isinstance(entry, dict) else None
@@ -147,43 +149,27 @@ def status_update(status: dict, phone_number_id: str | None) -> StatusUpdate | N
     return parser.statuses[0] if parser.statuses else None
 
 
-def _load(body: bytes | str | dict) -> dict:
-    if isinstance(body, dict):
-        return body
-    try:
-        payload = orjson.loads(body)
-        if (_NUL_ESCAPE.encode() if isinstance(body, bytes) else _NUL_ESCAPE) in body:
-            payload = _cleaned(payload)
-    except orjson.JSONDecodeError as exc:
-        # orjson refuses lone surrogates and bytes that are not UTF-8; the standard parser
-        # keeps the first, and the second decode to U+FFFD.
-        try:
-            text = body if isinstance(body, str) else body.decode("utf-8", "replace")
-            payload = _cleaned(json.loads(text))
-        except ValueError:
-            raise MalformedWebhook(f"webhook body is not JSON: {exc}") from None
+_JSON_NAMES = {list: "array", str: "string", bool: "boolean", type(None): "null"}
+
+
+def _entries(body: bytes | str | dict) -> list:
+    payload = body if isinstance(body, dict) else holdable.load(body)
     if not isinstance(payload, dict):
-        raise MalformedWebhook(f"webhook body is a JSON {type(payload).__name__}, not an object")
-    return payload
-
-
-def _cleaned(value: Any) -> Any:
-    """`value` with every NUL and lone surrogate in its strings (keys too) made U+FFFD."""
-    if isinstance(value, str):
-        return _UNSTORABLE.sub("\ufffd", value)
-    if isinstance(value, list):
-        return [_cleaned(v) for v in value]
-    if isinstance(value, dict):
-        return {_cleaned(k): _cleaned(v) for k, v in value.items()}
-    return value
+        kind = _JSON_NAMES.get(type(payload), "number")
+        raise holdable.Unusable(f"webhook body is a JSON {kind}, not an object")
+    entries = payload.get("entry")
+    if not isinstance(entries, list):
+        raise holdable.Unusable("webhook body has no 'entry' list")
+    return entries
 
 
 class _Parser:
     """Accumulates one POST's results; `now` is computed once, and only if needed."""
 
-    __slots__ = ("_now", "entry_id", "messages", "others", "statuses", "time")
+    __slots__ = ("_now", "careful", "entry_id", "messages", "others", "statuses", "time")
 
-    def __init__(self) -> None:
+    def __init__(self, careful: bool = False) -> None:
+        self.careful = careful  # the POST cannot be held whole: check each item
         self.statuses: list[StatusUpdate] = []
         self.messages: list[InboundMessage] = []
         self.others: list[OtherChange] = []
@@ -192,8 +178,19 @@ class _Parser:
         self.time: int | None = None
 
     def invalid(self, field: str, reason: str, item: Any) -> None:
+        if self.unheld(field, item):
+            return
         value = {"reason": reason, "item": item}
         self.others.append(OtherChange(field, value, self.entry_id, self.time))
+
+    def unheld(self, field: str, item: Any) -> bool:
+        """In a POST that cannot be held whole, an item that cannot be held is reported as
+        `field` with the reason and only its top-level scalars; True when it was."""
+        reason = holdable.problem(item) if self.careful else None
+        if reason is not None:
+            value = {"reason": reason, "item": holdable.scalars(item)}
+            self.others.append(OtherChange(field, value, self.entry_id, self.time))
+        return reason is not None
 
     def change(self, change: Any) -> None:
         field = change.get("field") if isinstance(change, dict) else None
@@ -202,7 +199,8 @@ class _Parser:
             self.invalid(INVALID_CHANGE, "change needs a string 'field' and object 'value'", change)
             return
         if field != MESSAGES_FIELD:
-            self.others.append(OtherChange(field, value, self.entry_id, self.time))
+            if not self.unheld(INVALID_CHANGE, change):
+                self.others.append(OtherChange(field, value, self.entry_id, self.time))
             return
         metadata = value.get("metadata")
         phone_number_id = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
@@ -217,12 +215,9 @@ class _Parser:
             names, only_name = _profile_names(value.get("contacts"))
             for message in messages:
                 self._message(message, phone_number_id, names, only_name)
-        if errors:
-            self.others.append(
-                OtherChange(
-                    ERRORS_FIELD, {"metadata": metadata, "errors": errors}, self.entry_id, self.time
-                )
-            )
+        failed = {"metadata": metadata, "errors": errors}
+        if errors and not self.unheld(INVALID_CHANGE, failed):
+            self.others.append(OtherChange(ERRORS_FIELD, failed, self.entry_id, self.time))
 
     def _list(self, value: dict, key: str, change: dict) -> list:
         items = value.get(key)
@@ -232,6 +227,8 @@ class _Parser:
         return []
 
     def _status(self, status: Any, phone_number_id: str | None) -> None:
+        if self.unheld(INVALID_STATUS, status):
+            return
         if not isinstance(status, dict):
             self.invalid(INVALID_STATUS, "status is not an object", status)
             return
@@ -272,6 +269,8 @@ class _Parser:
         names: dict[str, str],
         only_name: str | None,
     ) -> None:
+        if self.unheld(INVALID_MESSAGE, message):
+            return
         if not isinstance(message, dict):
             self.invalid(INVALID_MESSAGE, "message is not an object", message)
             return

@@ -1,8 +1,10 @@
 """The webhook processor on real PostgreSQL and Redis: what one batch of Meta's POSTs stores
-and queues for the Hub, including the same POST twice in one batch (Meta's retries)."""
+and queues for the Hub, including the same POST twice in one batch (Meta's retries), and
+bodies it cannot use, which reach the Hub too."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -12,11 +14,12 @@ import pytest
 from redis.asyncio import Redis
 
 from consumers import webhook_processor
-from consumers.runner import Entry
-from core.names import HUB_STREAM
+from consumers.runner import Entry, Runner
+from core.names import HUB_STREAM, WEBHOOKS_STREAM, dead_letter_stream
 from db import service_windows
 from db.inbound import NewInbound
 from tests.whatsapp.test_notifications import FIXTURES
+from tests.whatsapp.test_unusable_bodies import BODIES, ITEMS
 
 
 def body(fixture: str) -> str:
@@ -39,7 +42,6 @@ class Case:
     inbound: int  # rows in inbound_messages
     changes: list[str]  # fields in webhook_changes
     events: list[str]  # Hub event types queued, one stream entry each
-    malformed: int = 0
 
 
 CASES = [
@@ -58,12 +60,16 @@ CASES = [
         ["whatsapp.message_template_status_update"],
     ),
     Case(
-        "message, other field and an unreadable status in one POST, plus a malformed POST",
+        "message, other field and an unreadable status in one POST, plus a POST not JSON",
         [mixed_post(), "not json"],
         1,
-        ["invalid_status", "message_template_quality_update"],
-        ["message.received", "webhook.unparsed", "whatsapp.message_template_quality_update"],
-        malformed=1,
+        ["invalid_body", "invalid_status", "message_template_quality_update"],
+        [
+            "message.received",
+            "webhook.unparsed",
+            "webhook.unparsed",
+            "whatsapp.message_template_quality_update",
+        ],
     ),
 ]
 
@@ -74,10 +80,9 @@ async def test_batch_is_stored_and_queued_once(
 ) -> None:
     entries = [Entry(f"1-{i}", {"body": b}) for i, b in enumerate(case.bodies)]
 
-    malformed = await webhook_processor.handle(ctx, entries)
-    again = await webhook_processor.handle(ctx, entries)  # a replay of the whole batch adds nothing
+    assert await webhook_processor.handle(ctx, entries) == {}  # nothing to dead-letter
+    assert await webhook_processor.handle(ctx, entries) == {}  # a replay adds nothing
 
-    assert len(malformed) == len(again) == case.malformed
     assert await pool.fetchval("SELECT count(*) FROM inbound_messages") == case.inbound
     fields = await pool.fetch("SELECT field FROM webhook_changes ORDER BY field")
     assert [r["field"] for r in fields] == case.changes
@@ -114,3 +119,51 @@ async def test_an_inbound_message_opens_the_contacts_window_on_its_number(ctx, p
     assert await webhook_processor.handle(ctx, [entry]) == {}
     window = await service_windows.get(pool, number, sent["from"])
     assert window.last_inbound_at == datetime.fromtimestamp(int(sent["timestamp"]), UTC)
+
+
+UNUSABLE = [(label, body, []) for label, body, _ in BODIES]
+UNUSABLE += [(i.label, i.body, ["wamid.B"] if i.field == "invalid_message" else []) for i in ITEMS]
+
+
+@pytest.mark.parametrize(("label", "body", "alone"), UNUSABLE, ids=[u[0] for u in UNUSABLE])
+async def test_an_unusable_body_or_item_reaches_the_hub_as_unparsed(
+    ctx, pool: asyncpg.Pool, redis: Redis, label: str, body: bytes, alone: list[str]
+) -> None:
+    """Nothing to dead-letter: the body, or the item of it that cannot be held, becomes one
+    `webhook.unparsed` with its reason; the messages around it are stored as usual."""
+    entry = Entry("1-0", {"body": body.decode("utf-8", "surrogateescape")})  # as Redis gives it
+
+    assert await webhook_processor.handle(ctx, [entry]) == {}
+    assert await webhook_processor.handle(ctx, [entry]) == {}  # Meta's retry adds nothing
+
+    [unparsed] = await pool.fetch("SELECT payload FROM hub_events WHERE type = 'webhook.unparsed'")
+    assert unparsed["payload"]["data"]["value"]["reason"]
+    rows = await pool.fetch("SELECT wamid FROM inbound_messages ORDER BY wamid")
+    expected = [] if label in {b[0] for b in BODIES} else alone or ["wamid.A", "wamid.B"]
+    assert [r["wamid"] for r in rows] == expected
+    types = sorted(fields["type"] for _, fields in await redis.xrange(HUB_STREAM))
+    assert types == sorted(["webhook.unparsed"] + ["message.received"] * len(expected))
+
+
+async def test_a_body_nested_100000_deep_is_forwarded_never_dead_lettered(
+    ctx, pool: asyncpg.Pool, redis: Redis
+) -> None:
+    """Through the real stream runner: the entry is acknowledged, its stream and dead-letter
+    stream are empty, and the Hub has its `webhook.unparsed`."""
+    runner = Runner(webhook_processor.CONSUMER, ctx, "deep", asyncio.Event(), block_ms=20)
+    runner.idle_timeout_s, runner.max_deliveries = 0.1, 1  # a failure would be dead at once
+    await runner.ensure_group()
+    await redis.xadd(WEBHOOKS_STREAM, {"body": "[" * 100_000 + "]" * 100_000})
+    task = asyncio.create_task(runner.run())
+    try:
+        for _ in range(250):
+            if not await redis.xlen(WEBHOOKS_STREAM):
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        runner.stop.set()
+        await asyncio.wait_for(task, 5)
+    assert await redis.xlen(WEBHOOKS_STREAM) == 0
+    assert await redis.xlen(dead_letter_stream(WEBHOOKS_STREAM)) == 0
+    types = await pool.fetch("SELECT type FROM hub_events")
+    assert [r["type"] for r in types] == ["webhook.unparsed"]

@@ -52,6 +52,13 @@ def env(**changes: str | None) -> dict[str, str]:
         (env(PORT="abc"), "PORT must be a whole number"),
         (env(WHATSAPP_API_VERSION="26"), "WHATSAPP_API_VERSION must look like v26.0"),
         (env(WHATSAPP_BUSINESS_ACCOUNT_ID="waba-1"), "WHATSAPP_BUSINESS_ACCOUNT_ID must be digits"),
+        (env(PUBLIC_HOST="https://api.example.com"), "PUBLIC_HOST must be a host name"),
+        (env(PUBLIC_HOST="good.example@evil.example"), "PUBLIC_HOST must be a host name"),
+        (env(PUBLIC_HOST="api.example.com/path"), "PUBLIC_HOST must be a host name"),
+        (env(ALLOWED_HOSTS="api.example.com,https://x.example"), "ALLOWED_HOSTS must be host"),
+        (env(ALLOWED_HOSTS="api.example.com:443"), "ALLOWED_HOSTS must be host names"),
+        (env(ALLOWED_HOSTS="*.example.com"), "ALLOWED_HOSTS must be host names"),
+        (env(WEBHOOK_MAX_BODY_BYTES="1000"), "WEBHOOK_MAX_BODY_BYTES must be between"),
     ],
     ids=[
         *[f"missing-{name}" for name in REQUIRED],
@@ -72,6 +79,13 @@ def env(**changes: str | None) -> dict[str, str]:
         "port-not-a-number",
         "api-version-without-v",
         "waba-id-not-digits",
+        "public-host-with-scheme",
+        "public-host-with-user-info",
+        "public-host-with-path",
+        "allowed-hosts-with-scheme",
+        "allowed-hosts-with-port",
+        "allowed-hosts-star-dot",
+        "webhook-cap-too-small",
     ],
 )
 def test_bad_environment_raises_settings_error_naming_the_variable(
@@ -99,6 +113,19 @@ def test_valid_environment_parses_with_defaults() -> None:
     assert s.messages_url(s.phone_number_id) == (
         "https://graph.facebook.com/v26.0/106540352242922/messages"
     )
+    assert (s.public_host, s.allowed_hosts) == ("", ())  # any host; no redirect target
+    assert s.webhook_max_body_bytes == 4 * 1024 * 1024
+
+
+def test_hosts_are_lower_case_and_leading_dots_kept() -> None:
+    s = Settings.from_env(
+        env(
+            PUBLIC_HOST="Messaging.Example.com:8443",
+            ALLOWED_HOSTS=" API.example.com, .Example.ORG ,*",
+        )
+    )
+    assert s.public_host == "messaging.example.com:8443"
+    assert s.allowed_hosts == ("api.example.com", ".example.org", "*")
 
 
 def test_several_numbers_each_with_its_rate_and_token_or_the_shared_ones() -> None:

@@ -47,6 +47,16 @@ def test_web_and_worker_run_the_dockerfile_image(graph):
     assert web["variables"]["SECURE_SSL_REDIRECT"] == {"type": "literal", "value": "true"}
 
 
+def test_the_web_redirects_to_its_own_domain_and_answers_to_its_names_only(graph):
+    """Railway resolves `${{...}}` in a variable to the deployment's own domains."""
+    variables = _node(graph, "web")["variables"]
+    public = "${{RAILWAY_PUBLIC_DOMAIN}}"
+    assert variables["PUBLIC_HOST"] == {"type": "literal", "value": public}
+    allowed = variables["ALLOWED_HOSTS"]["value"].split(",")
+    assert allowed == [public, "${{RAILWAY_PRIVATE_DOMAIN}}"]
+    assert "PUBLIC_HOST" not in _node(graph, "worker")["variables"]
+
+
 @pytest.mark.parametrize("service", ["web", "worker"])
 def test_urls_are_references_and_secrets_are_never_in_the_file(graph, service):
     variables = _node(graph, service)["variables"]

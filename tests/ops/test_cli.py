@@ -23,6 +23,7 @@ from core.names import (
     HUB_FORWARDERS_GROUP,
     HUB_STREAM,
     SENDERS_GROUP,
+    WEBHOOK_PROCESSORS_GROUP,
     WEBHOOKS_STREAM,
 )
 from db import claims, messages
@@ -90,6 +91,15 @@ async def forward_hub_events(ctx: Context) -> list[str]:
     await ctx.redis.delete(HUB_STREAM)
     assert await hub_forwarder.handle(ctx, entries) == {}
     return [e.fields["event_id"] for e in entries]
+
+
+async def _refuse(ctx: Context, entries: list[Entry]) -> dict[str, str]:
+    return {e.id: "refused for the test" for e in entries}
+
+
+# The webhook processor dead-letters nothing it can read (an unusable body reaches the Hub as
+# `webhook.unparsed`); a handler that refuses every entry stands in for a failure.
+refusing_webhooks = Consumer("webhooks", WEBHOOKS_STREAM, WEBHOOK_PROCESSORS_GROUP, _refuse)
 
 
 async def run_until_dead(ctx: Context, consumer: Consumer, fields: dict[str, str]) -> None:
@@ -214,7 +224,7 @@ async def test_dead_shows_dead_letter_entries_and_dead_hub_events_with_reasons(
     ctx, edge, ops
 ) -> None:
     await run_until_dead(ctx, sender.consumer(NUMBER), {"message_id": "not-a-uuid"})
-    await run_until_dead(ctx, webhook_processor.CONSUMER, {"body": f"not json {SECRET_TEXT}"})
+    await run_until_dead(ctx, refusing_webhooks, {"body": f"a body {SECRET_TEXT}"})
     message_id, _ = await sent_message(ctx, edge)
     sent_event = events.event_id(str(message_id), "sent")
     edge.answer(sent_event, (400, {}, {}))
@@ -225,7 +235,7 @@ async def test_dead_shows_dead_letter_entries_and_dead_hub_events_with_reasons(
     outbound = entries[f"{OUTBOUND}:dead"]
     assert (outbound["message_id"], outbound["error"]) == ("not-a-uuid", "message_id is not a UUID")
     hook = entries[f"{WEBHOOKS_STREAM}:dead"]
-    assert hook["error"].startswith("malformed webhook") and hook["body_bytes"] > 0
+    assert hook["error"] == "refused for the test" and hook["body_bytes"] > 0
     assert "body" not in hook
     [dead_event] = report["hub_events"]
     assert (dead_event["id"], dead_event["message_id"]) == (sent_event, str(message_id))

@@ -17,6 +17,7 @@ import pytest
 from server import media
 from tests.conftest import Stack
 from tests.server.test_reads import http, meta_fault
+from tests.support.chunked import send_chunked
 from whatsapp.media_rules import KB, MB
 
 __all__ = ["http"]  # the fixture, shared with test_read
@@ -177,33 +178,15 @@ async def test_a_chunked_upload_has_an_overall_limit(http, stack):
     went, and nothing was uploaded. (A client still sending when the connection closes may
     see it reset before it reads the 413: TCP drops what it had not read yet.)"""
     host, port = stack.api.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
     form = (
         b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
         b"Content-Type: image/jpeg\r\n\r\n" + JPEG + b"\r\n--b--\r\n"
     )
-    writer.write(
+    head = (
         b"POST /api/v1/media/ HTTP/1.1\r\nHost: x\r\nApi-Key: %s\r\nTransfer-Encoding: chunked"
         b"\r\nContent-Type: multipart/form-data; boundary=b\r\n\r\n" % stack.api_key.encode()
     )
-    answer = asyncio.create_task(reader.readuntil(b"\r\n\r\n"))
-    sent, chunk = 0, b"j" * MB
-    try:
-        for piece in [form] + [chunk] * 150:
-            if answer.done():
-                break
-            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-            try:
-                await writer.drain()
-            except ConnectionError:  # the service closed: it has answered, and read no more
-                break
-            sent += len(piece)
-        try:
-            head = await asyncio.wait_for(answer, 10)
-        except ConnectionError:
-            head = b""  # reset before we read it
-    finally:
-        writer.close()
+    head, sent = await send_chunked(host, int(port), head, [form] + [b"j" * MB] * 150)
     assert head == b"" or head.startswith(b"HTTP/1.1 413"), head
     assert sent < 130 * MB  # refused near the limit, not after taking all 150 MB
 

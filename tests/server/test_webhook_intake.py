@@ -55,3 +55,19 @@ async def test_bad_signature_stores_nothing(app: Served, redis: Redis) -> None:
 
     assert response.status_code == 403
     assert await redis.xlen(WEBHOOKS_STREAM) == 0
+
+
+async def test_a_signed_body_as_large_as_metas_largest_is_taken(app: Served, redis: Redis) -> None:
+    """Meta sends at most 3 MB; WEBHOOK_MAX_BODY_BYTES (4 MiB by default) takes it whole."""
+    client, env = app
+    body = orjson.dumps({"object": "whatsapp_business_account", "pad": "x" * 3_000_000})
+
+    response = await client.post(
+        "/webhooks/whatsapp/",
+        content=body,
+        headers={"X-Hub-Signature-256": sign(env["WHATSAPP_APP_SECRET"], body)},
+    )
+
+    assert response.status_code == 200
+    [(_, fields)] = await redis.xrange(WEBHOOKS_STREAM)
+    assert fields["body"].encode() == body
