@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 
 import db
 from consumers import events
-from consumers.liveness import Liveness, departure_trace
+from consumers.liveness import Liveness
 from consumers.ratelimit import RateLimiter
 from core import broker
 from core.batcher import Batcher
@@ -50,7 +50,6 @@ class Context:
     stop: asyncio.Event
     liveness: Liveness  # this worker's id, its heartbeat and the marks of its Meta calls
     writes: Batcher[events.Changes, list[HubEvent]] = field(init=False)  # the group commit
-    meta: aiohttp.ClientSession = field(init=False)  # Meta's calls: `http`'s pool, marked
 
     def number(self, phone_number_id: str | None = None) -> Number:
         """A configured number (None: the default); KeyError for one not configured."""
@@ -58,15 +57,6 @@ class Context:
 
     def __post_init__(self) -> None:
         self.writes = events.group_commit(self)
-        # Meta's calls share the Hub's connection pool, plus the trace that marks each call
-        # before its first byte is written (consumers/liveness.py); not on the Hub's calls.
-        self.meta = aiohttp.ClientSession(
-            connector=self.http.connector,
-            connector_owner=False,
-            timeout=self.http.timeout,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            trace_configs=[departure_trace(self.liveness)],
-        )
 
 
 async def open_context(settings: Settings, stop: asyncio.Event | None = None) -> Context:
@@ -126,7 +116,6 @@ def http_session(settings: Settings) -> aiohttp.ClientSession:
 
 async def close_context(ctx: Context) -> None:
     await ctx.writes.close()
-    await ctx.meta.close()
     try:
         await ctx.liveness.close()
     except Exception as exc:  # Redis down at shutdown: the key expires by itself

@@ -1,11 +1,11 @@
 """Marking Meta calls before they leave, and taking back the claims whose calls never did.
 
-PostgreSQL holds the record (the invariants are in `db.claims`): right before the first
-byte of each Meta call is written, the Meta session's aiohttp trace (`departure_trace`,
-awaited by aiohttp before it writes the buffered headers and the body) marks the call's
-claim with `db.claims.mark_left`; the bytes are written only if the mark was made, and the
-call is withheld otherwise (its claim was taken back, or PostgreSQL could not say). Marks of
-one loop turn share one statement (`core.batcher`).
+PostgreSQL holds the record (the invariants are in `db.claims`): before a Meta call is
+made, its claim is marked with `db.claims.mark_left`; the call is made only if the mark was
+made, and withheld otherwise (its claim was taken back, or PostgreSQL could not say). Marks
+submitted in one event-loop turn share one statement (`core.batcher`): the sender marks a
+chunk of claims together, right after claiming them and at most `HORIZON_S` before their
+slots, so a crash leaves at most that many marked calls that never left.
 
 Each worker also keeps a heartbeat key `messaging:worker:{id}` in Redis, refreshed every
 `_BEAT_S`, gone `_TTL_S` after its last refresh. It is a hint, never the record: the sweeper
@@ -24,16 +24,13 @@ import socket
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from uuid import UUID
 
-import aiohttp
 import asyncpg
 from redis.asyncio import Redis
 
 from core import broker
 from core.batcher import Batcher
-from core.failures import Withheld
 from core.names import WORKER_KEY
 from db import claims
 from db.claims import Claim
@@ -49,29 +46,13 @@ def new_worker_id() -> str:
 
 @dataclass(slots=True)
 class Departure:
-    """One Meta call's ticket for `departure_trace`: pass it as `trace_request_ctx`."""
+    """One claimed message's way to Meta: marked (the call may be made), then started (from
+    then on it may have left)."""
 
     message_id: UUID
     claim: Claim
-    marked: bool = False  # the mark is written: the request may have left from here on
-
-
-def departure_trace(liveness: Liveness) -> aiohttp.TraceConfig:
-    async def on_chunk_sent(_session: Any, ctx: Any, _params: Any) -> None:
-        departure = ctx.trace_request_ctx
-        if not isinstance(departure, Departure) or departure.marked:
-            return
-        try:
-            marked = await liveness.leaving(departure)
-        except Exception as exc:
-            raise Withheld(f"the mark could not be written ({exc!r})", claim_lost=False) from exc
-        if not marked:
-            raise Withheld("the claim was taken back", claim_lost=True)
-        departure.marked = True
-
-    trace = aiohttp.TraceConfig()
-    trace.on_request_chunk_sent.append(on_chunk_sent)
-    return trace
+    marked: bool = False
+    started: bool = False
 
 
 class Liveness:
@@ -100,8 +81,10 @@ class Liveness:
                 pass
 
     async def leaving(self, departure: Departure) -> bool:
-        """Mark a Meta call as leaving; False if its claim is no longer held: do not make it."""
-        return await self._marks.submit(departure)
+        """Mark a Meta call as leaving; False if its claim is no longer held: do not make it.
+        Raises if PostgreSQL could not say: do not make it either."""
+        departure.marked = await self._marks.submit(departure)
+        return departure.marked
 
     async def close(self) -> None:
         """At a clean stop: no longer alive, so `recover()` may take back what is left."""

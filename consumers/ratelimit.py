@@ -2,7 +2,9 @@
 
 - The rate: one GCRA schedule per number in Redis. `reserve(n)` hands out up to `n` send
   slots spaced `1/rate` apart on Redis's clock, at most `HORIZON_S` ahead, in one atomic
-  script, so every replica draws from one even pace and no slot is handed out twice. A
+  script, so every replica draws from one even pace and no slot is handed out twice (a
+  sender whose horizon is full comes back when half of it is free, so it claims and marks
+  its messages a chunk at a time, not one by one). A
   sender waits for its slot's time and then calls Meta: no second of the schedule holds more
   than the rate, and no send leaves before its slot (read on our clock from when the script
   was sent, so early by at most the one-way trip to Redis). A busy event loop can only make
@@ -97,8 +99,8 @@ class RateLimiter:
             keys=[self._rate_key], args=[self.interval_s, n, HORIZON_S]
         )
         first, granted = float(first), int(granted)
-        if granted == 0:
-            return Slots([], max(first - HORIZON_S, self.interval_s))
+        if granted == 0:  # come back when half the horizon is free: slots by the chunk
+            return Slots([], max(first - HORIZON_S / 2, self.interval_s))
         delays = [first + i * self.interval_s for i in range(granted)]
         return Slots(delays, 0.0, float(first_at))
 

@@ -6,13 +6,13 @@ number's backlog, pause or throttling never delays another's sends. For each bat
 sender takes send slots from the number's shared rate limiter and claims
 (queued -> sending, `db.claims`) only the messages those slots cover, right before their
 Meta calls (a message past its validity period is never claimed: it fails `expired`). Each
-claim makes at most one Meta call, marked in PostgreSQL before its first byte
-(`consumers.liveness`), whose answer `send_policy.decide` turns into a verdict that `_apply`
-carries out. A retryable answer parks the message (queued again, `next_attempt_at` set) and
-the scheduler re-publishes it when due, so a slow recipient or a throttled number never
-holds the stream.
-The batch's outcomes are recorded together, with their Hub events, retried through outages
-and deadlocks: they are never dropped.
+claim makes at most one Meta call, marked in PostgreSQL before it is made
+(`consumers.liveness`; a chunk's marks share one statement). Meta's answer becomes a verdict
+(`send_policy.decide`) that `_apply` carries out. A retryable answer parks the message
+(queued again, `next_attempt_at` set) and the scheduler re-publishes it when due, so a slow
+recipient or a throttled number never holds the stream. The batch's outcomes are recorded
+together, with their Hub events, retried through outages and deadlocks: they are never
+dropped.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from consumers.send_policy import (
     Verdict,
     decide,
 )
-from core.failures import TRANSIENT, Withheld
+from core.failures import TRANSIENT
 from core.names import EXPIRED_ERROR, FAILED, SENDERS_GROUP, SENT, outbound_stream
 from db import claims, messages
 from db.claims import Claim, Parked
@@ -73,7 +73,7 @@ class _Send:
     row: Any
     number: Number
     entry_id: str | None
-    departure: Departure  # marked before the call's first byte: from then it may have left
+    departure: Departure  # marked, then started: from then on its call may have left
     task: asyncio.Task[Outcome] | None = None
 
     @property
@@ -86,7 +86,7 @@ class _Send:
         task = self.task
         if task is not None and task.done() and not task.cancelled() and not task.exception():
             return task.result()
-        if self.departure.marked:
+        if self.departure.started:
             return None  # it may have left: a status webhook or the sweeper settles it
         return self.hand_back()
 
@@ -186,22 +186,29 @@ async def _cancel(sends: list[_Send]) -> None:
 
 
 async def _send(ctx: Context, send: _Send, at: float) -> Outcome:
-    """At the slot's time (event-loop clock): one Meta call, its verdict, then its effect."""
-    loop = asyncio.get_running_loop()
-    asked = loop.time()
-    await send.number.limiter.depart(at)
-    worker_metrics.RATE_LIMIT_WAIT.inc(loop.time() - asked)
+    """One Meta call, marked first, made at the slot's time (event-loop clock); its verdict,
+    then its effect."""
     row, fields = send.row, _log_fields(send)
     async with send.number.calls:
         try:
-            answer: str | MetaError = await _post(ctx, send.number, row["payload"], send.departure)
-        except MetaError as exc:
-            answer = exc
-        except Withheld as exc:  # stopped before its first byte: it never left
-            if exc.claim_lost:  # taken back: queued again, for whoever claims it next
+            if not await ctx.liveness.leaving(send.departure):
+                # Taken back (queued again): whoever claims it next sends it.
                 logger.warning("claim lost, not sent message_id=%s", row["id"], extra=fields)
                 return None
+        except Exception as exc:  # PostgreSQL could not say: the call is not made
+            logger.warning(
+                "mark failed, handed back message_id=%s (%s)", row["id"], type(exc).__name__
+            )
             return send.hand_back()
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        await send.number.limiter.depart(at)
+        worker_metrics.RATE_LIMIT_WAIT.inc(loop.time() - asked)
+        send.departure.started = True
+        try:
+            answer: str | MetaError = await _post(ctx, send.number, row["payload"])
+        except MetaError as exc:
+            answer = exc
         except Exception:  # a bug of ours: never risk a second send of what may have left
             logger.exception("send crashed message_id=%s", row["id"], extra=fields)
             return send.outcome()
@@ -209,12 +216,12 @@ async def _send(ctx: Context, send: _Send, at: float) -> Outcome:
     return await _apply(ctx, send, verdict, fields)
 
 
-async def _post(ctx: Context, number: Number, payload: dict[str, Any], departure: Departure) -> str:
+async def _post(ctx: Context, number: Number, payload: dict[str, Any]) -> str:
     """One Meta call; a connection that never opened is retried at once, briefly."""
     return await retries.at_once(
         lambda: worker_metrics.timed(
             worker_metrics.META_SECONDS,
-            send_message(ctx.meta, number.messages_url, number.token, payload, departure),
+            send_message(ctx.http, number.messages_url, number.token, payload),
         ),
         lambda e: isinstance(e, MetaUnavailable) and not e.http_status,
     )

@@ -15,7 +15,7 @@ import asyncpg
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["OUTAGES", "TRANSIENT", "Withheld", "nothing_sent"]
+__all__ = ["OUTAGES", "TRANSIENT", "nothing_sent"]
 
 OUTAGES = (
     OSError,
@@ -32,16 +32,6 @@ OUTAGES = (
 )
 
 TRANSIENT = (*OUTAGES, asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
-
-
-class Withheld(Exception):
-    """A request stopped on purpose right before its first byte was written: it never left.
-    `claim_lost`: its sender was taken for dead, so it is no longer its to send (else the
-    mark that must precede it could not be written: a Redis outage)."""
-
-    def __init__(self, reason: str, *, claim_lost: bool) -> None:
-        super().__init__(reason)
-        self.claim_lost = claim_lost
 
 
 def nothing_sent(exc: BaseException) -> bool:

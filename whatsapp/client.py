@@ -17,7 +17,7 @@ import aiohttp
 import httpx
 import orjson
 
-from core.failures import Withheld, nothing_sent
+from core.failures import nothing_sent
 from whatsapp.errors import (
     MetaError,
     MetaOutcomeUnknown,
@@ -32,21 +32,15 @@ async def send_message(
     url: str,
     token: str,
     payload: dict[str, Any],
-    trace_ctx: object = None,
 ) -> str:
-    """POST one message; return Meta's wamid or raise a MetaError subclass (or `Withheld`:
-    the session's trace, given `trace_ctx`, stopped it before it was written)."""
+    """POST one message; return Meta's wamid or raise a MetaError subclass."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     body = orjson.dumps(payload)
     try:
         # No redirects: following one would POST the message a second time.
-        async with session.post(
-            url, data=body, headers=headers, allow_redirects=False, trace_request_ctx=trace_ctx
-        ) as response:
+        async with session.post(url, data=body, headers=headers, allow_redirects=False) as response:
             status, content = response.status, await response.read()
     except Exception as exc:
-        if withheld := _withheld(exc):  # aiohttp wraps what its trace raised
-            raise withheld from None
         if nothing_sent(exc):
             raise MetaUnavailable("network", "could not reach Meta", type(exc).__name__) from None
         raise MetaOutcomeUnknown(
@@ -66,12 +60,6 @@ async def send_message(
                 200,
             ) from None
     raise error_from_response(status, answer)
-
-
-def _withheld(exc: BaseException | None) -> Withheld | None:
-    while exc is not None and not isinstance(exc, Withheld):
-        exc = exc.__cause__
-    return exc
 
 
 def open_client(timeout_s: float, token: str | None = None) -> httpx.AsyncClient:

@@ -104,5 +104,4 @@ async def worker_context(
         yield ctx
     finally:
         await ctx.writes.close()
-        await ctx.meta.close()
         await http.close()

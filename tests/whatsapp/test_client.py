@@ -11,7 +11,6 @@ import orjson
 import pytest
 
 from consumers.context import http_session
-from core.failures import Withheld
 from core.settings import Settings
 from tests.support.settings import VALID
 from whatsapp.client import send_message
@@ -138,29 +137,3 @@ async def test_rejection_keeps_metas_code_and_details(client):
         await server.wait_closed()
     assert caught.value.as_error()["code"] == 131026
     assert caught.value.as_error()["details"] == "not on WhatsApp"
-
-
-async def test_a_request_its_trace_withholds_is_never_written_and_says_so():
-    """`Withheld` from the session's trace (a lost claim) comes out as itself, not as an
-    outcome unknown: nothing reached the server."""
-    received: list[bytes] = []
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        received.append(await reader.read(65536))
-        writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
-
-    async def withhold(_session, _ctx, _params) -> None:
-        raise Withheld("taken for dead", claim_lost=True)
-
-    trace = aiohttp.TraceConfig()
-    trace.on_request_chunk_sent.append(withhold)
-    async with aiohttp.ClientSession(trace_configs=[trace]) as session:
-        with pytest.raises(Withheld) as caught:
-            await send_message(session, url, "token", {"to": "1"}, trace_ctx=object())
-    server.close()
-    await server.wait_closed()
-    assert caught.value.claim_lost
-    assert received in ([], [b""])  # not a byte of the request
