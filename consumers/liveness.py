@@ -3,9 +3,9 @@
 PostgreSQL holds the record (the invariants are in `db.claims`): before a Meta call is
 made, its claim is marked with `db.claims.mark_left`; the call is made only if the mark was
 made, and withheld otherwise (its claim was taken back, or PostgreSQL could not say). Marks
-submitted in one event-loop turn share one statement (`core.batcher`): the sender marks a
-chunk of claims together, right after claiming them and at most `HORIZON_S` before their
-slots, so a crash leaves at most that many marked calls that never left.
+submitted in one event-loop turn share one statement (`core.batcher`): the sender marks the
+chunk of claims its send slots cover together, at most `HORIZON_S` before those slots, so a
+crash leaves at most one chunk of marked calls that never left.
 
 Each worker also keeps a heartbeat key `messaging:worker:{id}` in Redis, refreshed every
 `_BEAT_S`, gone `_TTL_S` after its last refresh. It is a hint, never the record: the sweeper
@@ -23,7 +23,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
@@ -111,8 +111,7 @@ async def recover(pool: asyncpg.Pool, redis: Redis, claim_bound_s: float) -> dic
             pipe.exists(WORKER_KEY.format(worker_id=worker))
         alive = await pipe.execute()
     dead = [w for w, is_alive in zip(holders, alive, strict=True) if not is_alive]
-    bound = datetime.now(UTC) - timedelta(seconds=claim_bound_s)
-    requeued = await claims.requeue_unmarked(pool, dead, bound)
+    requeued = await claims.requeue_unmarked(pool, dead, claim_bound_s)
     if requeued:
         logger.warning(
             "%d claimed message(s) whose Meta call never started queued again "

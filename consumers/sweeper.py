@@ -76,7 +76,7 @@ async def sweep_once(ctx: Context) -> dict[str, int]:
             ctx.redis, [HubEvent(r["id"], r["type"], r["message_id"], {}) for r in pending]
         )
     requeued = await liveness.recover(ctx.pool, ctx.redis, s.stream_idle_timeout_s)
-    stuck = await claims.unanswered(ctx.pool, now - timedelta(seconds=s.send_outcome_timeout_s))
+    stuck = await claims.unanswered(ctx.pool, s.send_outcome_timeout_s)
     if stuck:
         await events.record(
             ctx,

@@ -38,7 +38,7 @@ from uuid import UUID
 import asyncpg
 from pypika import CustomFunction, PostgreSQLQuery
 from pypika import functions as fn
-from pypika.terms import Case, Tuple
+from pypika.terms import Case, Interval, Term, Tuple
 
 import db
 from core.names import QUEUED, SENDING
@@ -126,10 +126,11 @@ async def claimants(conn: asyncpg.Connection | asyncpg.Pool) -> list[str]:
 
 
 async def requeue_unmarked(
-    conn: asyncpg.Connection | asyncpg.Pool, dead: list[str], claimed_before: datetime
+    conn: asyncpg.Connection | asyncpg.Pool, dead: list[str], older_than_s: float
 ) -> list[Queued]:
-    """Unmarked claims of the `dead` workers, or made before `claimed_before`: queued again,
-    due at once, the try refunded (their calls never started)."""
+    """Unmarked claims of the `dead` workers, or older than `older_than_s` (on PostgreSQL's
+    clock, whatever the workers' clocks say): queued again, due at once, the try refunded
+    (their calls never started)."""
     p = Params()
     unmarked = (messages.status == SENDING) & messages.left_at.isnull()
     # A claim being marked right now is skipped (its mark wins), so this never waits on a
@@ -140,7 +141,7 @@ async def requeue_unmarked(
         .where(unmarked)
         .where(
             (messages.claimed_by == _any(p(dead, "text[]")))
-            | (messages.sending_at < p(claimed_before))
+            | (messages.sending_at < _ago(p, older_than_s))
         )
         .for_update(skip_locked=True)
     )
@@ -158,19 +159,23 @@ async def requeue_unmarked(
 
 
 async def unanswered(
-    conn: asyncpg.Connection | asyncpg.Pool, left_before: datetime, limit: int = 1000
+    conn: asyncpg.Connection | asyncpg.Pool, older_than_s: float, limit: int = 1000
 ) -> list[UUID]:
-    """Messages whose Meta call may have left before `left_before` and that have neither
-    Meta's answer nor a status since."""
+    """Messages whose Meta call may have left more than `older_than_s` ago (PostgreSQL's
+    clock) and that have neither Meta's answer nor a status since."""
     p = Params()
     q = (
         PostgreSQLQuery.from_(messages)
         .select(messages.id)
-        .where((messages.status == SENDING) & (messages.left_at < p(left_before)))
+        .where((messages.status == SENDING) & (messages.left_at < _ago(p, older_than_s)))
         .orderby(messages.left_at)
         .limit(limit)
     )
     return [r["id"] for r in await conn.fetch(str(q), *p.args)]
+
+
+def _ago(p: Params, seconds: float) -> Term:
+    return fn.Now() - p(seconds, "float8") * Interval(seconds=1)
 
 
 @dataclass(frozen=True, slots=True)
