@@ -18,7 +18,7 @@ from core.logs import configure_logging, secrets_of
 from core.settings import Settings, SettingsError
 
 CONSUMERS: dict[str, Callable[[Settings], list[Consumer]]] = {
-    "sender": lambda s: sender.consumers(s.phone_number_ids),  # a number's stream -> Meta
+    "sender": lambda s: sender.consumers(s.numbers),  # a number's stream -> Meta
     "webhooks": lambda s: [webhook_processor.CONSUMER],  # Meta webhooks -> PostgreSQL -> hub
     "hub": lambda s: [hub_forwarder.CONSUMER],  # hub stream -> the Hub
 }

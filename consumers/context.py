@@ -2,8 +2,9 @@
 
 Resources are opened once per worker process (`open_context`) and closed last at shutdown
 (`close_context`); tests build the same context around their own pool and Redis client.
-Each business number has a `Number` of its own: its rate limiter, token and Meta calls in
-flight, so a slow or throttled number never takes another's room.
+Each business number (`core.numbers`) has a `Lane` of its own in the process: its rate
+limiter and its Meta calls in flight, so a slow or throttled number never takes another's
+room.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from consumers.liveness import Liveness
 from consumers.ratelimit import RateLimiter
 from core import broker
 from core.batcher import Batcher
+from core.numbers import BusinessNumber
 from core.settings import Settings
 from db.hub_events import HubEvent
 
@@ -29,12 +31,10 @@ logger = logging.getLogger("consumers.context")
 
 
 @dataclass
-class Number:
-    """One business number's sending: where its messages go, its limits, its calls in flight."""
+class Lane:
+    """One business number's sending in this process: the number, its limits, its calls."""
 
-    id: str
-    messages_url: str
-    token: str
+    number: BusinessNumber
     limiter: RateLimiter
     calls: asyncio.Semaphore  # its Meta calls in flight in this process (SEND_CONCURRENCY)
 
@@ -45,15 +45,15 @@ class Context:
     pool: asyncpg.Pool
     redis: Redis
     http: aiohttp.ClientSession  # Meta's and the Hub's calls
-    numbers: dict[str, Number]  # by phone_number_id, the default first
+    lanes: dict[str, Lane]  # by phone_number_id, the default first
     hub_calls: asyncio.Semaphore  # Hub calls in flight in this process
     stop: asyncio.Event
     liveness: Liveness  # this worker's id, its heartbeat and the marks of its Meta calls
     writes: Batcher[events.Changes, list[HubEvent]] = field(init=False)  # the group commit
 
-    def number(self, phone_number_id: str | None = None) -> Number:
-        """A configured number (None: the default); KeyError for one not configured."""
-        return self.numbers[phone_number_id or self.settings.phone_number_id]
+    def lane(self, phone_number_id: str | None = None) -> Lane:
+        """A configured number's lane (None: the default's); KeyError for one not configured."""
+        return self.lanes[phone_number_id or self.settings.phone_number_id]
 
     def __post_init__(self) -> None:
         self.writes = events.group_commit(self)
@@ -75,22 +75,16 @@ def build_context(
     http: aiohttp.ClientSession,
     stop: asyncio.Event | None = None,
 ) -> Context:
-    numbers = {
-        n: Number(
-            n,
-            settings.messages_url(n),
-            settings.token_for(n),
-            RateLimiter(redis, n, settings.rate_for(n)),
-            asyncio.Semaphore(settings.send_concurrency),
-        )
-        for n in settings.phone_number_ids
+    lanes = {
+        n.id: Lane(n, RateLimiter(redis, n), asyncio.Semaphore(settings.send_concurrency))
+        for n in settings.numbers
     }
     return Context(
         settings,
         pool,
         redis,
         http,
-        numbers,
+        lanes,
         asyncio.Semaphore(settings.send_concurrency),
         stop or asyncio.Event(),
         Liveness(redis, pool),

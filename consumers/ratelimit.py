@@ -28,7 +28,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from core.names import PAIR_LIMIT_KEY, RATE_KEY, SEND_PAUSED_KEY
+from core.numbers import BusinessNumber
 from core.pauses import Pause, read_pause, set_pause
 
 HORIZON_S = 0.05  # slots are handed out at most this far ahead: a bound on bunching
@@ -70,12 +70,12 @@ class Slots:
 
 
 class RateLimiter:
-    def __init__(self, redis: Redis, phone_number_id: str, rate_per_s: float) -> None:
+    def __init__(self, redis: Redis, number: BusinessNumber) -> None:
         self.redis = redis
-        self.phone_number_id = phone_number_id
-        self.interval_s = 1.0 / rate_per_s
-        self._rate_key = RATE_KEY.format(phone_number_id=phone_number_id)
-        self._paused_key = SEND_PAUSED_KEY.format(phone_number_id=phone_number_id)
+        self.number = number
+        self.interval_s = 1.0 / number.rate_per_s
+        self._rate_key = number.rate_key
+        self._paused_key = number.paused_key
         self._reserve = redis.register_script(_RESERVE)
         self._back_off = redis.register_script(_BACK_OFF)
         self._pace = 0.0  # event-loop time the next send on the number is due at this pace
@@ -128,4 +128,4 @@ class RateLimiter:
         return {r: ms / 1000 for r, ms in zip(recipients, ttls, strict=True) if ms > 0}
 
     def _pair_key(self, recipient: str) -> str:
-        return PAIR_LIMIT_KEY.format(phone_number_id=self.phone_number_id, recipient=recipient)
+        return self.number.pair_limit_key(recipient)

@@ -25,7 +25,7 @@ from typing import Any
 from uuid import UUID
 
 from consumers import events, retries, worker_metrics
-from consumers.context import Context, Number
+from consumers.context import Context, Lane
 from consumers.liveness import Departure
 from consumers.runner import Consumer, Entry, sleep_unless_stopped
 from consumers.send_policy import (
@@ -40,7 +40,8 @@ from consumers.send_policy import (
     decide,
 )
 from core.failures import TRANSIENT
-from core.names import EXPIRED_ERROR, FAILED, SENDERS_GROUP, SENT, outbound_stream
+from core.names import EXPIRED_ERROR, FAILED, SENDERS_GROUP, SENT
+from core.numbers import BusinessNumber, Numbers
 from db import claims, messages
 from db.claims import Claim, Parked
 from db.statuses import StatusChange
@@ -62,7 +63,7 @@ async def handle(ctx: Context, entries: list[Entry], number: str | None = None) 
         except ValueError:
             bad[e.id] = "message_id is not a UUID"
     if ids:
-        await _send_batch(ctx, ctx.number(number), ids, entry_of)
+        await _send_batch(ctx, ctx.lane(number), ids, entry_of)
     return bad
 
 
@@ -71,7 +72,7 @@ class _Send:
     """One claimed message and the task that sends it; only that task changes it."""
 
     row: Any
-    number: Number
+    lane: Lane
     entry_id: str | None
     departure: Departure  # marked, then started: from then on its call may have left
     task: asyncio.Task[Outcome] | None = None
@@ -96,13 +97,11 @@ class _Send:
         return Parked(self.row["id"], datetime.now(UTC), claim=self.claim, counts=False)
 
 
-async def _send_batch(
-    ctx: Context, number: Number, ids: list[UUID], entry_of: dict[UUID, str]
-) -> None:
+async def _send_batch(ctx: Context, lane: Lane, ids: list[UUID], entry_of: dict[UUID, str]) -> None:
     sends: list[_Send] = []  # claimed, each sent by a task of its own
     held: list[Outcome] = []  # decided without a call: paused, pair-limited, stopping
     try:
-        await _schedule(ctx, number, ids, entry_of, sends, held)
+        await _schedule(ctx, lane, ids, entry_of, sends, held)
         outcomes = await asyncio.gather(*(s.task for s in sends if s.task))
     except asyncio.CancelledError:  # shutdown deadline: hand back what was never sent
         await _cancel(sends)
@@ -118,7 +117,7 @@ async def _send_batch(
 
 async def _schedule(
     ctx: Context,
-    number: Number,
+    lane: Lane,
     ids: list[UUID],
     entry_of: dict[UUID, str],
     sends: list[_Send],
@@ -127,7 +126,7 @@ async def _schedule(
     """Claim messages as slots come free and start one task per send; what is decided
     without a call goes to `held`. Both lists are kept up to date as it goes, so a batch
     cut short knows every message it claimed."""
-    limiter, todo = number.limiter, ids
+    limiter, todo = lane.limiter, ids
     while todo:
         now = datetime.now(UTC)
         if ctx.stop.is_set():  # the rest stays queued, due at once for another worker
@@ -151,11 +150,11 @@ async def _schedule(
             continue
         chunk, todo = todo[: len(slots.delays)], todo[len(slots.delays) :]
         worker_id = ctx.liveness.worker_id
-        rows = await claims.claim(ctx.pool, chunk, worker_id, number.id)
+        rows = await claims.claim(ctx.pool, chunk, worker_id, lane.number.id)
         claimed = [
             _Send(
                 r,
-                number,
+                lane,
                 entry_of.get(r["id"]),
                 Departure(r["id"], Claim(worker_id, r["sending_at"])),
             )
@@ -189,7 +188,7 @@ async def _send(ctx: Context, send: _Send, at: float) -> Outcome:
     """One Meta call, marked first, made at the slot's time (event-loop clock); its verdict,
     then its effect."""
     row, fields = send.row, _log_fields(send)
-    async with send.number.calls:
+    async with send.lane.calls:
         try:
             if not await ctx.liveness.leaving(send.departure):
                 # Taken back (queued again): whoever claims it next sends it.
@@ -202,11 +201,11 @@ async def _send(ctx: Context, send: _Send, at: float) -> Outcome:
             return send.hand_back()
         loop = asyncio.get_running_loop()
         asked = loop.time()
-        await send.number.limiter.depart(at)
+        await send.lane.limiter.depart(at)
         worker_metrics.RATE_LIMIT_WAIT.inc(loop.time() - asked)
         send.departure.started = True
         try:
-            answer: str | MetaError = await _post(ctx, send.number, row["payload"])
+            answer: str | MetaError = await _post(ctx, send.lane.number, row["payload"])
         except MetaError as exc:
             answer = exc
         except Exception:  # a bug of ours: never risk a second send of what may have left
@@ -216,7 +215,7 @@ async def _send(ctx: Context, send: _Send, at: float) -> Outcome:
     return await _apply(ctx, send, verdict, fields)
 
 
-async def _post(ctx: Context, number: Number, payload: dict[str, Any]) -> str:
+async def _post(ctx: Context, number: BusinessNumber, payload: dict[str, Any]) -> str:
     """One Meta call; a connection that never opened is retried at once, briefly."""
     return await retries.at_once(
         lambda: worker_metrics.timed(
@@ -229,7 +228,7 @@ async def _post(ctx: Context, number: Number, payload: dict[str, Any]) -> str:
 
 async def _apply(ctx: Context, send: _Send, verdict: Verdict, fields: dict[str, Any]) -> Outcome:
     """Carry out a verdict: the outcome to record, and the number's limits to set."""
-    number, row, claim = send.number, send.row, send.claim
+    lane, row, claim = send.lane, send.row, send.claim
     message_id, now = row["id"], datetime.now(UTC)
     if isinstance(verdict, Sent):
         logger.info(
@@ -240,7 +239,7 @@ async def _apply(ctx: Context, send: _Send, verdict: Verdict, fields: dict[str, 
     error = exc.as_error()
     worker_metrics.count_meta_error(exc)
     try:
-        later = await _limit(number, row, verdict, fields)
+        later = await _limit(lane, row, verdict, fields)
     except TRANSIENT as redis_down:  # the limiter is best effort; the message still waits
         logger.warning("rate limiter unavailable (%s)", type(redis_down).__name__)
         worker_metrics.MESSAGES_PARKED.labels("limiter_unavailable").inc()
@@ -264,12 +263,10 @@ async def _apply(ctx: Context, send: _Send, verdict: Verdict, fields: dict[str, 
     return StatusChange(message_id, FAILED, now, "sender", error=error)
 
 
-async def _limit(
-    number: Number, row: Any, verdict: Verdict, fields: dict[str, Any]
-) -> datetime | None:
+async def _limit(lane: Lane, row: Any, verdict: Verdict, fields: dict[str, Any]) -> datetime | None:
     """Set the number's limit a throttling verdict calls for; returns when the message may
     try again (the try refunded), or None for the other verdicts."""
-    limiter, now = number.limiter, datetime.now(UTC)
+    limiter, now = lane.limiter, datetime.now(UTC)
     if isinstance(verdict, PauseNumber):
         exc = verdict.error
         pause = await limiter.pause(exc.code, exc.title, verdict.seconds)
@@ -278,7 +275,7 @@ async def _limit(
         logger.error(
             "ALERT sending paused for %.0fs on %s: Meta error %s %s (message_id=%s)",
             verdict.seconds,
-            number.id,
+            lane.number.id,
             exc.code,
             exc.title,
             row["id"],
@@ -303,7 +300,7 @@ def _log_fields(send: _Send) -> dict[str, Any]:
         "message_id": str(row["id"]),
         "attempt": row["attempts"],
         "entry_id": send.entry_id,
-        "phone_number_id": send.number.id,
+        "phone_number_id": send.lane.number.id,
     }
 
 
@@ -321,14 +318,14 @@ async def _record(
             await events.record(ctx, changes)
 
 
-def consumer(number: str) -> Consumer:
+def consumer(number: BusinessNumber) -> Consumer:
     """The sender of one business number's stream."""
 
     async def handle_number(ctx: Context, entries: list[Entry]) -> dict[str, str]:
-        return await handle(ctx, entries, number)
+        return await handle(ctx, entries, number.id)
 
-    return Consumer(f"sender:{number}", outbound_stream(number), SENDERS_GROUP, handle_number)
+    return Consumer(f"sender:{number.id}", number.stream, SENDERS_GROUP, handle_number)
 
 
-def consumers(numbers: tuple[str, ...]) -> list[Consumer]:
+def consumers(numbers: Numbers) -> list[Consumer]:
     return [consumer(n) for n in numbers]

@@ -41,7 +41,6 @@ from core.names import (
     OUTCOME_UNKNOWN,
     SENDERS_GROUP,
     SWEEP_LOCK_KEY,
-    outbound_stream,
 )
 from db import claims, hub_events, messages
 from db.hub_events import HubEvent
@@ -63,9 +62,9 @@ async def sweep_once(ctx: Context) -> dict[str, int]:
     now = datetime.now(UTC)
     margin = timedelta(seconds=s.sweep_stale_s)
     queued = []  # each number's, by how far its own stream has been read
-    for n in s.phone_number_ids:
-        read_up_to = await _read_up_to(ctx.redis, outbound_stream(n), SENDERS_GROUP, now)
-        queued += await messages.republish_stale(ctx.pool, n, read_up_to - margin)
+    for n in s.numbers:
+        read_up_to = await _read_up_to(ctx.redis, n.stream, SENDERS_GROUP, now)
+        queued += await messages.republish_stale(ctx.pool, n.id, read_up_to - margin)
     if queued:
         await broker.publish_outbound(ctx.redis, queued)
     pending = await hub_events.republish_stale(

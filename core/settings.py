@@ -11,11 +11,14 @@ one business number of WHATSAPP_PHONE_NUMBER_ID; one naming another number is an
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+from core.numbers import Numbers
 
 __all__ = ["Settings", "SettingsError"]
 
@@ -526,14 +529,17 @@ class Settings:
         """The default number: a send that names none goes from it."""
         return self.phone_number_ids[0]
 
-    def token_for(self, phone_number_id: str) -> str:
-        return self.access_tokens.get(phone_number_id, self.access_token)
-
-    def rate_for(self, phone_number_id: str) -> float:
-        return self.send_rates_per_s.get(phone_number_id, self.send_rate_per_s)
-
-    def messages_url(self, phone_number_id: str) -> str:
-        return self.graph_url(phone_number_id, "messages")
+    @functools.cached_property
+    def numbers(self) -> Numbers:
+        """The business numbers, each with its token, rate and URLs (`core.numbers`)."""
+        return Numbers.build(
+            self.phone_number_ids,
+            token=self.access_token,
+            rate_per_s=self.send_rate_per_s,
+            graph_url=self.graph_url(),
+            tokens=self.access_tokens,
+            rates_per_s=self.send_rates_per_s,
+        )
 
     def graph_url(self, *path: str) -> str:
         """A Graph API URL of this version: `graph_url(media_id)`, `graph_url(pnid, "media")`."""

@@ -45,11 +45,11 @@ async def contact(request: Request, wa_id: str) -> HTTPResponse:
     if unknown:
         raise ValidationError([{"field": name, "message": "is not allowed"} for name in unknown])
     number = business_number(settings, args.get("phone_number_id"), required=True)
-    window = await service_windows.get(request.app.ctx.pool, number, wa_id)
+    window = await service_windows.get(request.app.ctx.pool, number.id, wa_id)
     closed = window.closed_at
     body = {
         "wa_id": wa_id,
-        "phone_number_id": number,
+        "phone_number_id": number.id,
         "service_window": {
             "open": window.is_open(datetime.now(UTC)),
             "expires_at": _iso(window.expires_at),

@@ -10,7 +10,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from core.broker import group_lag
-from core.names import HUB_PAUSED_KEY, SEND_PAUSED_KEY, dead_letter_stream, groups
+from core.names import HUB_PAUSED_KEY, dead_letter_stream, groups
 from core.pauses import parse_pause
 from db import hub_events
 from server.auth import require_health_token
@@ -59,11 +59,10 @@ async def health(request: Request) -> HTTPResponse:
 async def _alerts(redis: Any, settings: Any) -> list[dict[str, Any]]:
     """Pauses that need a person: sending on a number stopped by Meta, deliveries stopped by
     the Hub."""
-    numbers = settings.phone_number_ids
-    keys = [SEND_PAUSED_KEY.format(phone_number_id=n) for n in numbers]
-    *sends, hub = await redis.mget(*keys, HUB_PAUSED_KEY)
+    numbers = settings.numbers
+    *sends, hub = await redis.mget(*(n.paused_key for n in numbers), HUB_PAUSED_KEY)
     found = [
-        ("sending_paused", {"phone_number_id": n}, raw)
+        ("sending_paused", {"phone_number_id": n.id}, raw)
         for n, raw in zip(numbers, sends, strict=True)
     ]
     alerts = []

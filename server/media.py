@@ -29,7 +29,7 @@ from server.api_errors import (
 )
 from server.auth import require_api_key
 from server.form_stream import FieldTooLarge, Form, UploadedFile, boundary_of, read_form
-from server.numbers import bearer, business_number, query_param
+from server.numbers import business_number, query_param
 from server.openapi import API_KEY, Body, Param, Reply, operation
 from server.schemas import MediaUpload, MediaUploaded
 from whatsapp import media_rules
@@ -101,8 +101,8 @@ async def _upload(request: Request, boundary: bytes) -> HTTPResponse:
             client,
             client.build_request(
                 "POST",
-                settings.graph_url(number, "media"),
-                headers=bearer(settings, number),
+                number.url("media"),
+                headers=number.bearer,
                 data={"messaging_product": "whatsapp", "type": mime_type},
                 files={_FILE: (file.filename or "file", spool, mime_type)},
             ),
@@ -145,12 +145,12 @@ async def download(request: Request, media_id: str) -> HTTPResponse | None:
         raise ValidationError([{"field": "media_id", "message": "must be Meta's numeric media id"}])
     settings, client = request.app.ctx.settings, request.app.ctx.meta
     number = business_number(settings, request.args.get("phone_number_id"))
-    auth = bearer(settings, number)
+    auth = number.bearer
     missing = f"no media with id {media_id}: Meta does not know it, or it has expired"
     lookup = await meta_answers.call(
         client,
         client.build_request(
-            "GET", settings.graph_url(media_id), params=_owner(number), headers=auth
+            "GET", settings.graph_url(media_id), params=_owner(number.id), headers=auth
         ),
         not_found=missing,
     )

@@ -22,7 +22,7 @@ from server import meta_answers
 from server.api_errors import PayloadTooLarge, UnknownNumber, ValidationError
 from server.auth import require_api_key
 from server.bodies import read_body
-from server.numbers import bearer, business_number
+from server.numbers import business_number
 from server.openapi import API_KEY, Body, Param, operation
 from server.payloads.field_errors import to_fields
 from server.schemas import MarkedRead
@@ -76,7 +76,7 @@ async def mark_read(request: Request, wamid: str) -> HTTPResponse:
     number = business_number(
         settings, received["phone_number_id"] if received else options.phone_number_id
     )
-    url, headers = settings.messages_url(number), bearer(settings, number)
+    url, headers = number.messages_url, number.bearer
     await meta_answers.call(
         client, client.build_request("POST", url, json=payload, headers=headers)
     )

@@ -102,7 +102,7 @@ async def send(request: Request) -> HTTPResponse:
     number = business_number(settings, req.phone_number_id)
     await check_template(request.app.ctx.templates, req)  # against the catalog, if any
     if settings.service_window_check and req.type != "template":
-        await _require_open_window(request, number, req.to)
+        await _require_open_window(request, number.id, req.to)
     # Same key + same request = same message. Hash the parsed request, not the raw bytes,
     # so a retry that only re-orders keys or whitespace is still "the same body".
     payload = req.meta_payload("")
@@ -122,7 +122,7 @@ async def send(request: Request) -> HTTPResponse:
             type=req.type,
             payload=payload,
             metadata=req.metadata,
-            phone_number_id=number,
+            phone_number_id=number.id,
             expires_at=_expires_at(req.validity_period_s or settings.message_validity_s),
         )
     )
@@ -142,7 +142,7 @@ async def send(request: Request) -> HTTPResponse:
         "status": outcome.row["status"],
         "recipient": req.to,
         "type": req.type,
-        "phone_number_id": number,
+        "phone_number_id": number.id,
         "idempotency_key": key,
         "created_at": outcome.row["created_at"],
     }

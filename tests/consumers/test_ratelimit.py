@@ -8,8 +8,13 @@ import itertools
 from redis.asyncio import Redis
 
 from consumers.ratelimit import LEEWAY_S, RateLimiter
+from core.numbers import BusinessNumber
 
 NUMBER = "106540352242922"
+
+
+def new_limiter(redis: Redis, rate_per_s: float) -> RateLimiter:
+    return RateLimiter(redis, BusinessNumber(NUMBER, "token", rate_per_s, "http://meta.test"))
 
 
 async def _take_slots(limiter: RateLimiter, seconds: float, slots: list[float]) -> None:
@@ -31,7 +36,7 @@ def _busiest(times: list[float], span: float) -> int:
 
 
 async def test_two_replicas_never_exceed_the_rate_together(redis: Redis) -> None:
-    a, b = RateLimiter(redis, NUMBER, 100), RateLimiter(redis, NUMBER, 100)
+    a, b = new_limiter(redis, 100), new_limiter(redis, 100)
     slots: list[float] = []
     await asyncio.gather(_take_slots(a, 1.5, slots), _take_slots(b, 1.5, slots))
     slots.sort()
@@ -42,14 +47,14 @@ async def test_two_replicas_never_exceed_the_rate_together(redis: Redis) -> None
 
 
 async def test_back_off_holds_every_replica(redis: Redis) -> None:
-    a, b = RateLimiter(redis, NUMBER, 1000), RateLimiter(redis, NUMBER, 1000)
+    a, b = new_limiter(redis, 1000), new_limiter(redis, 1000)
     await a.back_off(2.0)
     granted = await b.reserve(5)
     assert granted.delays == [] and 1.5 < granted.retry_in_s <= 2.0
 
 
 async def test_pause_and_pair_limits_are_shared_and_expire(redis: Redis) -> None:
-    a, b = RateLimiter(redis, NUMBER, 80), RateLimiter(redis, NUMBER, 80)
+    a, b = new_limiter(redis, 80), new_limiter(redis, 80)
     assert await b.paused() is None
     await a.pause(131048, "Spam rate limit hit", 0.3)
     pause = await b.paused()
@@ -62,7 +67,7 @@ async def test_pause_and_pair_limits_are_shared_and_expire(redis: Redis) -> None
 
 
 async def test_slots_that_come_due_late_together_leave_spaced(redis: Redis) -> None:
-    limiter = RateLimiter(redis, NUMBER, 100)  # 10 ms apart
+    limiter = new_limiter(redis, 100)  # 10 ms apart
     loop = asyncio.get_running_loop()
     left: list[float] = []
 

@@ -198,7 +198,7 @@ async def test_outage_mid_batch_hands_back_claimed_but_unsent_messages(ctx, edge
     async def broken(recipients: list[str]) -> dict[str, float]:
         raise ConnectionError("redis went away")  # the network edge fails after the claim
 
-    ctx.number().limiter.blocked = broken
+    ctx.lane().limiter.blocked = broken
     with pytest.raises(ConnectionError):
         await send(ctx, *ids)
     assert edge.calls == []

@@ -110,7 +110,7 @@ def test_valid_environment_parses_with_defaults() -> None:
     assert s.health_check_tokens == ()
     assert s.whatsapp_business_account_id == ""  # no template catalog, nothing checked
     assert s.phone_number_ids == ("106540352242922",)
-    assert s.messages_url(s.phone_number_id) == (
+    assert s.numbers.default.messages_url == (
         "https://graph.facebook.com/v26.0/106540352242922/messages"
     )
     assert (s.public_host, s.allowed_hosts) == ("", ())  # any host; no redirect target
@@ -141,13 +141,13 @@ def test_several_numbers_each_with_its_rate_and_token_or_the_shared_ones() -> No
     )
     assert s.phone_number_ids == ("111", "222", "333")
     assert s.phone_number_id == "111"  # the default
-    assert [s.rate_for(n) for n in s.phone_number_ids] == [80, 1000, 80]
-    assert [s.token_for(n) for n in s.phone_number_ids] == [
+    assert [n.rate_per_s for n in s.numbers] == [80, 1000, 80]
+    assert [n.token for n in s.numbers] == [
         "EAAG-access-token-789",
         "EAAG-access-token-789",
         "EAAG-own-token-of-333",
     ]
-    assert "EAAG-own-token-of-333" not in repr(s)
+    assert "EAAG-own-token-of-333" not in repr(s) + repr(s.numbers)
     assert "EAAG-own-token-of-333" in secrets_of(s)
 
 

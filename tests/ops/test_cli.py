@@ -190,7 +190,7 @@ async def test_inbound_message_by_wamid_shows_its_event_but_not_its_text(ctx, op
 async def test_streams_show_length_lag_pending_idle_consumers_and_dead_letters(
     ctx, redis, ops
 ) -> None:
-    runner = Runner(sender.consumer(NUMBER), ctx, "unused", asyncio.Event())
+    runner = Runner(sender.consumer(ctx.settings.numbers[NUMBER]), ctx, "unused", asyncio.Event())
     await runner.ensure_group()
     ids = [str(uuid.uuid4()) for _ in range(3)]
     entry_ids = [await redis.xadd(OUTBOUND, {"message_id": i}) for i in ids]
@@ -223,7 +223,9 @@ async def test_streams_show_length_lag_pending_idle_consumers_and_dead_letters(
 async def test_dead_shows_dead_letter_entries_and_dead_hub_events_with_reasons(
     ctx, edge, ops
 ) -> None:
-    await run_until_dead(ctx, sender.consumer(NUMBER), {"message_id": "not-a-uuid"})
+    await run_until_dead(
+        ctx, sender.consumer(ctx.settings.numbers[NUMBER]), {"message_id": "not-a-uuid"}
+    )
     await run_until_dead(ctx, refusing_webhooks, {"body": f"a body {SECRET_TEXT}"})
     message_id, _ = await sent_message(ctx, edge)
     sent_event = events.event_id(str(message_id), "sent")
@@ -277,8 +279,12 @@ async def test_replaying_unknown_ids_fails_naming_them(ctx, edge, ops) -> None:
 
 
 async def test_replay_puts_dead_letter_entries_back_on_their_stream(ctx, redis, ops) -> None:
-    await run_until_dead(ctx, sender.consumer(NUMBER), {"message_id": "first"})
-    await run_until_dead(ctx, sender.consumer(NUMBER), {"message_id": "second"})
+    await run_until_dead(
+        ctx, sender.consumer(ctx.settings.numbers[NUMBER]), {"message_id": "first"}
+    )
+    await run_until_dead(
+        ctx, sender.consumer(ctx.settings.numbers[NUMBER]), {"message_id": "second"}
+    )
     dead = [i for i, _ in await redis.xrange(f"{OUTBOUND}:dead")]
     await redis.delete(OUTBOUND)
 
