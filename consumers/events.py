@@ -38,6 +38,7 @@ from db.webhook_changes import NewChange
 from whatsapp.errors import OUTSIDE_WINDOW_CODE
 from whatsapp.inbound_types import normalise
 from whatsapp.notifications import INVALID_KINDS
+from whatsapp.recipients import Recipient
 
 if TYPE_CHECKING:  # the context holds the group commit made here
     from consumers.context import Context
@@ -52,7 +53,7 @@ def status_event(change: StatusChange, message: Any) -> HubEvent:
         "wamid": change.wamid or message["wamid"],
         "status": change.status,
         "timestamp": change.occurred_at.isoformat(),
-        "recipient": message["recipient"],
+        **Recipient(message["recipient"]).hub_fields(),
         "phone_number_id": message["phone_number_id"],
         "error": change.error,
         "errors": details.get("errors"),

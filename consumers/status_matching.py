@@ -5,7 +5,7 @@ A status names our message by the callback data we sent (our id), else by its wa
 are only claims, so a status is applied only to a message that exists and only when it
 passes the cross-check: its webhook's business number (`metadata.phone_number_id`) is the
 message's, and its `recipient_id`, where Meta gives one (a BSUID user's status may have
-none), names the message's recipient (`whatsapp.recipients.same_user`: Meta's wa_id can
+none), names the message's recipient (`whatsapp.recipients`: Meta's wa_id can
 differ from the number we sent to). A status that names none of ours, or fails the check,
 is held (`db.held_statuses`) for STATUS_HOLD_S: the sender's write of that wamid may be a
 moment behind Meta's webhook. The scheduler matches held statuses again each pass
@@ -27,7 +27,7 @@ from db import held_statuses, messages
 from db.held_statuses import HeldStatus
 from db.statuses import StatusChange
 from whatsapp.notifications import StatusUpdate, status_update
-from whatsapp.recipients import same_user
+from whatsapp.recipients import Recipient
 
 logger = logging.getLogger("consumers.status_matching")
 
@@ -90,7 +90,9 @@ def _mismatch(u: StatusUpdate, message: Any) -> str | None:
         return _NO_NUMBER
     if u.phone_number_id != message["phone_number_id"]:
         return _OTHER_NUMBER
-    if u.recipient_id is not None and not same_user(message["recipient"], u.recipient_id):
+    if u.recipient_id is not None and not Recipient(message["recipient"]).reported_as(
+        u.recipient_id
+    ):
         return _OTHER_RECIPIENT
     return None
 

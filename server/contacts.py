@@ -3,7 +3,6 @@ today its 24 h customer-service window (free-form messages only while it is open
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 
 from sanic import Blueprint, Request
@@ -15,9 +14,9 @@ from server.auth import require_api_key
 from server.numbers import business_number, query_param
 from server.openapi import API_KEY, Param, operation
 from server.schemas import ContactInfo
+from whatsapp.recipients import PHONE_PATTERN, parse_phone
 
 bp = Blueprint("contacts", url_prefix="/api/v1/contacts")
-_WA_ID = re.compile(r"^[1-9][0-9]{7,14}$")
 
 
 @bp.get("/<wa_id:str>/")
@@ -25,7 +24,7 @@ _WA_ID = re.compile(r"^[1-9][0-9]{7,14}$")
     "A contact's customer-service window",
     tag="contacts",
     params=(
-        Param("wa_id", "path", {"type": "string", "pattern": _WA_ID.pattern}),
+        Param("wa_id", "path", {"type": "string", "pattern": PHONE_PATTERN}),
         query_param("the business number; required when WHATSAPP_PHONE_NUMBER_ID has several"),
     ),
     responses={200: ContactInfo},
@@ -36,10 +35,10 @@ async def contact(request: Request, wa_id: str) -> HTTPResponse:
     """Whether free-form messages may go to the contact now, until when, since when."""
     require_api_key(request)
     settings = request.app.ctx.settings
-    if not _WA_ID.match(wa_id):
-        raise ValidationError(
-            [{"field": "wa_id", "message": "must be the contact's number: 8 to 15 digits"}]
-        )
+    try:
+        wa_id = parse_phone(wa_id)
+    except ValueError as exc:
+        raise ValidationError([{"field": "wa_id", "message": str(exc)}]) from None
     args = request.get_args(keep_blank_values=True)
     unknown = sorted(set(args) - {"phone_number_id"})
     if unknown:

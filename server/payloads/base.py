@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 from pydantic_core import PydanticCustomError
 
 from server.payloads.field_errors import error_at, patterned
+from whatsapp.recipients import PHONE_PATTERN, PHONE_RULE, Recipient, parse_phone
 
 METADATA_MAX_BYTES = 4096
 _M = TypeVar("_M", bound=BaseModel)
@@ -22,10 +23,6 @@ class StrictModel(BaseModel):
     """No coercion ("1" stays a string) and no unknown keys, so typos fail loudly."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
-
-
-def _digits_only(to: str) -> str:
-    return to.removeprefix("+")
 
 
 def _small_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -55,12 +52,7 @@ def bounded_text(max_chars: int) -> Any:
 
 
 NonEmpty = Annotated[str, Field(min_length=1)]
-# E.164: a country code never starts with 0; 8 to 15 digits in all.
-PhoneNumber = Annotated[
-    str,
-    patterned(r"^\+?[1-9][0-9]{7,14}$", "must be 8 to 15 digits (E.164), optionally after a +"),
-    AfterValidator(_digits_only),
-]
+PhoneNumber = Annotated[str, patterned(PHONE_PATTERN, PHONE_RULE), AfterValidator(parse_phone)]
 Metadata = Annotated[dict[str, Any], AfterValidator(_small_metadata)]
 VALIDITY_MAX_S = 30 * 86400  # a month: longer is a message that no longer matters
 ValidityPeriod = Annotated[int, Field(ge=1, le=VALIDITY_MAX_S)]
@@ -92,8 +84,7 @@ class SendRequest(StrictModel):
         content = self.model_dump(mode="json", include={self.type}, exclude_none=True)
         payload: dict[str, Any] = {
             "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            "to": self.to,
+            **Recipient(self.to).meta_fields(),
             "type": self.type,
             self.type: content[self.type],
         }

@@ -67,6 +67,8 @@ async def test_a_contacts_message_opens_it_for_24_hours(app: Served, pool: async
     assert window["closed_by_meta_at"] is None
     same = await client.get(f"/api/v1/contacts/{TO}/", params={"phone_number_id": number})
     assert same.json() == contact
+    with_plus = await client.get(f"/api/v1/contacts/+{TO}/")  # as sends take it
+    assert with_plus.json() == contact
 
     await service_windows.closed(pool, [(number, TO, datetime.now(UTC))])  # Meta's 131047
     assert (await send(app, TEXT)).status_code == 422
