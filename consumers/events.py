@@ -1,10 +1,9 @@
-"""Turning status changes and inbound messages into Hub events, through the outbox.
+"""The outbox: state changes and the Hub events describing them, written together.
 
-`record()` is the single place where state changes and the Hub events describing them are
-written, in one transaction, then published to the hub stream. Event ids are derived from
-what they describe (message + status, inbound wamid, or another change's field, entry and
-content), so replaying the same input can never create a second event. docs/events.md
-documents every shape.
+`record()` is the single place where state changes and their Hub events (built by
+`hub.events`, the contract) are written, in one transaction, then published to the hub
+stream. Event ids are derived from what they describe, so replaying the same input can
+never create a second event.
 """
 
 from __future__ import annotations
@@ -14,20 +13,17 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any, Protocol
 
-import orjson
+import asyncpg
+from redis.asyncio import Redis
 
 from consumers import retries, worker_metrics
 from core import broker
 from core.batcher import Batcher
 from core.failures import TRANSIENT
 from core.names import (
-    EVENT_MESSAGE_RECEIVED,
-    EVENT_MESSAGE_STATUS,
-    EVENT_WEBHOOK_UNPARSED,
-    EVENT_WHATSAPP_PREFIX,
     FAILED,
 )
 from db import hub_events, inbound, messages, service_windows, statuses, webhook_changes
@@ -35,77 +31,19 @@ from db.hub_events import HubEvent, event_id
 from db.inbound import NewInbound
 from db.statuses import StatusChange
 from db.webhook_changes import NewChange
+from hub.events import change_event, received_event, status_event
 from whatsapp.errors import OUTSIDE_WINDOW_CODE
-from whatsapp.inbound_types import normalise
-from whatsapp.notifications import INVALID_KINDS
-from whatsapp.recipients import Recipient
 
-if TYPE_CHECKING:  # the context holds the group commit made here
-    from consumers.context import Context
+
+class Outbox(Protocol):
+    """What `record()` writes through: the worker's context (`consumers.context`) is one."""
+
+    pool: asyncpg.Pool
+    redis: Redis
+    writes: Batcher[Changes, list[HubEvent]]
+
 
 logger = logging.getLogger("consumers.events")
-
-
-def status_event(change: StatusChange, message: Any) -> HubEvent:
-    details = change.details or {}
-    data = {
-        "message_id": str(change.message_id),
-        "wamid": change.wamid or message["wamid"],
-        "status": change.status,
-        "timestamp": change.occurred_at.isoformat(),
-        **Recipient(message["recipient"]).hub_fields(),
-        "phone_number_id": message["phone_number_id"],
-        "error": change.error,
-        "errors": details.get("errors"),
-        "metadata": message["metadata"],
-        "conversation": details.get("conversation"),
-        "pricing": details.get("pricing"),
-    }
-    return _event(
-        EVENT_MESSAGE_STATUS,
-        event_id(str(change.message_id), change.status),
-        change.message_id,
-        data,
-    )
-
-
-def received_event(m: NewInbound) -> HubEvent:
-    data = {
-        "wamid": m.wamid,
-        "from": m.sender,
-        "profile_name": m.profile_name,
-        "type": m.type,
-        "timestamp": m.sent_at.isoformat(),
-        "phone_number_id": m.phone_number_id,
-        **normalise(m.payload),
-    }
-    return _event(EVENT_MESSAGE_RECEIVED, event_id("inbound", m.wamid), None, data)
-
-
-def new_change(
-    field: str, value: dict[str, Any], entry_id: str | None, time: int | None
-) -> NewChange:
-    """A change to store, its id derived from everything Meta said (a replay maps to it)."""
-    content = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-    id_ = event_id("change", field, entry_id or "", "" if time is None else str(time), content)
-    at = datetime.fromtimestamp(time, UTC) if time is not None and 0 <= time < 2**37 else None
-    return NewChange(id_, field, entry_id, at, value)
-
-
-def change_event(c: NewChange) -> HubEvent:
-    type_ = EVENT_WEBHOOK_UNPARSED if c.field in INVALID_KINDS else EVENT_WHATSAPP_PREFIX + c.field
-    data = {
-        "field": c.field,
-        "waba_id": c.entry_id,
-        "time": c.entry_time.isoformat() if c.entry_time else None,
-        "value": c.value,
-    }
-    return _event(type_, c.id, None, data)
-
-
-def _event(type_: str, id_: str, message_id: uuid.UUID | None, data: dict[str, Any]) -> HubEvent:
-    envelope = {"id": id_, "type": type_, "created_at": datetime.now(UTC).isoformat(), "data": data}
-    return HubEvent(id=id_, type=type_, message_id=message_id, payload=envelope)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +62,7 @@ class Changes:
 
 
 async def record(
-    ctx: Context,
+    ctx: Outbox,
     changes: Sequence[StatusChange] = (),
     received: Sequence[NewInbound] = (),
     others: Sequence[NewChange] = (),
@@ -158,7 +96,7 @@ async def record(
 
 
 async def write(
-    ctx: Context, parts: list[Changes], *, only_while_sending: bool = False
+    ctx: Outbox, parts: list[Changes], *, only_while_sending: bool = False
 ) -> list[list[HubEvent]]:
     """One transaction for all parts; returns each part's new events (an event two parts
     would make goes to the first). Idempotent: writing a part again makes no new events."""
@@ -214,7 +152,7 @@ def _windows_closed(
     ]
 
 
-def group_commit(ctx: Context) -> Batcher[Changes, list[HubEvent]]:
+def group_commit(ctx: Outbox) -> Batcher[Changes, list[HubEvent]]:
     """The group commit `record()` joins: one per process, kept on its context as `writes`.
 
     One transaction at a time writes every part submitted while the previous one ran, so

@@ -27,6 +27,7 @@ from core.names import TEMPLATE_STATUS_FIELD, WEBHOOK_PROCESSORS_GROUP, WEBHOOKS
 from db.inbound import NewInbound
 from db.statuses import StatusChange
 from db.webhook_changes import NewChange
+from hub.events import new_change
 from whatsapp.notifications import INVALID_KINDS, UNSTORABLE_ITEM, Notification, parse_webhook
 
 logger = logging.getLogger("consumers.webhook_processor")
@@ -84,7 +85,7 @@ async def _record_one_by_one(
         except Exception as exc:
             reason = f"could not be stored: {type(exc).__name__}: {str(exc)[:300]}"
             logger.warning("unstorable webhook item %s: %s", ids, reason, extra=ids)
-            change = events.new_change(UNSTORABLE_ITEM, {"reason": reason, "item": ids}, None, None)
+            change = new_change(UNSTORABLE_ITEM, {"reason": reason, "item": ids}, None, None)
             await events.record(ctx, others=[change])
 
 
@@ -100,9 +101,7 @@ def inbound_rows(parsed: list[Notification]) -> list[NewInbound]:
 
 def change_rows(parsed: list[Notification]) -> list[NewChange]:
     """Other changes to store, once per content-derived id."""
-    rows = (
-        events.new_change(o.field, o.value, o.entry_id, o.time) for n in parsed for o in n.others
-    )
+    rows = (new_change(o.field, o.value, o.entry_id, o.time) for n in parsed for o in n.others)
     return _first_of_each(rows, lambda c: c.id)
 
 

@@ -18,11 +18,12 @@ from pydantic import BaseModel
 from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse, raw
 
+from hub.events import HUB_EVENTS
 from server.api_errors import ApiError, ValidationError
 from server.meta_answers import MetaRejectedRequest
 from server.openapi import Operation, Param, Reply, SchemaSource, declared, first_line, operation
 from server.request_ids import HEADER
-from server.schemas import HUB_EVENTS, ErrorBody, MetaErrorBody, ValidationErrorBody
+from server.schemas import ErrorBody, MetaErrorBody, ValidationErrorBody
 
 __all__ = ["bp", "build_document", "document_path"]
 

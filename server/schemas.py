@@ -1,4 +1,4 @@
-"""What the service answers and what it POSTs to the Hub, as pydantic models.
+"""What the service answers, as pydantic models (what it POSTs to the Hub: `hub.events`).
 
 They exist for the OpenAPI document (`server.openapi`): handlers build plain dicts on the hot
 path, and the tests hold the two together (schemathesis checks every answer against these
@@ -8,25 +8,16 @@ Models forbid unknown keys, so a field added to an answer but not here fails tho
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.names import (
-    EVENT_MESSAGE_RECEIVED,
-    EVENT_MESSAGE_STATUS,
-    EVENT_WEBHOOK_UNPARSED,
-    EVENT_WHATSAPP_PREFIX,
-    QUEUED,
-    SENDING,
-    STATUSES,
-)
+from core.names import STATUSES
+from hub.events import MessageError
 
 Status = Literal[STATUSES]  # type: ignore[valid-type]
-HubStatus = Literal[tuple(s for s in STATUSES if s not in (QUEUED, SENDING))]  # type: ignore[misc]
 
 
 class _Closed(BaseModel):
@@ -57,20 +48,6 @@ class ValidationErrorBody(_Closed):
     """A 400: the request, a header or a path parameter is wrong; `fields` names each."""
 
     error: ValidationErrorDetail
-
-
-class MessageError(BaseModel):
-    """Why a message failed: Meta's error, or `outcome_unknown`."""
-
-    model_config = ConfigDict(extra="allow")
-
-    code: int | str | None = Field(description="Meta's error code, or `outcome_unknown`")
-    title: str | None
-    message: str | None
-    details: str | None
-    http_status: int | None = Field(
-        None, description="HTTP status of Meta's answer, when the send call was refused"
-    )
 
 
 class MetaErrorDetail(ErrorDetail):
@@ -205,90 +182,3 @@ class MarkedRead(_Closed):
     wamid: str
     status: Literal["read"]
     typing_indicator: bool
-
-
-class StatusEventData(_Closed):
-    message_id: UUID
-    wamid: str | None
-    status: HubStatus
-    timestamp: datetime = Field(description="Meta's time of this status")
-    recipient: str
-    phone_number_id: str = Field(description="the business number it went from")
-    error: MessageError | None = Field(description="the first error, normalised")
-    errors: list[dict[str, Any]] | None = Field(description="Meta's errors, as sent")
-    metadata: dict[str, Any] | None = Field(description="as given to the send request")
-    conversation: dict[str, Any] | None
-    pricing: dict[str, Any] | None
-
-
-class ReceivedEventData(BaseModel):
-    """The content sits under the message type's key (`text`, `image`...): docs/events.md."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-    wamid: str
-    from_: Annotated[str, Field(alias="from", description="the sender's phone number")]
-    profile_name: str | None
-    type: str
-    timestamp: datetime
-    phone_number_id: str | None
-    context: dict[str, Any] | None = Field(description="the message this one replies to")
-    referral: dict[str, Any] | None = Field(description="the ad or post the user came from")
-    errors: list[dict[str, Any]] | None
-    extra: dict[str, Any] | None = Field(description="Meta's other top-level keys")
-
-
-class _Event(_Closed):
-    id: str = Field(pattern=r"^evt_", description="equals `webhook-id`; stable across retries")
-    created_at: datetime
-
-
-class MessageStatusEvent(_Event):
-    """A message reached a new status; one event per status."""
-
-    type: Literal[EVENT_MESSAGE_STATUS]  # type: ignore[valid-type]
-    data: StatusEventData
-
-
-class MessageReceivedEvent(_Event):
-    """A WhatsApp user wrote to the business number."""
-
-    type: Literal[EVENT_MESSAGE_RECEIVED]  # type: ignore[valid-type]
-    data: ReceivedEventData
-
-
-class ChangeData(_Closed):
-    field: str = Field(description="Meta's `field`")
-    waba_id: str | None = Field(description="the entry's id, the WhatsApp Business Account")
-    time: datetime | None = Field(description="the entry's `time`")
-    value: Any = Field(description="Meta's `value`, unchanged")
-
-
-class WhatsAppChangeEvent(_Event):
-    """Any other webhook field Meta sends (template status, account updates...)."""
-
-    type: Annotated[str, Field(pattern="^" + re.escape(EVENT_WHATSAPP_PREFIX))]
-    data: ChangeData
-
-
-class WebhookUnparsedEvent(_Event):
-    """An item of Meta's POST without the documented shape, forwarded rather than dropped."""
-
-    type: Literal[EVENT_WEBHOOK_UNPARSED]  # type: ignore[valid-type]
-    data: ChangeData
-
-
-# Event type (or family) -> model; the OpenAPI document's `webhooks`.
-HUB_EVENTS: dict[str, type[BaseModel]] = {
-    EVENT_MESSAGE_STATUS: MessageStatusEvent,
-    EVENT_MESSAGE_RECEIVED: MessageReceivedEvent,
-    EVENT_WHATSAPP_PREFIX + "{field}": WhatsAppChangeEvent,
-    EVENT_WEBHOOK_UNPARSED: WebhookUnparsedEvent,
-}
-
-
-def event_model(event_type: str) -> type[BaseModel]:
-    """The model of an event of this `type`."""
-    if event_type.startswith(EVENT_WHATSAPP_PREFIX):
-        return WhatsAppChangeEvent
-    return HUB_EVENTS[event_type]

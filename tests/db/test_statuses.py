@@ -16,6 +16,7 @@ from core.names import HUB_STREAM
 from db import claims, messages, statuses
 from db.messages import NewMessage
 from db.statuses import StatusChange
+from hub.events import status_event
 from tests.support.settings import NUMBER
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -209,7 +210,7 @@ def test_event_id_depends_only_on_message_and_status(
         "metadata": None,
         "phone_number_id": NUMBER,
     }
-    a, b = events.status_event(first, context), events.status_event(second, context)
+    a, b = status_event(first, context), status_event(second, context)
     assert (a.id == b.id) is same
 
 

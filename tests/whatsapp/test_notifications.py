@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 import pytest
 
-from consumers.events import change_event, received_event
 from consumers.webhook_processor import change_rows, inbound_rows
+from hub.events import change_event, received_event
 from whatsapp.inbound_types import normalise
 from whatsapp.notifications import Notification, parse_webhook
 

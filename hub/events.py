@@ -1,0 +1,212 @@
+"""The Hub event contract: every event type, its payload model, and how it is built.
+
+The outbox writer (`consumers.events`) builds each event with the builders below, from what
+it stores in the same transaction (a status change and its message's row, an inbound
+message, another webhook change); the web publishes the models as the OpenAPI document's
+`webhooks` (`server.docs`), and docs/events.md describes them (tests/hub checks it names
+every field of every model, and that each builder's output validates against its model).
+The builders make plain dicts, not models: they run for every status on the worker's hot
+path. An event's id is derived from what it describes (`db.hub_events.event_id`), so the
+same input never makes a second event.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.names import (
+    EVENT_MESSAGE_RECEIVED,
+    EVENT_MESSAGE_STATUS,
+    EVENT_WEBHOOK_UNPARSED,
+    EVENT_WHATSAPP_PREFIX,
+    QUEUED,
+    SENDING,
+    STATUSES,
+)
+from db.hub_events import HubEvent, event_id
+from db.inbound import NewInbound
+from db.statuses import StatusChange
+from db.webhook_changes import NewChange
+from whatsapp.inbound_types import normalise
+from whatsapp.notifications import INVALID_KINDS
+from whatsapp.recipients import Recipient
+
+HubStatus = Literal[tuple(s for s in STATUSES if s not in (QUEUED, SENDING))]  # type: ignore[misc]
+
+
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MessageError(BaseModel):
+    """Why a message failed: Meta's error, or `outcome_unknown`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: int | str | None = Field(description="Meta's error code, or `outcome_unknown`")
+    title: str | None
+    message: str | None
+    details: str | None
+    http_status: int | None = Field(
+        None, description="HTTP status of Meta's answer, when the send call was refused"
+    )
+
+
+class StatusEventData(_Closed):
+    message_id: UUID
+    wamid: str | None
+    status: HubStatus
+    timestamp: datetime = Field(description="Meta's time of this status")
+    recipient: str
+    phone_number_id: str = Field(description="the business number it went from")
+    error: MessageError | None = Field(description="the first error, normalised")
+    errors: list[dict[str, Any]] | None = Field(description="Meta's errors, as sent")
+    metadata: dict[str, Any] | None = Field(description="as given to the send request")
+    conversation: dict[str, Any] | None
+    pricing: dict[str, Any] | None
+
+
+class ReceivedEventData(BaseModel):
+    """The content sits under the message type's key (`text`, `image`...): docs/events.md."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    wamid: str
+    from_: Annotated[str, Field(alias="from", description="the sender's phone number")]
+    profile_name: str | None
+    type: str
+    timestamp: datetime
+    phone_number_id: str | None
+    context: dict[str, Any] | None = Field(description="the message this one replies to")
+    referral: dict[str, Any] | None = Field(description="the ad or post the user came from")
+    errors: list[dict[str, Any]] | None
+    extra: dict[str, Any] | None = Field(description="Meta's other top-level keys")
+
+
+class _Event(_Closed):
+    id: str = Field(pattern=r"^evt_", description="equals `webhook-id`; stable across retries")
+    created_at: datetime
+
+
+class MessageStatusEvent(_Event):
+    """A message reached a new status; one event per status."""
+
+    type: Literal[EVENT_MESSAGE_STATUS]  # type: ignore[valid-type]
+    data: StatusEventData
+
+
+class MessageReceivedEvent(_Event):
+    """A WhatsApp user wrote to the business number."""
+
+    type: Literal[EVENT_MESSAGE_RECEIVED]  # type: ignore[valid-type]
+    data: ReceivedEventData
+
+
+class ChangeData(_Closed):
+    field: str = Field(description="Meta's `field`")
+    waba_id: str | None = Field(description="the entry's id, the WhatsApp Business Account")
+    time: datetime | None = Field(description="the entry's `time`")
+    value: Any = Field(description="Meta's `value`, unchanged")
+
+
+class WhatsAppChangeEvent(_Event):
+    """Any other webhook field Meta sends (template status, account updates...)."""
+
+    type: Annotated[str, Field(pattern="^" + re.escape(EVENT_WHATSAPP_PREFIX))]
+    data: ChangeData
+
+
+class WebhookUnparsedEvent(_Event):
+    """An item of Meta's POST without the documented shape, forwarded rather than dropped."""
+
+    type: Literal[EVENT_WEBHOOK_UNPARSED]  # type: ignore[valid-type]
+    data: ChangeData
+
+
+# Event type (or family) -> model; the OpenAPI document's `webhooks`.
+HUB_EVENTS: dict[str, type[BaseModel]] = {
+    EVENT_MESSAGE_STATUS: MessageStatusEvent,
+    EVENT_MESSAGE_RECEIVED: MessageReceivedEvent,
+    EVENT_WHATSAPP_PREFIX + "{field}": WhatsAppChangeEvent,
+    EVENT_WEBHOOK_UNPARSED: WebhookUnparsedEvent,
+}
+
+
+def event_model(event_type: str) -> type[BaseModel]:
+    """The model of an event of this `type`."""
+    if event_type.startswith(EVENT_WHATSAPP_PREFIX):
+        return WhatsAppChangeEvent
+    return HUB_EVENTS[event_type]
+
+
+def status_event(change: StatusChange, message: Any) -> HubEvent:
+    """`message.status`: a status `change` of `message` (its row: wamid, recipient, metadata,
+    number)."""
+    details = change.details or {}
+    data = {
+        "message_id": str(change.message_id),
+        "wamid": change.wamid or message["wamid"],
+        "status": change.status,
+        "timestamp": change.occurred_at.isoformat(),
+        **Recipient(message["recipient"]).hub_fields(),
+        "phone_number_id": message["phone_number_id"],
+        "error": change.error,
+        "errors": details.get("errors"),
+        "metadata": message["metadata"],
+        "conversation": details.get("conversation"),
+        "pricing": details.get("pricing"),
+    }
+    return _event(
+        EVENT_MESSAGE_STATUS,
+        event_id(str(change.message_id), change.status),
+        change.message_id,
+        data,
+    )
+
+
+def received_event(m: NewInbound) -> HubEvent:
+    """`message.received`: a message a WhatsApp user sent, its content normalised."""
+    data = {
+        "wamid": m.wamid,
+        "from": m.sender,
+        "profile_name": m.profile_name,
+        "type": m.type,
+        "timestamp": m.sent_at.isoformat(),
+        "phone_number_id": m.phone_number_id,
+        **normalise(m.payload),
+    }
+    return _event(EVENT_MESSAGE_RECEIVED, event_id("inbound", m.wamid), None, data)
+
+
+def new_change(
+    field: str, value: dict[str, Any], entry_id: str | None, time: int | None
+) -> NewChange:
+    """A change to store, its id derived from everything Meta said (a replay maps to it)."""
+    content = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    id_ = event_id("change", field, entry_id or "", "" if time is None else str(time), content)
+    at = datetime.fromtimestamp(time, UTC) if time is not None and 0 <= time < 2**37 else None
+    return NewChange(id_, field, entry_id, at, value)
+
+
+def change_event(c: NewChange) -> HubEvent:
+    """`whatsapp.<field>`, or `webhook.unparsed` for what the parser could not read."""
+    type_ = EVENT_WEBHOOK_UNPARSED if c.field in INVALID_KINDS else EVENT_WHATSAPP_PREFIX + c.field
+    data = {
+        "field": c.field,
+        "waba_id": c.entry_id,
+        "time": c.entry_time.isoformat() if c.entry_time else None,
+        "value": c.value,
+    }
+    return _event(type_, c.id, None, data)
+
+
+def _event(type_: str, id_: str, message_id: uuid.UUID | None, data: dict[str, Any]) -> HubEvent:
+    envelope = {"id": id_, "type": type_, "created_at": datetime.now(UTC).isoformat(), "data": data}
+    return HubEvent(id=id_, type=type_, message_id=message_id, payload=envelope)
