@@ -131,7 +131,11 @@ async def _post(ctx: Context, event_id: str, body: bytes) -> tuple[int, str | No
             ),
             "content-type": "application/json",
         }
-        async with ctx.http.post(ctx.settings.hub_webhook_url, data=body, headers=headers) as r:
+        # No redirects: aiohttp turns a POST answered 301/302 into a GET without the event,
+        # and a 2xx to that GET would mark it delivered. A 3xx is the policy's to judge.
+        async with ctx.http.post(
+            ctx.settings.hub_webhook_url, data=body, headers=headers, allow_redirects=False
+        ) as r:
             await r.read()
             return r.status, r.headers.get("Retry-After")
 

@@ -11,7 +11,7 @@ Nothing here touches Redis, PostgreSQL, the network or the clock.
   HUB_RETRY_SCHEDULE_S[attempt - 1] (+-10% jitter), or after `Retry-After` when the Hub
   gives one in seconds (at most a day); `Dead` once the schedule has no delay left for it;
 - 410 Gone: `Dead`, and every delivery stops for HUB_GONE_PAUSE_S (`pause_s`);
-- any other status (3xx, 4xx): `Dead` at once, with the reason.
+- any other status (3xx: redirects are never followed; 4xx): `Dead` at once, with the reason.
 
 Dead events stay in the outbox and are replayed with `python -m ops replay`.
 """

@@ -56,7 +56,7 @@ CASES = [
     Case("202 on the last attempt: delivered", 202, LAST, None, Delivered()),
     Case("200 past the schedule: delivered", 200, LAST + 1, None, Delivered()),
     Case("200 with Retry-After: delivered", 200, 1, "60", Delivered()),
-    # 3xx: dead at once
+    # 3xx: never followed (fix HUB_WEBHOOK_URL, then replay): dead at once
     Case("301: dead", 301, 1, None, rejected(301)),
     Case("302: dead", 302, 1, None, rejected(302)),
     Case("307: dead", 307, 1, None, rejected(307)),
