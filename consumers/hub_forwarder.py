@@ -4,15 +4,11 @@ Events are signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`,
 `webhook-signature`) with the `standardwebhooks` package, so the Hub verifies them with the
 same package. The event id never changes across retries; the Hub de-duplicates on it.
 
-Retry policy, in one place (`_outcome`):
-- network errors, 5xx, 408, 409, 429: the event is parked until its next attempt on
-  HUB_RETRY_SCHEDULE_S (the Standard Webhooks schedule, 5 s up to 24 h, +-10% jitter), or
-  after the Hub's `Retry-After`; the scheduler re-publishes it, so an outage of a day never
-  holds the stream. Schedule exhausted: dead.
-- any other 4xx: dead at once, with the reason. 410 Gone also stops every delivery for
-  HUB_GONE_PAUSE_S and raises an alert (log + /health/).
-Every POST is recorded in `hub_event_attempts`. Dead events stay in the outbox with their
-reason and are replayed with `python -m ops replay`.
+What each answer means is the Hub retry policy (`consumers.hub_policy.decide`); here it is
+carried out: a retried event is parked until its next attempt and the scheduler re-publishes
+it, so an outage of a day never holds the stream; a 410 Gone stops every delivery for
+HUB_GONE_PAUSE_S and raises an alert (log + /health/). Every POST is recorded in
+`hub_event_attempts`.
 """
 
 from __future__ import annotations
@@ -20,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import random
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,26 +23,16 @@ from typing import Any
 import orjson
 from standardwebhooks import Webhook
 
-from consumers import retries, worker_metrics
+from consumers import hub_policy, retries, worker_metrics
 from consumers.context import Context
 from consumers.runner import Consumer, Entry
 from core.failures import nothing_sent
-from core.names import (
-    HUB_DEAD,
-    HUB_DELIVERED,
-    HUB_FORWARDERS_GROUP,
-    HUB_PAUSED_KEY,
-    HUB_PENDING,
-    HUB_STREAM,
-)
+from core.names import HUB_DELIVERED, HUB_FORWARDERS_GROUP, HUB_PAUSED_KEY, HUB_STREAM
 from core.pauses import read_pause, set_pause
 from db import hub_events
 from db.hub_events import Attempt
 
 logger = logging.getLogger("consumers.hub_forwarder")
-_RETRYABLE_STATUS = {408, 409, 429}
-_GONE = 410
-_MAX_RETRY_AFTER_S = 86400
 
 
 async def handle(ctx: Context, entries: list[Entry]) -> dict[str, str]:
@@ -60,9 +45,11 @@ async def handle(ctx: Context, entries: list[Entry]) -> dict[str, str]:
     if not rows:
         return {}
     entry_of = {e.fields.get("event_id", ""): e for e in entries}
-    attempts = list(await asyncio.gather(*(_deliver(ctx, row, entry_of) for row in rows)))
-    if any(a.status_code == _GONE for a in attempts):
-        await _pause(ctx)
+    delivered = await asyncio.gather(*(_deliver(ctx, row, entry_of) for row in rows))
+    attempts = [attempt for attempt, _ in delivered]
+    pauses = [v.pause_s for _, v in delivered if isinstance(v, hub_policy.Dead) and v.pause_s]
+    if pauses:
+        await _pause(ctx, max(pauses))
     async for attempt in retries.until_stored(patience_s=60):
         with attempt:
             async with ctx.pool.acquire() as conn:
@@ -84,17 +71,25 @@ def _log_fields(row: Any, entry_of: dict[str, Entry], attempt: int) -> dict[str,
     }
 
 
-async def _deliver(ctx: Context, row: Any, entry_of: dict[str, Entry]) -> Attempt:
+async def _deliver(
+    ctx: Context, row: Any, entry_of: dict[str, Entry]
+) -> tuple[Attempt, hub_policy.Verdict]:
     body = orjson.dumps(row["payload"])
     started, at = time.monotonic(), datetime.now(UTC)
-    code, error, retry_after = None, None, None
+    answer: int | Exception
+    retry_after = None
     async with ctx.hub_calls:
         try:
-            code, retry_after = await _post(ctx, row["id"], body)
+            answer, retry_after = await _post(ctx, row["id"], body)
         except Exception as exc:  # no answer: retried on the schedule
-            error = type(exc).__name__
+            answer = exc
     latency_ms = int((time.monotonic() - started) * 1000)
-    outcome, next_at, reason = _outcome(ctx.settings, row["attempts"] + 1, code, retry_after)
+    verdict = hub_policy.decide(answer, row["attempts"] + 1, ctx.settings, retry_after)
+    code = answer if isinstance(answer, int) else None
+    outcome, reason = verdict.outcome, verdict.reason
+    next_at = None
+    if isinstance(verdict, hub_policy.Retry):
+        next_at = datetime.now(UTC) + timedelta(seconds=verdict.seconds)
     worker_metrics.count_hub_delivery(outcome, time.monotonic() - started)
     fields = _log_fields(row, entry_of, row["attempts"] + 1)
     if outcome == HUB_DELIVERED:
@@ -111,11 +106,11 @@ async def _deliver(ctx: Context, row: Any, entry_of: dict[str, Entry]) -> Attemp
             row["id"],
             row["attempts"] + 1,
             code,
-            error or reason,
+            reason,
             next_at.isoformat() if next_at else outcome,
             extra={**fields, "status_code": code, "outcome": outcome},
         )
-    return Attempt(row["id"], outcome, at, latency_ms, code, error or reason, next_at)
+    return Attempt(row["id"], outcome, at, latency_ms, code, reason, next_at), verdict
 
 
 def _lease_s(s: Any) -> float:
@@ -123,28 +118,10 @@ def _lease_s(s: Any) -> float:
     return 3 * s.http_timeout_s + 5
 
 
-def _outcome(
-    s: Any, attempt: int, code: int | None, retry_after: float | None
-) -> tuple[str, datetime | None, str | None]:
-    """Delivered, retry at some time, or dead: the Hub retry policy."""
-    if code is not None and code < 300:
-        return HUB_DELIVERED, None, None
-    if code is not None and code < 500 and code not in _RETRYABLE_STATUS:
-        return HUB_DEAD, None, f"HTTP {code}: rejected by the Hub, not retried"
-    schedule = s.hub_retry_schedule_s
-    if attempt > len(schedule):
-        return HUB_DEAD, None, f"retries exhausted after {attempt} attempts"
-    wait_s = schedule[attempt - 1] * random.uniform(0.9, 1.1)
-    if retry_after is not None:
-        wait_s = min(retry_after, _MAX_RETRY_AFTER_S)
-    reason = f"HTTP {code}" if code is not None else None
-    return HUB_PENDING, datetime.now(UTC) + timedelta(seconds=wait_s), reason
-
-
-async def _post(ctx: Context, event_id: str, body: bytes) -> tuple[int, float | None]:
+async def _post(ctx: Context, event_id: str, body: bytes) -> tuple[int, str | None]:
     """One signed POST; a connection that never opened is retried at once, briefly."""
 
-    async def post() -> tuple[int, float | None]:
+    async def post() -> tuple[int, str | None]:
         now = datetime.now(UTC)
         headers = {
             "webhook-id": event_id,
@@ -154,9 +131,13 @@ async def _post(ctx: Context, event_id: str, body: bytes) -> tuple[int, float | 
             ),
             "content-type": "application/json",
         }
-        async with ctx.http.post(ctx.settings.hub_webhook_url, data=body, headers=headers) as r:
+        # No redirects: aiohttp turns a POST answered 301/302 into a GET without the event,
+        # and a 2xx to that GET would mark it delivered. A 3xx is the policy's to judge.
+        async with ctx.http.post(
+            ctx.settings.hub_webhook_url, data=body, headers=headers, allow_redirects=False
+        ) as r:
             await r.read()
-            return r.status, _retry_after(r.headers.get("Retry-After", ""))
+            return r.status, r.headers.get("Retry-After")
 
     return await retries.at_once(post, nothing_sent)
 
@@ -166,16 +147,10 @@ def _signer(secret: str) -> Webhook:
     return Webhook(secret)
 
 
-def _retry_after(value: str) -> float | None:
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
-
-
-async def _pause(ctx: Context) -> None:
-    seconds = ctx.settings.hub_gone_pause_s
-    await set_pause(ctx.redis, HUB_PAUSED_KEY, _GONE, "the Hub answered 410 Gone", seconds)
+async def _pause(ctx: Context, seconds: float) -> None:
+    await set_pause(
+        ctx.redis, HUB_PAUSED_KEY, hub_policy.GONE, "the Hub answered 410 Gone", seconds
+    )
     logger.error("ALERT Hub deliveries paused for %.0fs: the Hub answered 410 Gone", seconds)
 
 

@@ -29,6 +29,7 @@ from uuid import UUID
 import asyncpg
 from redis.asyncio import Redis
 
+from consumers.periodic import periodic
 from core import broker
 from core.batcher import Batcher
 from core.names import WORKER_KEY
@@ -70,15 +71,10 @@ class Liveness:
 
     async def beat(self) -> None:
         """Refresh the key until `close()` (through shutdown: sends may still start then)."""
-        while not self._closing.is_set():
-            try:
-                await self.register()
-            except Exception as exc:  # Redis down: the key may expire; claims may be taken
-                logger.warning("heartbeat failed (%s)", type(exc).__name__)
-            try:
-                await asyncio.wait_for(self._closing.wait(), _BEAT_S)
-            except TimeoutError:
-                pass
+        # A failed refresh, whatever the error, is one warning line: the key may expire.
+        await periodic(
+            "heartbeat", self.register, _BEAT_S, self._closing, logger, quiet=(Exception,)
+        )
 
     async def leaving(self, departure: Departure) -> bool:
         """Mark a Meta call as leaving; False if its claim is no longer held: do not make it.

@@ -33,6 +33,7 @@ from redis.exceptions import ResponseError
 
 from consumers import retries, worker_metrics
 from consumers.context import Context
+from consumers.periodic import sleep_unless_stopped
 from core.failures import OUTAGES, TRANSIENT
 from core.names import LAST_ERRORS_KEY, dead_letter_stream
 
@@ -311,14 +312,6 @@ class Runner:
 
     async def _sleep(self, seconds: float) -> None:
         await sleep_unless_stopped(self.stop, seconds)
-
-
-async def sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> None:
-    """Wait `seconds`, or less if `stop` is set meanwhile: every loop's pause, one way."""
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass
 
 
 def _entry_fields(c: Consumer, e: Entry) -> dict[str, str]:

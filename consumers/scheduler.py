@@ -14,7 +14,7 @@ import logging
 
 from consumers import status_matching
 from consumers.context import Context
-from consumers.runner import sleep_unless_stopped
+from consumers.periodic import periodic
 from core import broker
 from db import hub_events, messages
 from db.hub_events import HubEvent
@@ -36,12 +36,13 @@ async def publish_due(ctx: Context) -> dict[str, int]:
 
 
 async def run(ctx: Context, stop: asyncio.Event) -> None:
-    interval = ctx.settings.retry_poll_s
-    while not stop.is_set():
-        try:
-            done = {**await publish_due(ctx), **await status_matching.retry_held(ctx)}
-            if any(done.values()):
-                logger.debug("scheduler republished %s", done)
-        except Exception as exc:  # never die: the next pass tries again
-            logger.warning("scheduler pass failed (%s: %s)", type(exc).__name__, exc)
-        await sleep_unless_stopped(stop, interval)
+    """A pass every RETRY_POLL_S; a failed one, whatever the error, is one warning line."""
+
+    async def one_pass() -> None:
+        done = {**await publish_due(ctx), **await status_matching.retry_held(ctx)}
+        if any(done.values()):
+            logger.debug("scheduler republished %s", done)
+
+    await periodic(
+        "scheduler pass", one_pass, ctx.settings.retry_poll_s, stop, logger, quiet=(Exception,)
+    )

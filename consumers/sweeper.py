@@ -30,9 +30,8 @@ from redis.exceptions import ResponseError
 
 from consumers import events, liveness
 from consumers.context import Context
-from consumers.runner import sleep_unless_stopped
+from consumers.periodic import periodic
 from core import broker
-from core.failures import OUTAGES
 from core.names import (
     EXPIRED_ERROR,
     FAILED,
@@ -120,13 +119,12 @@ async def _read_up_to(redis: Any, stream: str, group: str, now: datetime) -> dat
 
 
 async def run(ctx: Context, stop: asyncio.Event) -> None:
+    """A sweep every SWEEP_INTERVAL_S by whichever replica takes that interval's lock."""
     interval = ctx.settings.sweep_interval_s
-    while not stop.is_set():
-        try:
-            if await ctx.redis.set(SWEEP_LOCK_KEY, "1", nx=True, px=int(interval * 1000)):
-                await sweep_once(ctx)
-        except OUTAGES as exc:
-            logger.warning("sweep skipped: dependency unavailable (%s)", type(exc).__name__)
-        except Exception:  # never die quietly: the next interval tries again
-            logger.exception("sweep failed")
-        await sleep_unless_stopped(stop, interval)
+
+    async def sweep_if_first() -> None:
+        # The lock is never released: it lapses with the interval, so one sweep per interval.
+        if await ctx.redis.set(SWEEP_LOCK_KEY, "1", nx=True, px=int(interval * 1000)):
+            await sweep_once(ctx)
+
+    await periodic("sweep", sweep_if_first, interval, stop, logger)

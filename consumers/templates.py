@@ -16,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from consumers.context import Context
-from consumers.runner import sleep_unless_stopped
+from consumers.periodic import periodic
 from core.failures import OUTAGES
 from core.names import TEMPLATE_SYNC_LOCK_KEY, TEMPLATE_SYNC_WANTED_KEY
 from core.settings import Settings
@@ -88,33 +89,41 @@ async def run(ctx: Context, stop: asyncio.Event) -> None:
     if not ctx.settings.whatsapp_business_account_id:
         await stop.wait()  # no catalog: nothing to do, but never end on our own
         return
-    interval = ctx.settings.template_sync_s
-    look_at = 0.0  # when to look at the catalog's age again (monotonic)
-    backoff = _FIRST_RETRY_S
-    owed = False  # a webhook wanted a sync that has not succeeded yet
-    while not stop.is_set():
-        try:
-            wanted = bool(await ctx.redis.delete(TEMPLATE_SYNC_WANTED_KEY))
-            owed = owed or wanted
-            if wanted or time.monotonic() >= look_at:
-                look_at = time.monotonic() + min(interval, _LOOK_EVERY_S)
-                turn = not owed and await _stale(ctx, interval) and await _take_turn(ctx)
-                if owed or turn:
-                    try:
-                        synced = await _sync_logged(ctx)
-                    finally:
-                        if turn:
-                            await ctx.redis.delete(TEMPLATE_SYNC_LOCK_KEY)
-                    if synced:
-                        owed, backoff = False, _FIRST_RETRY_S
-                    else:  # Meta (or PostgreSQL) down: again soon, then less and less often
-                        look_at = time.monotonic() + backoff
-                        backoff = min(backoff * 2, RETRY_FAILED_S)
-        except OUTAGES as exc:
-            logger.warning("template sync skipped: dependency unavailable (%s)", type(exc).__name__)
-        except Exception:  # never die quietly: the next turn tries again
-            logger.exception("template sync turn failed")
-        await sleep_unless_stopped(stop, _POLL_S)
+    await periodic("template sync", _Turns(ctx).take, _POLL_S, stop, logger)
+
+
+@dataclass
+class _Turns:
+    """When this worker syncs next; `take` runs every _POLL_S."""
+
+    ctx: Context
+    owed: bool = False  # a webhook wanted a sync that has not succeeded yet
+    look_at: float = 0.0  # when to look again (monotonic): at the catalog's age, or to retry
+    backoff: float = _FIRST_RETRY_S  # the wait after the next failed sync
+
+    async def take(self) -> None:
+        """Sync now if a webhook wants it, else, when it is time to look, if the catalog is
+        stale and this replica takes the lock (an owed sync needs neither)."""
+        wanted = bool(await self.ctx.redis.delete(TEMPLATE_SYNC_WANTED_KEY))
+        self.owed = self.owed or wanted
+        if not wanted and time.monotonic() < self.look_at:
+            return
+        interval = self.ctx.settings.template_sync_s
+        self.look_at = time.monotonic() + min(interval, _LOOK_EVERY_S)
+        if self.owed:
+            synced = await _sync_logged(self.ctx)
+        elif await _stale(self.ctx, interval) and await _take_turn(self.ctx):
+            try:
+                synced = await _sync_logged(self.ctx)
+            finally:
+                await self.ctx.redis.delete(TEMPLATE_SYNC_LOCK_KEY)
+        else:
+            return
+        if synced:
+            self.owed, self.backoff = False, _FIRST_RETRY_S
+        else:  # Meta (or PostgreSQL) down: again soon, then less and less often
+            self.look_at = time.monotonic() + self.backoff
+            self.backoff = min(self.backoff * 2, RETRY_FAILED_S)
 
 
 async def _stale(ctx: Context, interval: float) -> bool:

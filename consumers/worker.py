@@ -20,7 +20,8 @@ import asyncpg
 
 from consumers import scheduler, sweeper, templates, worker_metrics
 from consumers.context import Context, close_context, open_context
-from consumers.runner import Consumer, Runner, sleep_unless_stopped
+from consumers.periodic import sleep_unless_stopped
+from consumers.runner import Consumer, Runner
 from core.settings import Settings
 
 logger = logging.getLogger("consumers.worker")

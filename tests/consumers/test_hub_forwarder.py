@@ -78,6 +78,7 @@ CASES = [
     ("408 is retried", answer(408), "pending", (8.5, 11)),
     ("400 is dead at once", answer(400), "dead", None),
     ("404 is dead at once", answer(404), "dead", None),
+    ("a redirect is dead, never followed", answer(308, Location="/moved"), "dead", None),
 ]
 
 
