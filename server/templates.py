@@ -13,13 +13,13 @@ from db import templates
 from server.api_errors import Unavailable, ValidationError
 from server.auth import require_api_key
 from server.openapi import API_KEY, Param, operation
-from server.payloads.template import TEMPLATE_NAME_MAX_CHARS
 from server.template_schemas import TemplateCatalog
+from whatsapp.template_rules import NAME_PATTERN
 from whatsapp.templates import parse_template
 
 bp = Blueprint("templates", url_prefix="/api/v1/templates")
 _FILTERS = {
-    "name": re.compile(rf"^[a-z0-9_]{{1,{TEMPLATE_NAME_MAX_CHARS}}}$"),
+    "name": re.compile(NAME_PATTERN),
     "status": re.compile(r"^[A-Z_]{1,64}$"),
 }
 

@@ -1,9 +1,10 @@
 """What Meta's send endpoint checks in a message body, and the error bodies it answers with.
 
-`TYPE_CHECKS` maps each message type to the shape of its object, with the limits Meta
-documents (lengths, counts, required keys, `id` xor `link`); adding a type is one line there.
-Written apart from the service's models on purpose: the end-to-end tests prove that what
-the service sends is what this independent description of Meta accepts.
+`TYPE_CHECKS` maps each message type to the shape of its object (required keys, `id` xor
+`link`...); adding a type is one line there. The limits, patterns and tables are Meta's rules
+in `whatsapp` (`message_rules`, `interactive_rules`, `template_rules`, `emoji`), the same the
+service's models are built from; the shapes are written here apart from those models, so the
+end-to-end tests prove that what the service sends is what this description of Meta accepts.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from typing import Any
 from simulator.meta_interactive import INTERACTIVE
 from simulator.meta_shapes import (
     Check,
+    any_object,
     anything,
     array,
     boolean,
     by_type,
     integer,
+    integer_in,
     keyed,
     media,
     number,
@@ -27,7 +30,9 @@ from simulator.meta_shapes import (
     one_of,
     text,
 )
-from whatsapp.emoji import is_one_emoji
+from whatsapp import message_rules as messages
+from whatsapp import template_rules as templates
+from whatsapp.emoji import is_reaction
 
 _TO = re.compile(r"\+?[0-9]{5,20}")
 _ENVELOPE = {
@@ -41,18 +46,16 @@ _ENVELOPE = {
 
 
 def _button_index(value: Any, path: str) -> str | None:
-    """A button's position, 0-9, as a number or (Meta's own examples) a string."""
-    if isinstance(value, str) and len(value) == 1 and value.isdigit():
+    if templates.is_button_index(value):
         return None
-    return number(0, 9)(value, path)
+    return f"Param {path} must be the button's position, 0 to 9, as a number or a string"
 
 
 def _emoji(value: Any, path: str) -> str | None:
-    """Exactly one emoji, or "" to remove the reaction."""
     if not isinstance(value, str):
         return f"Param {path} must be a string"
-    if value and not is_one_emoji(value):
-        return f"Param {path} must be exactly one emoji"
+    if not is_reaction(value):
+        return f"Param {path} must be exactly one emoji, or empty"
     return None
 
 
@@ -102,15 +105,19 @@ def check_message(body: Any) -> str | None:
 
 _CONTEXT = obj({"message_id": text()})
 _LOCATION = obj(
-    {"latitude": number(-90, 90), "longitude": number(-180, 180)},
+    {"latitude": number(*messages.LATITUDE), "longitude": number(*messages.LONGITUDE)},
     {"name": text(), "address": text()},
 )
 
 # -- templates
 _PARAMETER = {
-    "text": text(32768),
+    "text": text(templates.TEXT_MAX_CHARS),
     "currency": obj(
-        {"fallback_value": text(), "code": text(pattern="[A-Z]{3}"), "amount_1000": integer}
+        {
+            "fallback_value": text(),
+            "code": text(pattern=templates.CURRENCY_CODE_PATTERN),
+            "amount_1000": integer,
+        }
     ),
     "date_time": obj({"fallback_value": text()}),
     "image": media(),
@@ -118,32 +125,21 @@ _PARAMETER = {
     "document": media(filename=True),
     "location": _LOCATION,
     "payload": text(),
-    "coupon_code": text(20),
-    "action": anything,
+    "coupon_code": text(templates.COUPON_CODE_MAX_CHARS),
+    "action": any_object,
+    "ttl_minutes": integer_in(*templates.TTL_MINUTES),
 }
 
 
-def _parameters(*kinds: str, high: int | None = None, **override: Check) -> Check:
+def _parameters(kinds: tuple[str, ...], high: int | None = None, **override: Check) -> Check:
     shapes = {k: override.get(k, _PARAMETER[k]) for k in kinds}
     return array(keyed(shapes, parameter_name=text()), low=0, high=high)
 
 
-_BUTTON_PARAMETER = {
-    "quick_reply": "payload",
-    "url": "text",
-    "copy_code": "coupon_code",
-    "flow": "action",
-    "catalog": "action",
-    "mpm": "action",
-    "order_details": "action",
-    "voice_call": None,
-}
-
-
 def _button_parameters_fit(value: dict[str, Any], path: str) -> str | None:
-    wanted = _BUTTON_PARAMETER.get(value["sub_type"])
-    if any(p.get("type") != wanted for p in value["parameters"]):
-        return f"Param {path}['parameters'] must be of type {wanted} for this sub_type"
+    wanted = templates.BUTTON_PARAMETERS[value["sub_type"]]
+    if any(p.get("type") not in wanted for p in value["parameters"]):
+        return f"Param {path}['parameters'] must be of type {' or '.join(wanted)} for this sub_type"
     return None
 
 
@@ -153,18 +149,22 @@ _COMPONENT = by_type(
             {
                 "type": anything,
                 "parameters": _parameters(
-                    "text", "image", "video", "document", "location", high=1, text=text(60)
+                    templates.HEADER_PARAMETERS,
+                    high=templates.HEADER_PARAMETERS_MAX,
+                    text=text(templates.HEADER_TEXT_MAX_CHARS),
                 ),
             }
         ),
-        "body": obj({"type": anything, "parameters": _parameters("text", "currency", "date_time")}),
-        "footer": obj({"type": anything, "parameters": _parameters("text")}),
+        "body": obj({"type": anything, "parameters": _parameters(templates.BODY_PARAMETERS)}),
+        "footer": obj(
+            {"type": anything, "parameters": array(anything, 0, templates.FOOTER_PARAMETERS_MAX)}
+        ),
         "button": obj(
             {
                 "type": anything,
-                "sub_type": one_of(*_BUTTON_PARAMETER),
+                "sub_type": one_of(*templates.BUTTON_PARAMETERS),
                 "index": _button_index,
-                "parameters": _parameters("payload", "text", "coupon_code", "action"),
+                "parameters": _parameters(templates.BUTTON_PARAMETER_TYPES),
             },
             {},
             _button_parameters_fit,
@@ -173,50 +173,51 @@ _COMPONENT = by_type(
 )
 _TEMPLATE = obj(
     {
-        "name": text(512, pattern="[a-z0-9_]+"),
-        "language": obj({"code": text()}, {"policy": one_of("deterministic")}),
+        "name": text(templates.NAME_MAX_CHARS, pattern=templates.NAME_PATTERN),
+        "language": obj(
+            {"code": text(pattern=templates.LANGUAGE_CODE_PATTERN)},
+            {"policy": one_of(*templates.LANGUAGE_POLICIES)},
+        ),
     },
-    {"components": array(_COMPONENT, low=0, high=10)},
+    {"components": array(_COMPONENT, low=0, high=templates.COMPONENTS_MAX)},
 )
 
 # -- contacts
 _ANY_TEXT = text()
-_NAME_PARTS = ("first_name", "last_name", "middle_name", "suffix", "prefix")
 
 
 def _name_part(name: dict[str, Any], path: str) -> str | None:
-    if not any(part in name for part in _NAME_PARTS):
-        return f"Param {path} needs one of {', '.join(_NAME_PARTS)} besides formatted_name"
+    if not any(part in name for part in messages.NAME_PARTS):
+        return f"Param {path} needs one of {', '.join(messages.NAME_PARTS)} besides formatted_name"
     return None
 
 
+def _texts(keys: tuple[str, ...]) -> dict[str, Check]:
+    return dict.fromkeys(keys, _ANY_TEXT)
+
+
 _CONTACT = obj(
-    {"name": obj({"formatted_name": text()}, {k: _ANY_TEXT for k in _NAME_PARTS}, _name_part)},
+    {"name": obj({"formatted_name": text()}, _texts(messages.NAME_PARTS), _name_part)},
     {
-        "addresses": array(
+        "addresses": array(obj({}, _texts(messages.ADDRESS_KEYS)), low=0),
+        "birthday": text(pattern=messages.BIRTHDAY_PATTERN),
+        "emails": array(
+            obj({"email": text(pattern=messages.EMAIL_PATTERN)}, {"type": _ANY_TEXT}), low=0
+        ),
+        "org": obj({}, _texts(messages.ORG_KEYS)),
+        "phones": array(
             obj(
-                {},
-                {
-                    k: _ANY_TEXT
-                    for k in ("street", "city", "state", "zip", "country", "country_code", "type")
-                },
+                {"phone": _ANY_TEXT},
+                {"type": _ANY_TEXT, "wa_id": text(pattern=messages.WA_ID_PATTERN)},
             ),
             low=0,
-        ),
-        "birthday": text(pattern="[0-9]{4}-[0-9]{2}-[0-9]{2}"),
-        "emails": array(
-            obj({"email": text(pattern=r"[^@\s]+@[^@\s]+")}, {"type": _ANY_TEXT}), low=0
-        ),
-        "org": obj({}, {"company": _ANY_TEXT, "department": _ANY_TEXT, "title": _ANY_TEXT}),
-        "phones": array(
-            obj({"phone": _ANY_TEXT}, {"type": _ANY_TEXT, "wa_id": text(pattern="[0-9]+")}), low=0
         ),
         "urls": array(obj({"url": _ANY_TEXT}, {"type": _ANY_TEXT}), low=0),
     },
 )
 
 TYPE_CHECKS: dict[str, Check] = {
-    "text": obj({"body": text(4096)}, {"preview_url": boolean}),
+    "text": obj({"body": text(messages.TEXT_BODY_MAX_CHARS, shown=True)}, {"preview_url": boolean}),
     "template": _TEMPLATE,
     "image": media(caption=True),
     "video": media(caption=True),

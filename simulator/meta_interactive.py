@@ -1,5 +1,5 @@
 """What Meta checks in an `interactive` object: reply buttons, lists, CTA URL buttons, Flows
-and location requests, with the limits of Meta's pages on each (see docs/message-types.md)."""
+and location requests, with Meta's limits (`whatsapp.interactive_rules`)."""
 
 from __future__ import annotations
 
@@ -19,28 +19,31 @@ from simulator.meta_shapes import (
     one_of,
     text,
 )
+from whatsapp import interactive_rules as rules
 
 _HEADERS = {
-    "text": text(60),
+    "text": text(rules.HEADER_TEXT_MAX_CHARS, shown=True),
     "image": media(),
     "video": media(),
     "document": media(filename=True),
 }
-_BODY = obj({"text": text(1024)})
-_FOOTER = obj({"text": text(60)})
+_FOOTER = obj({"text": text(rules.FOOTER_MAX_CHARS, shown=True)})
 
 
 def _choice_id(max_chars: int) -> Check:
-    return text(max_chars, pattern=r"\S(.*\S)?")
+    return text(max_chars, pattern=rules.CHOICE_ID_PATTERN)
 
 
+_REPLY = obj(
+    {
+        "id": _choice_id(rules.BUTTON_ID_MAX_CHARS),
+        "title": text(rules.BUTTON_TITLE_MAX_CHARS, shown=True),
+    }
+)
 _BUTTONS = obj(
     {
         "buttons": array(
-            obj(
-                {"type": one_of("reply"), "reply": obj({"id": _choice_id(256), "title": text(20)})}
-            ),
-            high=3,
+            obj({"type": one_of("reply"), "reply": _REPLY}), high=rules.REPLY_BUTTONS_MAX
         )
     },
     {},
@@ -54,18 +57,28 @@ def _rows(action: dict[str, Any]) -> list[Any]:
 
 
 def _list_rules(action: dict[str, Any], path: str) -> str | None:
-    if len(_rows(action)) > 10:
-        return f"Param {path}['sections'] must have at most 10 rows in total"
+    if len(_rows(action)) > rules.ROWS_MAX:
+        return f"Param {path}['sections'] must have at most {rules.ROWS_MAX} rows in total"
     if len(action["sections"]) > 1 and not all("title" in s for s in action["sections"]):
         return f"Param {path}['sections'] need a title each when there are several"
     return None
 
 
-_ROW = obj({"id": _choice_id(200), "title": text(24)}, {"description": text(72, empty=True)})
+_ROW = obj(
+    {
+        "id": _choice_id(rules.ROW_ID_MAX_CHARS),
+        "title": text(rules.ROW_TITLE_MAX_CHARS, shown=True),
+    },
+    {"description": text(rules.ROW_DESCRIPTION_MAX_CHARS, empty=True)},
+)
+_SECTION = obj(
+    {"rows": array(_ROW, high=rules.ROWS_MAX)},
+    {"title": text(rules.SECTION_TITLE_MAX_CHARS, shown=True)},
+)
 _LIST = obj(
     {
-        "button": text(20),
-        "sections": array(obj({"rows": array(_ROW, high=10)}, {"title": text(24)}), high=10),
+        "button": text(rules.LIST_BUTTON_MAX_CHARS, shown=True),
+        "sections": array(_SECTION, high=rules.SECTIONS_MAX),
     },
     {},
     _list_rules,
@@ -83,13 +96,16 @@ _FLOW = obj(
     {
         "name": one_of("flow"),
         "parameters": obj(
-            {"flow_message_version": one_of("3"), "flow_cta": text(30)},
+            {
+                "flow_message_version": one_of(*rules.FLOW_MESSAGE_VERSIONS),
+                "flow_cta": text(rules.FLOW_CTA_MAX_CHARS, shown=True),
+            },
             {
                 "flow_id": text(),
                 "flow_name": text(),
                 "flow_token": text(),
-                "mode": one_of("draft", "published"),
-                "flow_action": one_of("navigate", "data_exchange"),
+                "mode": one_of(*rules.FLOW_MODES),
+                "flow_action": one_of(*rules.FLOW_ACTIONS),
                 "flow_action_payload": obj({"screen": text()}, {"data": non_empty_object}),
             },
             either("flow_id", "flow_name"),
@@ -101,18 +117,21 @@ _CTA_URL = obj(
     {
         "name": one_of("cta_url"),
         "parameters": obj(
-            {"display_text": text(20), "url": text(pattern=r"https?://[^\s/?#]+\S*")}
+            {
+                "display_text": text(rules.CTA_DISPLAY_TEXT_MAX_CHARS, shown=True),
+                "url": text(pattern=rules.CTA_URL_PATTERN),
+            }
         ),
     }
 )
 
 
 def _interactive(
-    action: Check, headers: tuple[str, ...] = tuple(_HEADERS), body: int = 1024
+    action: Check, headers: tuple[str, ...] = rules.HEADER_TYPES, body: int = rules.BODY_MAX_CHARS
 ) -> Check:
     header = keyed({k: _HEADERS[k] for k in headers})
     return obj(
-        {"type": anything, "body": obj({"text": text(body)}), "action": action},
+        {"type": anything, "body": obj({"text": text(body, shown=True)}), "action": action},
         {"header": header, "footer": _FOOTER},
     )
 
@@ -120,11 +139,15 @@ def _interactive(
 INTERACTIVE = by_type(
     {
         "button": _interactive(_BUTTONS),
-        "list": _interactive(_LIST, ("text",), body=4096),
+        "list": _interactive(_LIST, rules.LIST_HEADER_TYPES, rules.LIST_BODY_MAX_CHARS),
         "cta_url": _interactive(_CTA_URL),
         "flow": _interactive(_FLOW),
         "location_request_message": obj(
-            {"type": anything, "body": _BODY, "action": obj({"name": one_of("send_location")})}
+            {
+                "type": anything,
+                "body": obj({"text": text(rules.BODY_MAX_CHARS, shown=True)}),
+                "action": obj({"name": one_of("send_location")}),
+            }
         ),
     }
 )

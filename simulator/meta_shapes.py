@@ -11,19 +11,29 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from whatsapp.message_rules import CAPTION_MAX_CHARS, MEDIA_LINK_PATTERN
+
 Check = Callable[[Any, str], "str | None"]
 Rule = Callable[[dict[str, Any], str], "str | None"]
 
 
-def text(max_chars: int | None = None, pattern: str | None = None, empty: bool = False) -> Check:
-    """A string; non-blank unless `empty`, at most `max_chars`, matching `pattern`."""
+def text(
+    max_chars: int | None = None,
+    pattern: str | None = None,
+    empty: bool = False,
+    shown: bool = False,
+) -> Check:
+    """A string: non-empty unless `empty`, not only white space if `shown` (a text WhatsApp
+    shows), at most `max_chars`, matching `pattern`."""
     regex = re.compile(pattern) if pattern else None
 
     def check(value: Any, path: str) -> str | None:
         if not isinstance(value, str):
             return f"Param {path} must be a string"
-        if not empty and not value.strip():
-            return f"Param {path} is required and must not be blank"
+        if not empty and not value:
+            return f"Param {path} is required"
+        if shown and not value.strip():
+            return f"Param {path} must not be blank"
         if max_chars is not None and len(value) > max_chars:
             return f"Param {path} must be at most {max_chars} characters long"
         if regex is not None and not regex.fullmatch(value):
@@ -48,6 +58,15 @@ def integer(value: Any, path: str) -> str | None:
     return None if ok else f"Param {path} must be an integer"
 
 
+def integer_in(low: int, high: int) -> Check:
+    def check(value: Any, path: str) -> str | None:
+        if integer(value, path) is not None or not low <= value <= high:
+            return f"Param {path} must be an integer from {low} to {high}"
+        return None
+
+    return check
+
+
 def boolean(value: Any, path: str) -> str | None:
     return None if isinstance(value, bool) else f"Param {path} must be a boolean"
 
@@ -61,6 +80,10 @@ def one_of(*allowed: str) -> Check:
 
 def anything(value: Any, path: str) -> str | None:
     return None
+
+
+def any_object(value: Any, path: str) -> str | None:
+    return None if isinstance(value, dict) else f"Param {path} must be an object"
 
 
 def non_empty_object(value: Any, path: str) -> str | None:
@@ -150,14 +173,13 @@ def distinct(values: Callable[[dict[str, Any]], list[Any]], what: str) -> Rule:
     return rule
 
 
-_HTTPS = r"https://[^\s/?#]+\S*"
 _ID_OR_LINK = either("id", "link")
-_REF = {"id": text(), "link": text(pattern=_HTTPS)}
+_REF = {"id": text(), "link": text(pattern=MEDIA_LINK_PATTERN)}
 
 
 def media(caption: bool = False, filename: bool = False, voice: bool = False) -> Check:
     """Meta's media object: `id` xor an https `link`, and the keys its type allows."""
-    extra = {"caption": text(1024)} if caption else {}
+    extra = {"caption": text(CAPTION_MAX_CHARS, shown=True)} if caption else {}
     extra |= {"filename": text()} if filename else {}
     extra |= {"voice": boolean} if voice else {}
     return obj({}, {**_REF, **extra}, _ID_OR_LINK)

@@ -1,4 +1,4 @@
-"""Meta's rule for a reaction: exactly one emoji, as a user sees one.
+"""Meta's rule for a reaction: exactly one emoji, as a user sees one, or "" to remove it.
 
 One extended grapheme cluster (Unicode's segmentation, so a ZWJ family, a flag or a skin
 tone is one) that is an emoji: it holds a pictographic code point or a regional indicator,
@@ -18,4 +18,10 @@ _EMOJI = regex.compile(
 
 
 def is_one_emoji(text: str) -> bool:
+    """Whether `text` is exactly one emoji."""
     return bool(_ONE_CLUSTER.fullmatch(text) and _EMOJI.search(text))
+
+
+def is_reaction(text: str) -> bool:
+    """A reaction's `emoji`: one emoji, or "" (which removes the reaction)."""
+    return text == "" or is_one_emoji(text)

@@ -3,56 +3,52 @@ the one field Meta requires, plus at least one other part of the name."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, create_model, model_validator
 
 from server.payloads.base import NonEmpty, StrictModel
 from server.payloads.field_errors import error_at, patterned
+from whatsapp.message_rules import (
+    ADDRESS_KEYS,
+    BIRTHDAY_PATTERN,
+    EMAIL_PATTERN,
+    NAME_PARTS,
+    ORG_KEYS,
+    WA_ID_PATTERN,
+)
 
-_NAME_PARTS = ("first_name", "last_name", "middle_name", "suffix", "prefix")
+
+def _optional_texts(name: str, base: type[StrictModel], keys: tuple[str, ...]) -> Any:
+    """A model with one optional non-empty string per key of Meta's object."""
+    fields: dict[str, Any] = dict.fromkeys(keys, (NonEmpty | None, None))
+    return create_model(name, __base__=base, __module__=__name__, **fields)
 
 
-class Name(StrictModel):
+class _Name(StrictModel):
     formatted_name: NonEmpty
-    first_name: NonEmpty | None = None
-    last_name: NonEmpty | None = None
-    middle_name: NonEmpty | None = None
-    suffix: NonEmpty | None = None
-    prefix: NonEmpty | None = None
 
     @model_validator(mode="after")
-    def _another_part(self) -> Name:
-        if all(getattr(self, part) is None for part in _NAME_PARTS):
-            raise error_at((), "name_part", "must have one of " + ", ".join(_NAME_PARTS) + " too")
+    def _another_part(self) -> _Name:
+        if all(getattr(self, part) is None for part in NAME_PARTS):
+            raise error_at((), "name_part", "must have one of " + ", ".join(NAME_PARTS) + " too")
         return self
 
 
-class Address(StrictModel):
-    street: NonEmpty | None = None
-    city: NonEmpty | None = None
-    state: NonEmpty | None = None
-    zip: NonEmpty | None = None
-    country: NonEmpty | None = None
-    country_code: NonEmpty | None = None
-    type: NonEmpty | None = None  # HOME, WORK...
+Name = _optional_texts("Name", _Name, NAME_PARTS)
+Address = _optional_texts("Address", StrictModel, ADDRESS_KEYS)
+Org = _optional_texts("Org", StrictModel, ORG_KEYS)
 
 
 class Email(StrictModel):
-    email: Annotated[str, patterned(r"^[^@\s]+@[^@\s]+$", "must be an email address")]
+    email: Annotated[str, patterned(EMAIL_PATTERN, "must be an email address")]
     type: NonEmpty | None = None
-
-
-class Org(StrictModel):
-    company: NonEmpty | None = None
-    department: NonEmpty | None = None
-    title: NonEmpty | None = None
 
 
 class Phone(StrictModel):
     phone: NonEmpty
     # The contact's WhatsApp id puts a "Message" button on the card.
-    wa_id: Annotated[str, patterned(r"^[0-9]{5,20}$", "must be digits only")] | None = None
+    wa_id: Annotated[str, patterned(WA_ID_PATTERN, "must be 5 to 20 digits")] | None = None
     type: NonEmpty | None = None  # CELL, MAIN, IPHONE, HOME, WORK
 
 
@@ -66,10 +62,7 @@ class Contact(StrictModel):
 
     name: Name
     addresses: list[Address] | None = None
-    birthday: (
-        Annotated[str, patterned(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", "must be a date YYYY-MM-DD")]
-        | None
-    ) = None
+    birthday: Annotated[str, patterned(BIRTHDAY_PATTERN, "must be a date YYYY-MM-DD")] | None = None
     emails: list[Email] | None = None
     org: Org | None = None
     phones: list[Phone] | None = None

@@ -39,7 +39,9 @@ _MESSAGES: dict[str, Callable[[dict[str, Any]], str]] = {
     ),
     "string_too_long": lambda c: f"must be at most {c['max_length']} characters",
     "too_short": lambda c: f"must have at least {_items(c['min_length'])}",
-    "too_long": lambda c: f"must have at most {_items(c['max_length'])}",
+    "too_long": lambda c: (
+        f"must have at most {_items(c['max_length'])}" if c["max_length"] else "must be empty"
+    ),
     "greater_than_equal": lambda c: f"must be at least {c['ge']:g}",
     "less_than_equal": lambda c: f"must be at most {c['le']:g}",
     "literal_error": lambda c: f"must be {c['expected']}",

@@ -19,12 +19,14 @@ from server.payloads.interactive_actions import (
     LocationRequestAction,
 )
 from server.payloads.media import DocumentRef, MediaRef
-
-BODY_MAX_CHARS = 1024
-LIST_BODY_MAX_CHARS = 4096  # Meta's list page allows lists a longer body than buttons
-HEADER_TEXT_MAX_CHARS = 60
-FOOTER_MAX_CHARS = 60
-
+from whatsapp.interactive_rules import (
+    BODY_MAX_CHARS,
+    FOOTER_MAX_CHARS,
+    HEADER_TEXT_MAX_CHARS,
+    HEADER_TYPES,
+    LIST_BODY_MAX_CHARS,
+    LIST_HEADER_TYPES,
+)
 
 _BodyText = bounded_text(BODY_MAX_CHARS)
 _ListBodyText = bounded_text(LIST_BODY_MAX_CHARS)
@@ -50,8 +52,8 @@ def _header(*kinds: str) -> Any:
     return tagged_union(*(_HEADERS[k] for k in kinds))
 
 
-AnyHeader = _header("text", "image", "video", "document")
-TextHeader = _header("text")
+AnyHeader = _header(*HEADER_TYPES)
+TextHeader = _header(*LIST_HEADER_TYPES)
 
 
 class Body(StrictModel):

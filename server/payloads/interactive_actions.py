@@ -1,41 +1,41 @@
-"""The `action` of each interactive message: what the user can tap, with Meta's limits.
-
-Limits from Meta's Cloud API pages on interactive reply buttons, list, CTA URL, flow and
-location request messages; checked here so a message Meta would refuse is never queued.
+"""The `action` of each interactive message: what the user can tap, with Meta's limits
+(`whatsapp.interactive_rules`), checked here so a message Meta would refuse is never queued.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import Field, model_validator
 
 from server.payloads.base import NonEmpty, StrictModel, bounded_text, exactly_one, unique
 from server.payloads.field_errors import error_at, patterned
-
-REPLY_BUTTONS_MAX = 3
-BUTTON_TITLE_MAX_CHARS = 20
-BUTTON_ID_MAX_CHARS = 256
-LIST_BUTTON_MAX_CHARS = 20
-SECTIONS_MAX = 10
-ROWS_MAX = 10  # in all sections together
-SECTION_TITLE_MAX_CHARS = 24
-ROW_ID_MAX_CHARS = 200
-ROW_TITLE_MAX_CHARS = 24
-ROW_DESCRIPTION_MAX_CHARS = 72
-FLOW_CTA_MAX_CHARS = 30
-
-
-def _no_outer_spaces(value: str) -> str:
-    if value != value.strip():
-        raise PydanticCustomError("outer_spaces", "must not start or end with a space")
-    return value
+from whatsapp.interactive_rules import (
+    BUTTON_ID_MAX_CHARS,
+    BUTTON_TITLE_MAX_CHARS,
+    CHOICE_ID_PATTERN,
+    CTA_DISPLAY_TEXT_MAX_CHARS,
+    CTA_URL_PATTERN,
+    FLOW_ACTIONS,
+    FLOW_CTA_MAX_CHARS,
+    FLOW_MESSAGE_VERSIONS,
+    FLOW_MODES,
+    LIST_BUTTON_MAX_CHARS,
+    REPLY_BUTTONS_MAX,
+    ROW_DESCRIPTION_MAX_CHARS,
+    ROW_ID_MAX_CHARS,
+    ROW_TITLE_MAX_CHARS,
+    ROWS_MAX,
+    SECTION_TITLE_MAX_CHARS,
+    SECTIONS_MAX,
+)
 
 
 def _choice_id(max_chars: int) -> Any:
     return Annotated[
-        str, Field(min_length=1, max_length=max_chars), AfterValidator(_no_outer_spaces)
+        str,
+        Field(min_length=1, max_length=max_chars),
+        patterned(CHOICE_ID_PATTERN, "must not start or end with a space"),
     ]
 
 
@@ -45,6 +45,7 @@ _RowId = _choice_id(ROW_ID_MAX_CHARS)
 _RowTitle = bounded_text(ROW_TITLE_MAX_CHARS)
 _SectionTitle = bounded_text(SECTION_TITLE_MAX_CHARS)
 _ListButton = bounded_text(LIST_BUTTON_MAX_CHARS)
+_CtaDisplayText = bounded_text(CTA_DISPLAY_TEXT_MAX_CHARS)
 _FlowCta = bounded_text(FLOW_CTA_MAX_CHARS)
 
 
@@ -114,8 +115,8 @@ class ListAction(StrictModel):
 
 
 class CtaUrlParameters(StrictModel):
-    display_text: _ButtonTitle
-    url: Annotated[str, patterned(r"^https?://[^\s/?#]+[^\s]*$", "must be an http(s):// URL")]
+    display_text: _CtaDisplayText
+    url: Annotated[str, patterned(CTA_URL_PATTERN, "must be an http(s):// URL")]
 
 
 class CtaUrlAction(StrictModel):
@@ -131,13 +132,13 @@ class FlowActionPayload(StrictModel):
 
 
 class FlowParameters(StrictModel):
-    flow_message_version: Literal["3"]
+    flow_message_version: Literal[FLOW_MESSAGE_VERSIONS]
     flow_id: NonEmpty | None = None
     flow_name: NonEmpty | None = None
     flow_cta: _FlowCta
     flow_token: NonEmpty | None = None
-    mode: Literal["draft", "published"] | None = None
-    flow_action: Literal["navigate", "data_exchange"] | None = None
+    mode: Literal[FLOW_MODES] | None = None
+    flow_action: Literal[FLOW_ACTIONS] | None = None
     flow_action_payload: FlowActionPayload | None = None
 
     @model_validator(mode="after")

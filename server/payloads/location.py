@@ -7,9 +7,10 @@ from typing import Annotated
 from pydantic import Field
 
 from server.payloads.base import NonEmpty, StrictModel
+from whatsapp.message_rules import LATITUDE, LONGITUDE
 
-Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
-Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+Latitude = Annotated[float, Field(ge=LATITUDE[0], le=LATITUDE[1], allow_inf_nan=False)]
+Longitude = Annotated[float, Field(ge=LONGITUDE[0], le=LONGITUDE[1], allow_inf_nan=False)]
 
 
 class Location(StrictModel):

@@ -14,13 +14,9 @@ from pydantic import model_validator
 
 from server.payloads.base import NonEmpty, StrictModel, bounded_text, exactly_one
 from server.payloads.field_errors import patterned
+from whatsapp.message_rules import CAPTION_MAX_CHARS, MEDIA_LINK_PATTERN
 
-CAPTION_MAX_CHARS = 1024
-
-HttpsUrl = Annotated[
-    str,
-    patterned(r"^https://[^\s/?#]+[^\s]*$", "must be an https:// URL"),
-]
+HttpsUrl = Annotated[str, patterned(MEDIA_LINK_PATTERN, "must be an https:// URL")]
 
 
 class MediaRef(StrictModel):

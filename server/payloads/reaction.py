@@ -11,11 +11,11 @@ from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
 from server.payloads.base import NonEmpty, StrictModel
-from whatsapp.emoji import is_one_emoji
+from whatsapp.emoji import is_reaction
 
 
 def _one_emoji_or_empty(emoji: str) -> str:
-    if emoji == "" or is_one_emoji(emoji):
+    if is_reaction(emoji):
         return emoji
     raise PydanticCustomError(
         "emoji", "must be exactly one emoji, or an empty string to remove the reaction"

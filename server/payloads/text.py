@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from server.payloads.base import StrictModel, bounded_text
+from whatsapp.message_rules import TEXT_BODY_MAX_CHARS
 
-from pydantic import AfterValidator, Field
-
-from server.payloads.base import StrictModel, not_blank
-
-TEXT_MAX_CHARS = 4096
+_Body = bounded_text(TEXT_BODY_MAX_CHARS)
 
 
 class Text(StrictModel):
     """Meta's `text` object."""
 
-    body: Annotated[str, Field(min_length=1, max_length=TEXT_MAX_CHARS), AfterValidator(not_blank)]
+    body: _Body
     preview_url: bool | None = None

@@ -391,6 +391,8 @@ VALID_EDGES = [
         changed(LIST, {S: [{"title": f"S{i}", "rows": rows(1, i)} for i in range(10)]}),
     ),
     ("row description empty", changed(LIST, {f"{S}[0].rows[0].description": ""})),
+    # Meta's rule is about the ends only: an id may hold a line break (the simulator refused it)
+    ("row id with a line break inside", changed(LIST, {f"{S}[0].rows[0].id": "line\nbreak"})),
     ("cta_url over http", changed(CTA, {f"{P}.url": "http://example.com/x"})),
     (
         "flow with only the required parameters",

@@ -109,7 +109,13 @@ INVALID = [
         "wa_id with a plus",
         changed(CONTACTS, {"contacts[0].phones[0].wa_id": "+4915112345678"}),
         ["contacts[0].phones[0].wa_id"],
-        "must be digits only",
+        "must be 5 to 20 digits",
+    ),
+    Bad(  # the simulator accepted any digits
+        "wa_id of 4 digits",
+        changed(CONTACTS, {"contacts[0].phones[0].wa_id": "4915"}),
+        ["contacts[0].phones[0].wa_id"],
+        "must be 5 to 20 digits",
     ),
     Bad(
         "url without url",

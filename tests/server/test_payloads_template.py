@@ -1,6 +1,7 @@
 """template components: each takes the parameter types Meta allows it (header: one text of 60
-characters, media or location; body: text, currency, date_time; a button: the value its
-sub_type needs), with currency, media and location values checked like their own types."""
+characters, media or location; body: text, currency, date_time; footer: none; a button: the
+values its sub_type takes), with currency, media and location values checked like their own
+types."""
 
 from __future__ import annotations
 
@@ -9,10 +10,15 @@ import pytest
 from tests.support.send_cases import DROP, Bad, accepted, changed, check_bad, ids, valid_request
 
 EVERY = valid_request("template_every_component")
+CALL = valid_request("template_text_and_video_headers")  # [2] is a voice_call button
 LOCATED = valid_request("template_location_header")
 DOCUMENTED = valid_request("template_document_header_named")
 
 C = "template.components"
+
+
+def ttl(minutes: object) -> dict:
+    return {"type": "ttl_minutes", "ttl_minutes": minutes}
 
 
 def header(*parameters: dict) -> dict:
@@ -143,10 +149,53 @@ INVALID = [
         "must be action for a flow button",
     ),
     Bad(
+        "button index a float",
+        changed(EVERY, {f"{C}[3].index": 1.0}),
+        [f"{C}[3].index"],
+        "must be the button's position from 0 to 9, as a number or a string",
+    ),
+    Bad(
+        "button index a digit of another script",
+        changed(EVERY, {f"{C}[3].index": "\u0663"}),
+        [f"{C}[3].index"],
+    ),
+    Bad(
+        "flow button action not an object",
+        changed(EVERY, {f"{C}[6].parameters[0].action": "tok-1"}),
+        [f"{C}[6].parameters[0].action"],
+        "must be an object",
+    ),
+    Bad(
+        "voice_call button with a text",
+        changed(CALL, {f"{C}[2].parameters": [{"type": "text", "text": "x"}]}),
+        [f"{C}[2].parameters[0].type"],
+        "must be ttl_minutes or payload for a voice_call button",
+    ),
+    Bad(
+        "voice_call ttl_minutes as a string",
+        changed(CALL, {f"{C}[2].parameters": [{"type": "ttl_minutes", "ttl_minutes": "60"}]}),
+        [f"{C}[2].parameters[0].ttl_minutes"],
+        "must be an integer",
+    ),
+    # footer
+    Bad(
+        "footer with a variable",
+        changed(EVERY, {f"{C}[2].parameters": [{"type": "text", "text": "x"}]}),
+        [f"{C}[2].parameters"],
+        "must be empty",
+    ),
+    # language
+    Bad(
+        "language code in capitals",
+        changed(EVERY, {"template.language.code": "PT_BR"}),
+        ["template.language.code"],
+        "must be a language code like en or en_US",
+    ),
+    Bad(
         "currency on a button",
         changed(EVERY, {f"{C}[4].parameters[0]": {"type": "currency", "currency": {}}}),
         [f"{C}[4].parameters[0].type"],
-        "must be one of: payload, text, coupon_code, action",
+        "must be one of: payload, text, coupon_code, action, ttl_minutes",
     ),
 ]
 
@@ -188,14 +237,23 @@ BOUNDARIES = [
         changed(EVERY, {f"{C}[5].parameters[0].coupon_code": "C" * 21}),
         f"{C}[5].parameters[0].coupon_code",
     ),
-    (
-        "voice_call button without parameters, not with one",
-        valid_request("template_text_and_video_headers"),
-        changed(
-            valid_request("template_text_and_video_headers"),
-            {f"{C}[2].parameters": [{"type": "payload", "payload": "x"}]},
-        ),
+    (  # Meta's call button page: both optional, ttl_minutes 1 to 43200
+        "voice_call button with ttl_minutes and payload, not a coupon",
+        changed(CALL, {f"{C}[2].parameters": [ttl(100), {"type": "payload", "payload": "c-42"}]}),
+        changed(CALL, {f"{C}[2].parameters": [{"type": "coupon_code", "coupon_code": "X"}]}),
         f"{C}[2].parameters[0].type",
+    ),
+    (
+        "call button alive 43200 minutes (30 days), not 43201",
+        changed(CALL, {f"{C}[2].parameters": [ttl(43200)]}),
+        changed(CALL, {f"{C}[2].parameters": [ttl(43201)]}),
+        f"{C}[2].parameters[0].ttl_minutes",
+    ),
+    (
+        "call button alive 1 minute, not 0",
+        changed(CALL, {f"{C}[2].parameters": [ttl(1)]}),
+        changed(CALL, {f"{C}[2].parameters": [ttl(0)]}),
+        f"{C}[2].parameters[0].ttl_minutes",
     ),
 ]
 
