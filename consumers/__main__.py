@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     names = args.names or [*CONSUMERS, "sweeper"]
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(process="worker")
     except SettingsError as exc:
         sys.exit(f"config error: {exc}")
     configure_logging(settings.log_level, secrets_of(settings))

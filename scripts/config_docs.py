@@ -32,7 +32,7 @@ def env_example(variables: list[dict[str, Any]]) -> str:
     ]
     for v in variables:
         required = v["default"] is None
-        note = "required" if required else f"default: {v['default'] or '(empty)'}"
+        note = _required(v) if required else f"default: {v['default'] or '(empty)'}"
         secret = ", secret" if v["secret"] else ""
         lines += ["", f"# {v['help']} ({note}{secret})"]
         lines.append(f"{v['env']}=" if required else f"# {v['env']}={v['default']}")
@@ -44,8 +44,16 @@ def settings_table(variables: list[dict[str, Any]]) -> str:
     for v in variables:
         required = v["default"] is None
         default = f"`{v['default']}`" if v["default"] else ""
-        rows.append(f"| `{v['env']}` | {'yes' if required else 'no'} | {default} | {v['help']} |")
+        needed = (
+            ("yes" if len(v["read_by"]) > 1 else f"the {v['read_by'][0]}") if required else "no"
+        )
+        rows.append(f"| `{v['env']}` | {needed} | {default} | {v['help']} |")
     return "\n".join([TABLE_START, *rows, TABLE_END])
+
+
+def _required(v: dict[str, Any]) -> str:
+    """ "required", or "required by the web" when only one process reads it."""
+    return "required" if len(v["read_by"]) > 1 else f"required by the {v['read_by'][0]}"
 
 
 def with_table(doc: str, table: str) -> str:

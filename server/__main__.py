@@ -23,7 +23,7 @@ _MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 def main() -> None:
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(process="web")
     except SettingsError as exc:
         sys.exit(f"config error: {exc}")
     # Before the app (and prometheus_client) is imported: the multiprocess mode is chosen then.

@@ -52,7 +52,7 @@ APP_NAME = "messaging"
 
 def create_app(settings: Settings | None = None, name: str = APP_NAME) -> Sanic:
     """Build the Sanic app; resources open in `before_server_start`, close on stop."""
-    settings = settings or Settings.from_env()
+    settings = settings or Settings.from_env(process="web")
     configure_logging(settings.log_level, secrets_of(settings))
     app = Sanic(name, dumps=orjson.dumps, configure_logging=False)
     app.config.REQUEST_MAX_SIZE = _MAX_REQUEST_BYTES

@@ -196,3 +196,37 @@ def test_entry_point_with_empty_environment_exits_with_one_config_line(module: s
     assert lines[0].startswith("config error: ")
     assert "DATABASE_URL" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+# Each process requires only what it reads; the other's secrets may be left unset.
+ONLY = {
+    "web": ("MESSAGING_SERVICE_API_KEY", "WHATSAPP_VERIFY_TOKEN", "WHATSAPP_APP_SECRET"),
+    "worker": ("HUB_WEBHOOK_URL", "HUB_WEBHOOK_SECRET"),
+}
+
+
+@pytest.mark.parametrize("process", ["web", "worker"])
+def test_each_process_requires_only_what_it_reads(process: str) -> None:
+    other = next(p for p in ONLY if p != process)
+    without_others = {k: v for k, v in VALID.items() if k not in ONLY[other]}
+    s = Settings.from_env(without_others, process=process)
+    absent = {
+        "web": ("hub_webhook_url", "hub_webhook_secret"),
+        "worker": ("api_keys", "app_secret"),
+    }
+    assert [getattr(s, f) for f in absent[process]] in (["", ""], [(), ""])
+    for name in ONLY[process]:  # its own stay required, by name
+        with pytest.raises(SettingsError, match=name):
+            Settings.from_env(
+                {k: v for k, v in without_others.items() if k != name}, process=process
+            )
+    with pytest.raises(SettingsError, match="|".join(ONLY[other])):
+        Settings.from_env(without_others)  # no process named: everything is required
+
+
+def test_secret_key_is_accepted_and_ignored_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    s = Settings.from_env(env(SECRET_KEY="django-secret-jkl"))
+    assert "SECRET_KEY is set but unused" in caplog.text
+    assert not hasattr(s, "secret_key")
