@@ -23,6 +23,7 @@ COPY --from=build /app/.venv /app/.venv
 COPY core ./core
 COPY whatsapp ./whatsapp
 COPY db ./db
+COPY hub ./hub
 COPY server ./server
 COPY consumers ./consumers
 COPY ops ./ops

@@ -273,8 +273,14 @@ def test_settings_table_and_env_example_list_every_variable_with_its_default():
     expected = {v["env"]: v["default"] for v in Settings.describe()}
     table = (ROOT / "docs" / "configuration.md").read_text()
     name = r"[A-Z0-9_]+(?:<phone_number_id>)?"  # a per-number variable's pattern, as is
-    rows = re.findall(rf"^\| `({name})` \| (yes|no) \| `?([^|`]*)`? \|", table, re.M)
-    assert {name: None if req == "yes" else default for name, req, default in rows} == expected
+    rows = re.findall(
+        rf"^\| `({name})` \| (yes|no|the web|the worker) \| `?([^|`]*)`? \|", table, re.M
+    )
+    assert {name: None if req != "no" else default for name, req, default in rows} == expected
+    read_by = {v["env"]: v["read_by"] for v in Settings.describe()}
+    assert [r[0] for r in rows if r[1] == "the web"] == [
+        n for n, by in read_by.items() if by == ("web",) and expected[n] is None
+    ]
     example = (ROOT / ".env.example").read_text()
     required = dict(re.findall(r"^([A-Z0-9_]+)=(.*)$", example, re.M))
     optional = dict(re.findall(rf"^# ({name})=(.*)$", example, re.M))
