@@ -21,31 +21,29 @@ from core.batcher import Batcher
 from core.failures import OUTAGES
 from core.logs import configure_logging, secrets_of
 from core.settings import Settings
-from server import (
-    bodies,
-    contacts,
-    docs,
-    docs_page,
+from server import middleware
+from server.api_errors import ApiError, Unavailable
+from server.catalog.cache import TemplateCache
+from server.middleware import bodies
+from server.openapi import document, page
+from server.routes import (
+    contact_info,
     health,
-    hosts,
-    media,
+    media_files,
+    metrics,
     reads,
-    request_ids,
     sending,
-    ssl_redirect,
-    templates,
-    web_metrics,
+    template_listing,
     webhook_intake,
 )
-from server.api_errors import ApiError, Unavailable
 from server.send_batch import send_batcher
-from server.template_catalog import TemplateCache
 from whatsapp import client as meta
 
 logger = logging.getLogger("server")
 
 # Sanic's ceiling for any body; each route that takes one reads it against its own, lower
-# cap (server.bodies), and media uploads stream (server.media) and check their own limit.
+# cap (server.middleware.bodies), and media uploads stream (server.routes.media_files) and
+# check their own limit.
 _MAX_REQUEST_BYTES = 8 * 1024 * 1024
 APP_NAME = "messaging"
 
@@ -62,13 +60,10 @@ def create_app(settings: Settings | None = None, name: str = APP_NAME) -> Sanic:
     # default 15 s ignores our setting, and busy keep-alive clients never go idle).
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.shutdown_timeout_s
     app.ctx.settings = settings
-    routes = (sending, reads, contacts, media, webhook_intake, health, web_metrics, docs, docs_page)
-    routes += (templates,)
+    routes = (sending, reads, contact_info, media_files, webhook_intake, health, metrics)
+    routes += (document, page, template_listing)
     app.blueprint([module.bp for module in routes])
-    request_ids.install(app)
-    hosts.install(app, settings)  # before the redirect: a foreign host is never redirected
-    if settings.secure_ssl_redirect:
-        ssl_redirect.install(app, settings.public_host)
+    middleware.install(app, settings)
 
     @app.before_server_start
     async def _open(app: Sanic) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from core.numbers import FIELD, BusinessNumber, UnknownNumber
 from core.settings import Settings
 from server import api_errors
-from server.openapi import Param
+from server.openapi.operation import Param
 
 
 def query_param(description: str) -> Param:

@@ -14,8 +14,8 @@ from core.names import HUB_PAUSED_KEY, dead_letter_stream, groups
 from core.pauses import parse_pause
 from db import hub_events
 from server.auth import require_health_token
-from server.openapi import HEALTH_TOKEN, Reply, operation
-from server.schemas import HealthReport, Pong
+from server.openapi.answers import HealthReport, Pong
+from server.openapi.operation import HEALTH_TOKEN, Reply, operation
 
 bp = Blueprint("health")
 _CHECK_TIMEOUT_S = 3

@@ -12,8 +12,8 @@ from db import service_windows
 from server.api_errors import NotFound, Unavailable, UnknownNumber, ValidationError
 from server.auth import require_api_key
 from server.numbers import business_number, query_param
-from server.openapi import API_KEY, Param, operation
-from server.schemas import ContactInfo
+from server.openapi.answers import ContactInfo
+from server.openapi.operation import API_KEY, Param, operation
 from whatsapp.recipients import PHONE_PATTERN, parse_phone
 
 bp = Blueprint("contacts", url_prefix="/api/v1/contacts")

@@ -24,13 +24,13 @@ from server.api_errors import (
     ValidationError,
 )
 from server.auth import require_api_key
-from server.bodies import read_body
+from server.catalog.check import REFUSALS, check_template
+from server.middleware.bodies import read_body
 from server.numbers import business_number
-from server.openapi import API_KEY, Body, Param, Reply, operation
+from server.openapi.answers import Accepted, MessageStatus
+from server.openapi.operation import API_KEY, Body, Param, Reply, operation
 from server.payloads import parse_send_request, send_request_schema
-from server.schemas import Accepted, MessageStatus
-from server.template_check import REFUSALS, check_template
-from server.web_metrics import MESSAGES_ACCEPTED
+from server.routes.metrics import MESSAGES_ACCEPTED
 
 bp = Blueprint("messages", url_prefix="/api/v1/messages")
 

@@ -10,10 +10,10 @@ from core import logs
 from core.tokens import matches_any
 from server.api_errors import Forbidden, PayloadTooLarge, Unauthorized, Unavailable
 from server.auth import verify_meta_signature
-from server.bodies import read_body
-from server.openapi import Body, Param, Reply, operation
-from server.schemas import WebhookReceived
-from server.web_metrics import WEBHOOKS_RECEIVED
+from server.middleware.bodies import read_body
+from server.openapi.answers import WebhookReceived
+from server.openapi.operation import Body, Param, Reply, operation
+from server.routes.metrics import WEBHOOKS_RECEIVED
 
 bp = Blueprint("webhooks", url_prefix="/webhooks/whatsapp")
 

@@ -12,8 +12,8 @@ from sanic.response import HTTPResponse, json
 from db import templates
 from server.api_errors import Unavailable, ValidationError
 from server.auth import require_api_key
-from server.openapi import API_KEY, Param, operation
-from server.template_schemas import TemplateCatalog
+from server.openapi.answers import TemplateCatalog
+from server.openapi.operation import API_KEY, Param, operation
 from whatsapp.template_rules import NAME_PATTERN
 from whatsapp.templates import parse_template
 

@@ -6,8 +6,8 @@
                params=(Param("message_id", "path", {"type": "string", "format": "uuid"}),))
     async def status(request, message_id): ...
 
-`server.docs` walks the app's routes and renders each declaration; the handler's docstring
-becomes the operation's description, `auth` adds the 401, `errors` the error bodies.
+`server.openapi.document` walks the app's routes and renders each declaration; the handler's
+docstring becomes the operation's description, `auth` adds the 401, `errors` the error bodies.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ __all__ = ["API_KEY", "HEALTH_TOKEN", "Body", "Operation", "Param", "Reply", "op
 _ATTR = "__openapi__"
 _H = TypeVar("_H", bound=Callable[..., Any])
 
-# Security requirements, named after `server.docs`'s security schemes; several = any of them.
+# Security requirements, named after the document's security schemes; several = any of them.
 API_KEY = ({"ApiKey": []},)
 HEALTH_TOKEN = ({"HealthBearer": []}, {"HealthHeader": []}, {"HealthQuery": []})
 

@@ -28,10 +28,10 @@ from server.api_errors import (
     ValidationError,
 )
 from server.auth import require_api_key
-from server.form_stream import FieldTooLarge, Form, UploadedFile, boundary_of, read_form
+from server.middleware.form_stream import FieldTooLarge, Form, UploadedFile, boundary_of, read_form
 from server.numbers import business_number, query_param
-from server.openapi import API_KEY, Body, Param, Reply, operation
-from server.schemas import MediaUpload, MediaUploaded
+from server.openapi.answers import MediaUpload, MediaUploaded
+from server.openapi.operation import API_KEY, Body, Param, Reply, operation
 from whatsapp import media_rules
 
 logger = logging.getLogger("server.media")

@@ -21,11 +21,11 @@ from db import inbound
 from server import meta_answers
 from server.api_errors import PayloadTooLarge, UnknownNumber, ValidationError
 from server.auth import require_api_key
-from server.bodies import read_body
+from server.middleware.bodies import read_body
 from server.numbers import business_number
-from server.openapi import API_KEY, Body, Param, operation
+from server.openapi.answers import MarkedRead
+from server.openapi.operation import API_KEY, Body, Param, operation
 from server.payloads.field_errors import to_fields
-from server.schemas import MarkedRead
 
 bp = Blueprint("reads", url_prefix="/api/v1/messages")
 

@@ -21,7 +21,7 @@ from core.broker import group_lag
 from core.names import HUB_PAUSED_KEY, SEND_PAUSED_KEY, dead_letter_stream, groups
 from server.api_errors import Unavailable
 from server.auth import require_health_token
-from server.openapi import HEALTH_TOKEN, Reply, operation
+from server.openapi.operation import HEALTH_TOKEN, Reply, operation
 
 logger = logging.getLogger("server.web_metrics")
 bp = Blueprint("metrics")
