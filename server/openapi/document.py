@@ -32,6 +32,7 @@ from server.openapi.operation import (
     first_line,
     operation,
 )
+from server.web_context import web
 
 __all__ = ["bp", "build_document", "document_path"]
 
@@ -114,8 +115,8 @@ bp = Blueprint("openapi")
 @operation("This document", tag="docs", responses={200: Reply(description="OpenAPI 3.1")})
 async def openapi_json(request: Request) -> HTTPResponse:
     """Built once per process from the registered routes."""
-    ctx = request.app.ctx
-    if not hasattr(ctx, "openapi"):
+    ctx = web(request)
+    if ctx.openapi is None:
         ctx.openapi = orjson.dumps(build_document(request.app))
     return raw(ctx.openapi, content_type="application/json")
 

@@ -19,9 +19,19 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
+from core.numbers import FIELD
 from server.api_errors import ApiError, Unauthorized
 
-__all__ = ["API_KEY", "HEALTH_TOKEN", "Body", "Operation", "Param", "Reply", "operation"]
+__all__ = [
+    "API_KEY",
+    "HEALTH_TOKEN",
+    "Body",
+    "Operation",
+    "Param",
+    "Reply",
+    "number_param",
+    "operation",
+]
 
 _ATTR = "__openapi__"
 _H = TypeVar("_H", bound=Callable[..., Any])
@@ -42,6 +52,12 @@ class Param:
     schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
     required: bool = True
     description: str = ""
+
+
+def number_param(description: str) -> Param:
+    """A route's optional `?phone_number_id=`: the business number it speaks for."""
+    schema = {"type": "string", "pattern": "^[0-9]+$"}
+    return Param(FIELD, "query", schema, required=False, description=description)
 
 
 @dataclass(frozen=True)

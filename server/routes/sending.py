@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import asyncpg
 import orjson
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
@@ -26,11 +27,11 @@ from server.api_errors import (
 from server.auth import require_api_key
 from server.catalog.check import REFUSALS, check_template
 from server.middleware.bodies import read_body
-from server.numbers import business_number
 from server.openapi.answers import Accepted, MessageStatus
 from server.openapi.operation import API_KEY, Body, Param, Reply, operation
 from server.payloads import parse_send_request, send_request_schema
 from server.routes.metrics import MESSAGES_ACCEPTED
+from server.web_context import web
 
 bp = Blueprint("messages", url_prefix="/api/v1/messages")
 
@@ -86,7 +87,8 @@ _TIMESTAMPS = (
 async def send(request: Request) -> HTTPResponse:
     """Validate, store as queued, publish to the outbound stream, answer 202."""
     require_api_key(request)
-    settings = request.app.ctx.settings
+    ctx = web(request)
+    settings = ctx.settings
     body = await read_body(request, settings.max_send_body_bytes)
     key = request.headers.get("Idempotency-Key")
     if key is not None and not _IDEMPOTENCY_KEY.match(key):
@@ -99,10 +101,10 @@ async def send(request: Request) -> HTTPResponse:
             ]
         )
     req = parse_send_request(body)
-    number = business_number(settings, req.phone_number_id)
-    await check_template(request.app.ctx.templates, req)  # against the catalog, if any
+    number = ctx.number(req.phone_number_id)
+    await check_template(ctx.templates, req)  # against the catalog, if any
     if settings.service_window_check and req.type != "template":
-        await _require_open_window(request, number.id, req.to)
+        await _require_open_window(ctx.pool, number.id, req.to)
     # Same key + same request = same message. Hash the parsed request, not the raw bytes,
     # so a retry that only re-orders keys or whitespace is still "the same body".
     payload = req.meta_payload("")
@@ -113,7 +115,7 @@ async def send(request: Request) -> HTTPResponse:
     message_id = uuid4()
     logs.bind(message_id=str(message_id))  # on every line of this request, the access line too
     payload["biz_opaque_callback_data"] = str(message_id)
-    outcome = await request.app.ctx.sends.submit(
+    outcome = await ctx.sends.submit(
         messages.NewMessage(
             id=message_id,
             idempotency_key=key,
@@ -166,7 +168,7 @@ async def status(request: Request, message_id: str) -> HTTPResponse:
     except ValueError:
         raise ValidationError([{"field": "message_id", "message": "must be a UUID"}]) from None
     logs.bind(message_id=str(uid))
-    pool = request.app.ctx.pool
+    pool = web(request).pool
     row = await messages.get(pool, uid)
     if row is None:
         raise NotFound(f"no message with id {uid}")
@@ -208,10 +210,10 @@ def _accepted(row: Any) -> dict[str, Any]:
     }
 
 
-async def _require_open_window(request: Request, number: str, wa_id: str) -> None:
+async def _require_open_window(pool: asyncpg.Pool, number: str, wa_id: str) -> None:
     """Free-form messages reach a contact only within 24 h of its last message to the number
     (Meta: 131047)."""
-    window = await service_windows.get(request.app.ctx.pool, number, wa_id)
+    window = await service_windows.get(pool, number, wa_id)
     if not window.is_open(datetime.now(UTC)):
         since = (
             f"its last message to {number} was at {window.last_inbound_at.isoformat()}"
