@@ -1,9 +1,10 @@
 """What the service answers, as pydantic models (what it POSTs to the Hub: `hub.events`).
 
-They exist for the OpenAPI document (`server.openapi.document`): handlers build plain dicts on
-the hot path, and the tests hold the two together (schemathesis checks every answer against these
-schemas; the Hub events a real run produces are validated against the `webhooks` section).
-Models forbid unknown keys, so a field added to an answer but not here fails those tests.
+The OpenAPI document (`server.openapi.document`) is built from them. The send's 202 is
+rendered from `Accepted`; the other handlers build plain dicts, and the tests hold the two
+together (schemathesis checks every answer against these schemas; the Hub events a real run
+produces are validated against the `webhooks` section). Models forbid unknown keys, so a
+field added to an answer but not here fails those tests.
 """
 
 from __future__ import annotations
