@@ -1,6 +1,6 @@
 """Prometheus exposition shared by web and worker, and the web's multiprocess directory.
 
-Series are defined where they are counted: `server.web_metrics` (web) and
+Series are defined where they are counted: `server.routes.metrics` (web) and
 `consumers.worker_metrics` (worker), so each process registers only its own. With several
 Sanic workers (WEB_WORKERS > 1) each worker process writes its values to files in
 PROMETHEUS_MULTIPROC_DIR and a scrape, whichever worker answers it, sums them all. That mode

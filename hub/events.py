@@ -3,7 +3,7 @@
 The outbox writer (`consumers.events`) builds each event with the builders below, from what
 it stores in the same transaction (a status change and its message's row, an inbound
 message, another webhook change); the web publishes the models as the OpenAPI document's
-`webhooks` (`server.docs`), and docs/events.md describes them (tests/hub checks it names
+`webhooks` (`server.openapi.document`), and docs/events.md describes them (tests/hub checks it names
 every field of every model, and that each builder's output validates against its model).
 The builders make plain dicts, not models: they run for every status on the worker's hot
 path. An event's id is derived from what it describes (`db.hub_events.event_id`), so the

@@ -5,9 +5,7 @@ The Procfile (through `python -m server`) and the tests build the app with this 
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from functools import partial
 from typing import Any
 
 import orjson
@@ -15,37 +13,31 @@ from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse, json
 
-import db
-from core import broker, exposition
-from core.batcher import Batcher
+from core import exposition
 from core.failures import OUTAGES
 from core.logs import configure_logging, secrets_of
 from core.settings import Settings
-from server import (
-    bodies,
-    contacts,
-    docs,
-    docs_page,
+from server import middleware
+from server.api_errors import ApiError, Unavailable
+from server.middleware import bodies
+from server.openapi import document, page
+from server.routes import (
+    contact_info,
     health,
-    hosts,
-    media,
+    media_files,
+    metrics,
     reads,
-    request_ids,
     sending,
-    ssl_redirect,
-    templates,
-    web_metrics,
+    template_listing,
     webhook_intake,
 )
-from server.api_errors import ApiError, Unavailable
-from server.send_batch import send_batcher
-from server.template_catalog import TemplateCache
-from whatsapp import client as meta
+from server.web_context import close_web, open_web
 
 logger = logging.getLogger("server")
 
 # Sanic's ceiling for any body; each route that takes one reads it against its own, lower
-# cap (server.bodies), and media uploads stream (server.media) and check their own limit.
+# cap (server.middleware.bodies), and media uploads stream (server.routes.media_files) and
+# check their own limit.
 _MAX_REQUEST_BYTES = 8 * 1024 * 1024
 APP_NAME = "messaging"
 
@@ -61,34 +53,18 @@ def create_app(settings: Settings | None = None, name: str = APP_NAME) -> Sanic:
     # SIGTERM: requests in flight get SHUTDOWN_TIMEOUT_S, then connections close (Sanic's
     # default 15 s ignores our setting, and busy keep-alive clients never go idle).
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.shutdown_timeout_s
-    app.ctx.settings = settings
-    routes = (sending, reads, contacts, media, webhook_intake, health, web_metrics, docs, docs_page)
-    routes += (templates,)
+    routes = (sending, reads, contact_info, media_files, webhook_intake, health, metrics)
+    routes += (document, page, template_listing)
     app.blueprint([module.bp for module in routes])
-    request_ids.install(app)
-    hosts.install(app, settings)  # before the redirect: a foreign host is never redirected
-    if settings.secure_ssl_redirect:
-        ssl_redirect.install(app, settings.public_host)
+    middleware.install(app, settings)
 
     @app.before_server_start
     async def _open(app: Sanic) -> None:
-        app.ctx.pool = await db.create_pool(settings.database_url, min_size=1, max_size=10)
-        app.ctx.redis = broker.connect(settings.redis_url)
-        app.ctx.meta = meta.open_client(settings.http_timeout_s)  # tokens: server.numbers
-        # Concurrent requests share round trips (see `core.batcher`).
-        app.ctx.sends = send_batcher(app.ctx.pool, app.ctx.redis)
-        app.ctx.webhook_bodies = Batcher(partial(broker.publish_webhooks, app.ctx.redis))
-        app.ctx.uploads = asyncio.Semaphore(settings.max_concurrent_uploads)
-        waba_id = settings.whatsapp_business_account_id  # none: template sends are not checked
-        app.ctx.templates = TemplateCache(app.ctx.pool, waba_id) if waba_id else None
+        app.ctx.web = await open_web(settings)
 
     @app.after_server_stop
     async def _close(app: Sanic) -> None:
-        await app.ctx.sends.close()
-        await app.ctx.webhook_bodies.close()
-        await app.ctx.meta.aclose()
-        await app.ctx.redis.aclose()
-        await app.ctx.pool.close()
+        await close_web(app.ctx.web)
         exposition.mark_dead()
 
     app.error_handler.add(Exception, _render_error)

@@ -6,19 +6,20 @@ from sanic import Request
 
 from core.tokens import health_token_ok, matches_any, signature_ok
 from server.api_errors import Forbidden, Unauthorized
+from server.web_context import web
 
 
 def require_api_key(request: Request) -> None:
     key = request.headers.get("Api-Key")
     if not key:
         raise Unauthorized("missing Api-Key header")
-    if not matches_any(key, request.app.ctx.settings.api_keys):
+    if not matches_any(key, web(request).settings.api_keys):
         raise Unauthorized("invalid Api-Key")
 
 
 def require_health_token(request: Request) -> None:
     """Accepts `Authorization: Bearer <token>`, `X-Health-Token` or `?token=`."""
-    tokens = request.app.ctx.settings.health_check_tokens
+    tokens = web(request).settings.health_check_tokens
     if not health_token_ok(request.headers, request.args, tokens):
         raise Unauthorized("a valid health check token is required")
 

@@ -18,7 +18,7 @@ import pytest
 
 from core import logs
 from core.settings import Settings
-from server.request_ids import request_id_of
+from server.middleware.request_ids import request_id_of
 from tests.conftest import Stack, new_recipient
 from tests.e2e.test_loop import client, eventually, hub_events, send, text_message, until_status
 from tests.support.settings import VALID

@@ -20,7 +20,7 @@ from core.exposition import Snapshot, render
 from core.names import SEND_PAUSED_KEY, dead_letter_stream, groups
 from harness.stack import free_port, wait_until_up
 from server.__main__ import prepare_multiproc_dir
-from server.web_metrics import redis_families
+from server.routes.metrics import redis_families
 from tests.conftest import Stack, new_recipient
 from tests.e2e.test_loop import client, eventually, scenario, send, text_message, until_status
 from tests.support.settings import NUMBER, OUTBOUND

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from server import media
+from server.routes import media_files as media
 from tests.conftest import Stack
 from tests.server.test_reads import http, meta_fault
 from tests.support.chunked import send_chunked

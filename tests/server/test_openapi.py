@@ -19,8 +19,8 @@ from sanic.response import empty
 from core.settings import Settings
 from hub.events import HUB_EVENTS, event_model
 from server.app import create_app
-from server.docs import build_document, document_path
-from server.openapi import declared
+from server.openapi.document import build_document, document_path
+from server.openapi.operation import declared
 from tests.conftest import Stack, new_recipient
 from tests.e2e.test_loop import eventually, hub_events
 from tests.support.settings import VALID

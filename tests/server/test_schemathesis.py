@@ -14,7 +14,7 @@ from __future__ import annotations
 import schemathesis
 from schemathesis.config import SchemathesisConfig
 
-from server.docs import build_document
+from server.openapi.document import build_document
 from tests.conftest import Stack
 from tests.server.test_openapi import quiet_app
 

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from db import templates
 from db.templates import CatalogTemplate
-from server.template_catalog import CHECK_EVERY_S
+from server.catalog.cache import CHECK_EVERY_S
 from tests.conftest import Services
 from tests.support.inprocess import Served, serving
 from tests.support.settings import OUTBOUND

@@ -10,10 +10,11 @@ from core import logs
 from core.tokens import matches_any
 from server.api_errors import Forbidden, PayloadTooLarge, Unauthorized, Unavailable
 from server.auth import verify_meta_signature
-from server.bodies import read_body
-from server.openapi import Body, Param, Reply, operation
-from server.schemas import WebhookReceived
-from server.web_metrics import WEBHOOKS_RECEIVED
+from server.middleware.bodies import read_body
+from server.openapi.answers import WebhookReceived
+from server.openapi.operation import Body, Param, Reply, operation
+from server.routes.metrics import WEBHOOKS_RECEIVED
+from server.web_context import web
 
 bp = Blueprint("webhooks", url_prefix="/webhooks/whatsapp")
 
@@ -32,7 +33,7 @@ bp = Blueprint("webhooks", url_prefix="/webhooks/whatsapp")
 )
 async def verify(request: Request) -> HTTPResponse:
     """Meta's subscription handshake: echo `hub.challenge` when the verify token matches."""
-    settings = request.app.ctx.settings
+    settings = web(request).settings
     mode = request.args.get("hub.mode")
     token = request.args.get("hub.verify_token", "")
     challenge = request.args.get("hub.challenge", "")
@@ -59,14 +60,15 @@ async def verify(request: Request) -> HTTPResponse:
 )
 async def receive(request: Request) -> HTTPResponse:
     """Verify the signature, append the raw body to the webhooks stream, answer at once."""
-    settings = request.app.ctx.settings
+    ctx = web(request)
+    settings = ctx.settings
     signature = request.headers.get("X-Hub-Signature-256")
     if not signature:
         raise Unauthorized("missing X-Hub-Signature-256 header")
     # The signature needs the whole body: a bogus one costs the sender at most Meta's largest.
     body = await read_body(request, settings.webhook_max_body_bytes)
     verify_meta_signature(body, signature, settings.app_secret)
-    entry_id = await request.app.ctx.webhook_bodies.submit(body)
+    entry_id = await ctx.webhook_bodies.submit(body)
     logs.bind(stream="messaging:webhooks", entry_id=entry_id)  # where the worker picks it up
     WEBHOOKS_RECEIVED.inc()
     return json({"received": True})

@@ -18,7 +18,7 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse, redirect
 
 from server.api_errors import ValidationError
-from server.hosts import HEALTHCHECK_PATH
+from server.middleware.hosts import HEALTHCHECK_PATH
 
 logger = logging.getLogger("server")
 

@@ -1,7 +1,7 @@
-"""The OpenAPI 3.1 document (`/openapi.json`), built from the app (its page: `server.docs_page`).
+"""The OpenAPI 3.1 document (`/openapi.json`), built from the app (its page: `page`).
 
 The document walks `app.router.routes` and renders each handler's `@operation` declaration
-(`server.openapi`); schemas come from the pydantic models (`server.schemas`,
+(`server.openapi.operation`); schemas come from the pydantic models (`server.openapi.answers`,
 `server.payloads`) and are hoisted into `components.schemas`. A route without a declaration
 is left out, and `tests/server/test_openapi.py` fails on it. Hub events are the `webhooks`.
 """
@@ -21,9 +21,18 @@ from sanic.response import HTTPResponse, raw
 from hub.events import HUB_EVENTS
 from server.api_errors import ApiError, ValidationError
 from server.meta_answers import MetaRejectedRequest
-from server.openapi import Operation, Param, Reply, SchemaSource, declared, first_line, operation
-from server.request_ids import HEADER
-from server.schemas import ErrorBody, MetaErrorBody, ValidationErrorBody
+from server.middleware.request_ids import HEADER
+from server.openapi.answers import ErrorBody, MetaErrorBody, ValidationErrorBody
+from server.openapi.operation import (
+    Operation,
+    Param,
+    Reply,
+    SchemaSource,
+    declared,
+    first_line,
+    operation,
+)
+from server.web_context import web
 
 __all__ = ["bp", "build_document", "document_path"]
 
@@ -106,8 +115,8 @@ bp = Blueprint("openapi")
 @operation("This document", tag="docs", responses={200: Reply(description="OpenAPI 3.1")})
 async def openapi_json(request: Request) -> HTTPResponse:
     """Built once per process from the registered routes."""
-    ctx = request.app.ctx
-    if not hasattr(ctx, "openapi"):
+    ctx = web(request)
+    if ctx.openapi is None:
         ctx.openapi = orjson.dumps(build_document(request.app))
     return raw(ctx.openapi, content_type="application/json")
 

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import tempfile
@@ -28,10 +27,10 @@ from server.api_errors import (
     ValidationError,
 )
 from server.auth import require_api_key
-from server.form_stream import FieldTooLarge, Form, UploadedFile, boundary_of, read_form
-from server.numbers import business_number, query_param
-from server.openapi import API_KEY, Body, Param, Reply, operation
-from server.schemas import MediaUpload, MediaUploaded
+from server.middleware.form_stream import FieldTooLarge, Form, UploadedFile, boundary_of, read_form
+from server.openapi.answers import MediaUpload, MediaUploaded
+from server.openapi.operation import API_KEY, Body, Param, Reply, number_param, operation
+from server.web_context import WebContext, web
 from whatsapp import media_rules
 
 logger = logging.getLogger("server.media")
@@ -70,19 +69,18 @@ async def upload(request: Request) -> HTTPResponse:
     require_api_key(request)
     boundary = boundary_of(request.headers.get("content-type"))
     _check_length(request.headers.get("content-length"))
-    uploads: asyncio.Semaphore = request.app.ctx.uploads
-    if uploads.locked():
+    ctx = web(request)
+    if ctx.uploads.locked():
         raise TooManyRequests(
-            f"{request.app.ctx.settings.max_concurrent_uploads} uploads are under way; "
-            "retry in a few seconds",
+            f"{ctx.settings.max_concurrent_uploads} uploads are under way; retry in a few seconds",
             headers={"Retry-After": "5"},
         )
-    async with uploads:
-        return await _upload(request, boundary)
+    async with ctx.uploads:
+        return await _upload(request, ctx, boundary)
 
 
-async def _upload(request: Request, boundary: bytes) -> HTTPResponse:
-    settings, client = request.app.ctx.settings, request.app.ctx.meta
+async def _upload(request: Request, ctx: WebContext, boundary: bytes) -> HTTPResponse:
+    client = ctx.meta
     with tempfile.TemporaryFile() as spool:
         form = await read_form(
             request,
@@ -95,7 +93,7 @@ async def _upload(request: Request, boundary: bytes) -> HTTPResponse:
             max_body_bytes=_MAX_BODY_BYTES,
         )
         file, mime_type = _checked(form)
-        number = business_number(settings, form.fields.get("phone_number_id") or None)
+        number = ctx.number(form.fields.get("phone_number_id") or None)
         spool.seek(0)
         response = await meta_answers.call(
             client,
@@ -126,7 +124,7 @@ async def _upload(request: Request, boundary: bytes) -> HTTPResponse:
     tag="media",
     params=(
         Param("media_id", "path", {"type": "string", "pattern": _MEDIA_ID.pattern}),
-        query_param("the business number the media belongs to (default: the default one)"),
+        number_param("the business number the media belongs to (default: the default one)"),
     ),
     responses={
         200: Reply(
@@ -143,8 +141,9 @@ async def download(request: Request, media_id: str) -> HTTPResponse | None:
     require_api_key(request)
     if not _MEDIA_ID.match(media_id):
         raise ValidationError([{"field": "media_id", "message": "must be Meta's numeric media id"}])
-    settings, client = request.app.ctx.settings, request.app.ctx.meta
-    number = business_number(settings, request.args.get("phone_number_id"))
+    ctx = web(request)
+    settings, client = ctx.settings, ctx.meta
+    number = ctx.number(request.args.get("phone_number_id"))
     auth = number.bearer
     missing = f"no media with id {media_id}: Meta does not know it, or it has expired"
     lookup = await meta_answers.call(

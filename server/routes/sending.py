@@ -1,19 +1,26 @@
-"""The Hub's API: send a message, read its status. The send path is here, top to bottom."""
+"""The Hub's API: send a message, read its status.
+
+A send is read and checked here (caller, body, Idempotency-Key, business number, template,
+service window), turned into the message to store by `server.outbound` (pure), stored and
+published with its neighbours' by the send batcher (`server.send_batch`), and answered from
+the `Accepted` model.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import re
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
-import orjson
+import asyncpg
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from core import logs
 from db import messages, service_windows, statuses
+from db.messages import NewMessage
 from server.api_errors import (
     Conflict,
     NotFound,
@@ -24,13 +31,14 @@ from server.api_errors import (
     ValidationError,
 )
 from server.auth import require_api_key
-from server.bodies import read_body
-from server.numbers import business_number
-from server.openapi import API_KEY, Body, Param, Reply, operation
+from server.catalog.check import REFUSALS, check_template
+from server.middleware.bodies import read_body
+from server.openapi.answers import Accepted, MessageStatus
+from server.openapi.operation import API_KEY, Body, Param, Reply, operation
+from server.outbound import new_message
 from server.payloads import parse_send_request, send_request_schema
-from server.schemas import Accepted, MessageStatus
-from server.template_check import REFUSALS, check_template
-from server.web_metrics import MESSAGES_ACCEPTED
+from server.routes.metrics import MESSAGES_ACCEPTED
+from server.web_context import web
 
 bp = Blueprint("messages", url_prefix="/api/v1/messages")
 
@@ -86,67 +94,31 @@ _TIMESTAMPS = (
 async def send(request: Request) -> HTTPResponse:
     """Validate, store as queued, publish to the outbound stream, answer 202."""
     require_api_key(request)
-    settings = request.app.ctx.settings
-    body = await read_body(request, settings.max_send_body_bytes)
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not _IDEMPOTENCY_KEY.match(key):
-        raise ValidationError(
-            [
-                {
-                    "field": "Idempotency-Key",
-                    "message": "must be 1 to 255 printable ASCII characters without spaces",
-                }
-            ]
-        )
+    ctx = web(request)
+    body = await read_body(request, ctx.settings.max_send_body_bytes)
+    key = _idempotency_key(request.headers.get("Idempotency-Key"))
     req = parse_send_request(body)
-    number = business_number(settings, req.phone_number_id)
-    await check_template(request.app.ctx.templates, req)  # against the catalog, if any
-    if settings.service_window_check and req.type != "template":
-        await _require_open_window(request, number.id, req.to)
-    # Same key + same request = same message. Hash the parsed request, not the raw bytes,
-    # so a retry that only re-orders keys or whitespace is still "the same body".
-    payload = req.meta_payload("")
-    canonical = {"payload": payload, "metadata": req.metadata}
-    if req.validity_period_s is not None:  # part of "the same body" only when given
-        canonical["validity_period_s"] = req.validity_period_s
-    request_hash = hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
-    message_id = uuid4()
-    logs.bind(message_id=str(message_id))  # on every line of this request, the access line too
-    payload["biz_opaque_callback_data"] = str(message_id)
-    outcome = await request.app.ctx.sends.submit(
-        messages.NewMessage(
-            id=message_id,
-            idempotency_key=key,
-            request_hash=request_hash,
-            recipient=req.to,
-            type=req.type,
-            payload=payload,
-            metadata=req.metadata,
-            phone_number_id=number.id,
-            expires_at=_expires_at(req.validity_period_s or settings.message_validity_s),
-        )
+    number = ctx.number(req.phone_number_id)
+    await check_template(ctx.templates, req)  # against the catalog, if any
+    if ctx.settings.service_window_check and req.type != "template":
+        await _require_open_window(ctx.pool, number.id, req.to)
+    message = new_message(
+        req,
+        phone_number_id=number.id,
+        idempotency_key=key,
+        default_validity_s=ctx.settings.message_validity_s,
     )
+    logs.bind(message_id=str(message.id))  # on every line of this request, the access line too
+    outcome = await ctx.sends.submit(message)
     if outcome.kind == "unavailable":
         raise Unavailable("the message queue is unavailable; the message was not accepted")
-    if outcome.kind in ("conflict", "replayed"):
-        logs.bind(message_id=str(outcome.row["id"]), idempotent_replay=True)
+    if outcome.kind == "accepted":
+        MESSAGES_ACCEPTED.labels(message.type).inc()
+        return _accepted(message, outcome.row)
+    logs.bind(message_id=str(outcome.row["id"]), idempotent_replay=True)
     if outcome.kind == "conflict":
         raise Conflict("Idempotency-Key was already used with a different request body")
-    if outcome.kind == "replayed":
-        row = outcome.row
-        headers = {"Idempotent-Replayed": "true", "Location": _status_url(row["id"])}
-        return json(_accepted(row), status=202, headers=headers)
-    MESSAGES_ACCEPTED.labels(req.type).inc()
-    accepted = {
-        "id": message_id,
-        "status": outcome.row["status"],
-        "recipient": req.to,
-        "type": req.type,
-        "phone_number_id": number.id,
-        "idempotency_key": key,
-        "created_at": outcome.row["created_at"],
-    }
-    return json(_accepted(accepted), status=202, headers={"Location": _status_url(message_id)})
+    return _accepted(message, outcome.row, replayed=True)
 
 
 @bp.get("/status/<message_id:str>/")
@@ -166,7 +138,7 @@ async def status(request: Request, message_id: str) -> HTTPResponse:
     except ValueError:
         raise ValidationError([{"field": "message_id", "message": "must be a UUID"}]) from None
     logs.bind(message_id=str(uid))
-    pool = request.app.ctx.pool
+    pool = web(request).pool
     row = await messages.get(pool, uid)
     if row is None:
         raise NotFound(f"no message with id {uid}")
@@ -195,23 +167,41 @@ async def status(request: Request, message_id: str) -> HTTPResponse:
     return json(body)
 
 
-def _accepted(row: Any) -> dict[str, Any]:
-    return {
-        "id": str(row["id"]),
-        "status": row["status"],
-        "recipient": row["recipient"],
-        "type": row["type"],
-        "phone_number_id": row["phone_number_id"],
-        "idempotency_key": row["idempotency_key"],
-        "created_at": _iso(row["created_at"]),
-        "status_url": _status_url(row["id"]),
-    }
+def _idempotency_key(header: str | None) -> str | None:
+    if header is not None and not _IDEMPOTENCY_KEY.match(header):
+        message = "must be 1 to 255 printable ASCII characters without spaces"
+        raise ValidationError([{"field": "Idempotency-Key", "message": message}])
+    return header
 
 
-async def _require_open_window(request: Request, number: str, wa_id: str) -> None:
+def _accepted(
+    message: NewMessage, row: Mapping[str, Any], *, replayed: bool = False
+) -> HTTPResponse:
+    """The 202 for `message`, stored as `row` (id, status, created_at). On a replay `row` is
+    the key's earlier message: the same key, number and request hash, so the same message
+    but for those three."""
+    message_id = str(row["id"])  # asyncpg's UUID type, which orjson cannot write
+    answer = Accepted(
+        id=message_id,
+        status=row["status"],
+        recipient=message.recipient,
+        type=message.type,
+        phone_number_id=message.phone_number_id,
+        idempotency_key=message.idempotency_key,
+        created_at=row["created_at"],
+        status_url=_status_url(message_id),
+    )
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    headers["Location"] = answer.status_url
+    # Python mode: the app's orjson writes the dates as isoformat() does (`+00:00`), where
+    # pydantic's JSON mode would write `Z`.
+    return json(answer.model_dump(), status=202, headers=headers)
+
+
+async def _require_open_window(pool: asyncpg.Pool, number: str, wa_id: str) -> None:
     """Free-form messages reach a contact only within 24 h of its last message to the number
     (Meta: 131047)."""
-    window = await service_windows.get(request.app.ctx.pool, number, wa_id)
+    window = await service_windows.get(pool, number, wa_id)
     if not window.is_open(datetime.now(UTC)):
         since = (
             f"its last message to {number} was at {window.last_inbound_at.isoformat()}"
@@ -229,11 +219,7 @@ async def _require_open_window(request: Request, number: str, wa_id: str) -> Non
         )
 
 
-def _expires_at(validity_s: float | None) -> datetime | None:
-    return datetime.now(UTC) + timedelta(seconds=validity_s) if validity_s else None
-
-
-def _status_url(message_id: UUID) -> str:
+def _status_url(message_id: str) -> str:
     return f"/api/v1/messages/status/{message_id}/"
 
 

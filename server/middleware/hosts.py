@@ -1,7 +1,7 @@
 """ALLOWED_HOSTS: a request whose `Host` header names a host the service does not answer to
 gets 400, before any handler (or body) is touched. The service builds no URL from the
-request's host (`server.ssl_redirect` redirects to PUBLIC_HOST), so this is defence in depth,
-as in the seed's Django settings.
+request's host (`ssl_redirect` redirects to PUBLIC_HOST), so this is defence in depth, as in
+the seed's Django settings.
 
 Django's rules: an entry matches the host without its port, case-insensitively, with a
 trailing dot ignored; `.example.com` matches `example.com` and every subdomain; `*` matches

@@ -11,9 +11,9 @@ from sanic.response import HTTPResponse, json
 from db import service_windows
 from server.api_errors import NotFound, Unavailable, UnknownNumber, ValidationError
 from server.auth import require_api_key
-from server.numbers import business_number, query_param
-from server.openapi import API_KEY, Param, operation
-from server.schemas import ContactInfo
+from server.openapi.answers import ContactInfo
+from server.openapi.operation import API_KEY, Param, number_param, operation
+from server.web_context import web
 from whatsapp.recipients import PHONE_PATTERN, parse_phone
 
 bp = Blueprint("contacts", url_prefix="/api/v1/contacts")
@@ -25,7 +25,7 @@ bp = Blueprint("contacts", url_prefix="/api/v1/contacts")
     tag="contacts",
     params=(
         Param("wa_id", "path", {"type": "string", "pattern": PHONE_PATTERN}),
-        query_param("the business number; required when WHATSAPP_PHONE_NUMBER_ID has several"),
+        number_param("the business number; required when WHATSAPP_PHONE_NUMBER_ID has several"),
     ),
     responses={200: ContactInfo},
     errors=(ValidationError, UnknownNumber, NotFound, Unavailable),
@@ -34,7 +34,7 @@ bp = Blueprint("contacts", url_prefix="/api/v1/contacts")
 async def contact(request: Request, wa_id: str) -> HTTPResponse:
     """Whether free-form messages may go to the contact now, until when, since when."""
     require_api_key(request)
-    settings = request.app.ctx.settings
+    ctx = web(request)
     try:
         wa_id = parse_phone(wa_id)
     except ValueError as exc:
@@ -43,8 +43,8 @@ async def contact(request: Request, wa_id: str) -> HTTPResponse:
     unknown = sorted(set(args) - {"phone_number_id"})
     if unknown:
         raise ValidationError([{"field": name, "message": "is not allowed"} for name in unknown])
-    number = business_number(settings, args.get("phone_number_id"), required=True)
-    window = await service_windows.get(request.app.ctx.pool, number.id, wa_id)
+    number = ctx.number(args.get("phone_number_id"), required=True)
+    window = await service_windows.get(ctx.pool, number.id, wa_id)
     closed = window.closed_at
     body = {
         "wa_id": wa_id,

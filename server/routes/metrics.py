@@ -21,7 +21,8 @@ from core.broker import group_lag
 from core.names import HUB_PAUSED_KEY, SEND_PAUSED_KEY, dead_letter_stream, groups
 from server.api_errors import Unavailable
 from server.auth import require_health_token
-from server.openapi import HEALTH_TOKEN, Reply, operation
+from server.openapi.operation import HEALTH_TOKEN, Reply, operation
+from server.web_context import web
 
 logger = logging.getLogger("server.web_metrics")
 bp = Blueprint("metrics")
@@ -47,8 +48,8 @@ WEBHOOKS_RECEIVED = Counter(
 async def metrics(request: Request) -> HTTPResponse:
     """The web's counters and every stream's state, read from Redis at scrape time."""
     require_health_token(request)
-    settings = request.app.ctx.settings
-    families = await redis_families(request.app.ctx.redis, settings.phone_number_ids)
+    ctx = web(request)
+    families = await redis_families(ctx.redis, ctx.settings.phone_number_ids)
     body = exposition.render(exposition.Snapshot(families))
     return raw(body, content_type=exposition.CONTENT_TYPE_LATEST)
 

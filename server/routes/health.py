@@ -14,8 +14,9 @@ from core.names import HUB_PAUSED_KEY, dead_letter_stream, groups
 from core.pauses import parse_pause
 from db import hub_events
 from server.auth import require_health_token
-from server.openapi import HEALTH_TOKEN, Reply, operation
-from server.schemas import HealthReport, Pong
+from server.openapi.answers import HealthReport, Pong
+from server.openapi.operation import HEALTH_TOKEN, Reply, operation
+from server.web_context import web
 
 bp = Blueprint("health")
 _CHECK_TIMEOUT_S = 3
@@ -40,10 +41,10 @@ async def ping(request: Request) -> HTTPResponse:
 async def health(request: Request) -> HTTPResponse:
     """PostgreSQL and Redis reachable, consumer-group lag and pending, dead letters."""
     require_health_token(request)
-    pool, redis = request.app.ctx.pool, request.app.ctx.redis
+    ctx = web(request)
+    pool, redis, settings = ctx.pool, ctx.redis, ctx.settings
     body: dict[str, Any] = {}
     body["postgres"], dead_events = await _check(_postgres(pool))
-    settings = request.app.ctx.settings
     body["redis"], streams = await _check(_redis(redis, settings.phone_number_ids))
     body["streams"] = streams or {}
     body["dead_letters"] = {

@@ -21,11 +21,11 @@ from db import inbound
 from server import meta_answers
 from server.api_errors import PayloadTooLarge, UnknownNumber, ValidationError
 from server.auth import require_api_key
-from server.bodies import read_body
-from server.numbers import business_number
-from server.openapi import API_KEY, Body, Param, operation
+from server.middleware.bodies import read_body
+from server.openapi.answers import MarkedRead
+from server.openapi.operation import API_KEY, Body, Param, operation
 from server.payloads.field_errors import to_fields
-from server.schemas import MarkedRead
+from server.web_context import web
 
 bp = Blueprint("reads", url_prefix="/api/v1/messages")
 
@@ -71,12 +71,10 @@ async def mark_read(request: Request, wamid: str) -> HTTPResponse:
     }
     if options.typing_indicator:
         payload["typing_indicator"] = {"type": "text"}
-    settings, client = request.app.ctx.settings, request.app.ctx.meta
-    received = await inbound.get(request.app.ctx.pool, wamid)
-    number = business_number(
-        settings, received["phone_number_id"] if received else options.phone_number_id
-    )
-    url, headers = number.messages_url, number.bearer
+    ctx = web(request)
+    received = await inbound.get(ctx.pool, wamid)
+    number = ctx.number(received["phone_number_id"] if received else options.phone_number_id)
+    url, headers, client = number.messages_url, number.bearer, ctx.meta
     await meta_answers.call(
         client, client.build_request("POST", url, json=payload, headers=headers)
     )

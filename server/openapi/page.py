@@ -15,7 +15,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, file, html, raw
 
 from server.api_errors import NotFound
-from server.openapi import Param, Reply, operation
+from server.openapi.operation import Param, Reply, operation
 
 bp = Blueprint("docs_page")
 

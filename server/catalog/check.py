@@ -21,9 +21,9 @@ from server.api_errors import (
     TemplateParametersMismatch,
     TemplateRefused,
 )
+from server.catalog.cache import Catalog, TemplateCache
 from server.payloads.base import SendRequest
 from server.payloads.template import Template as SentTemplate
-from server.template_catalog import Catalog, TemplateCache
 from whatsapp.templates import APPROVED, NAMED, Needs
 from whatsapp.templates import Template as ListedTemplate
 

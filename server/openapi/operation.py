@@ -6,8 +6,8 @@
                params=(Param("message_id", "path", {"type": "string", "format": "uuid"}),))
     async def status(request, message_id): ...
 
-`server.docs` walks the app's routes and renders each declaration; the handler's docstring
-becomes the operation's description, `auth` adds the 401, `errors` the error bodies.
+`server.openapi.document` walks the app's routes and renders each declaration; the handler's
+docstring becomes the operation's description, `auth` adds the 401, `errors` the error bodies.
 """
 
 from __future__ import annotations
@@ -19,14 +19,24 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
+from core.numbers import FIELD
 from server.api_errors import ApiError, Unauthorized
 
-__all__ = ["API_KEY", "HEALTH_TOKEN", "Body", "Operation", "Param", "Reply", "operation"]
+__all__ = [
+    "API_KEY",
+    "HEALTH_TOKEN",
+    "Body",
+    "Operation",
+    "Param",
+    "Reply",
+    "number_param",
+    "operation",
+]
 
 _ATTR = "__openapi__"
 _H = TypeVar("_H", bound=Callable[..., Any])
 
-# Security requirements, named after `server.docs`'s security schemes; several = any of them.
+# Security requirements, named after the document's security schemes; several = any of them.
 API_KEY = ({"ApiKey": []},)
 HEALTH_TOKEN = ({"HealthBearer": []}, {"HealthHeader": []}, {"HealthQuery": []})
 
@@ -42,6 +52,12 @@ class Param:
     schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
     required: bool = True
     description: str = ""
+
+
+def number_param(description: str) -> Param:
+    """A route's optional `?phone_number_id=`: the business number it speaks for."""
+    schema = {"type": "string", "pattern": "^[0-9]+$"}
+    return Param(FIELD, "query", schema, required=False, description=description)
 
 
 @dataclass(frozen=True)

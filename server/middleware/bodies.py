@@ -5,8 +5,8 @@ first) reads it: chunk by chunk, and never past the route's cap. Sanic's per-req
 (`request.stream.request_max_size`, the one it lifts for streaming routes; REQUEST_MAX_SIZE
 by default) is set to the cap first, so Sanic itself stops the read with a 413 as the body
 streams: a declared Content-Length over the cap before any of it is read, a chunked body at
-the first chunk size line that passes it. Media uploads stream through `server.form_stream`,
-which keeps its own count.
+the first chunk size line that passes it. Media uploads stream through `form_stream`, which
+keeps its own count.
 
 `close_if_unread()` is the other half, for a refusal given before the body was read.
 """

@@ -12,8 +12,9 @@ from sanic.response import HTTPResponse, json
 from db import templates
 from server.api_errors import Unavailable, ValidationError
 from server.auth import require_api_key
-from server.openapi import API_KEY, Param, operation
-from server.template_schemas import TemplateCatalog
+from server.openapi.answers import TemplateCatalog
+from server.openapi.operation import API_KEY, Param, operation
+from server.web_context import web
 from whatsapp.template_rules import NAME_PATTERN
 from whatsapp.templates import parse_template
 
@@ -65,10 +66,11 @@ async def catalog(request: Request) -> HTTPResponse:
     ]
     if problems:
         raise ValidationError(problems)
-    waba_id = request.app.ctx.settings.whatsapp_business_account_id
+    ctx = web(request)
+    waba_id = ctx.settings.whatsapp_business_account_id
     if not waba_id:
         return json({"waba_id": None, "synced_at": None, "templates": []})
-    pool = request.app.ctx.pool
+    pool = ctx.pool
     sync = await templates.last_sync(pool, waba_id)
     rows = await templates.catalog(pool, waba_id, **filters)
     body = {
