@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from server.api_errors import ValidationError
 from server.payloads import parse_send_request
@@ -29,6 +30,7 @@ def _leaves(value: Any, path: str = "") -> Iterator[str]:
             yield from _leaves(item, f"{path}[{i}]")
 
 
+@pytest.mark.slow  # over 5,000 bodies through the parser and the simulator's checks
 def test_any_bad_value_is_a_400_about_its_field() -> None:
     mutations = 0
     for path in VALID:
