@@ -2,12 +2,16 @@
 
 DATABASE_URL / REDIS_URL are honoured when set; otherwise embedded servers start under
 `.data/test`. Each session creates fresh databases (dropped at the end): one for tests that
-use the database directly (truncated before each test) and one for the end-to-end stack of
+use the database directly (emptied before each test) and one for the end-to-end stack of
 real processes (web, worker, Meta simulator, Hub sink), which runs once per session.
 
 Consumer tests get `ctx`, the context a worker builds, with Meta and the Hub played by
 `edge`, a scripted HTTP server (tests/support/edge.py); a module sets the worker's settings
 by overriding `worker_env`.
+
+Every test gets one group marker (docs/development.md, "Fast feedback"): `faults` under
+tests/faults, `e2e` under tests/e2e or when it uses the session `stack` of real processes,
+`slow` or `e2e` when it says so itself, `unit` otherwise.
 """
 
 from __future__ import annotations
@@ -32,10 +36,41 @@ from harness.stack import Stack, new_stack, redis_db_of, with_database, with_red
 from tests.support.edge import Scripted, scripted_server, worker_context
 
 ROOT = Path(__file__).resolve().parent.parent
-_TABLES = (
-    "hub_events, message_statuses, inbound_messages, webhook_changes, held_statuses, "
-    "service_windows, messages, templates, template_syncs"
+_GROUP_DIRS = {"faults": ROOT / "tests" / "faults", "e2e": ROOT / "tests" / "e2e"}
+# Holds no unit test, and schemathesis builds its cases while collecting (~10 s).
+_SCHEMATHESIS = ROOT / "tests" / "server" / "test_schemathesis.py"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """`-m unit` (the fast loop) does not even collect what holds no unit test."""
+    if config.option.markexpr == "unit" and (
+        collection_path in (*_GROUP_DIRS.values(), _SCHEMATHESIS)
+    ):
+        return True
+    return None
+
+
+# Emptied before each test by DELETE, children first (hub_event_attempts goes with its
+# event): on tables of a few rows it takes a millisecond where TRUNCATE, which makes new
+# files for every table and index, takes 40-130 ms.
+_EMPTY_TABLES = (
+    "DELETE FROM hub_events; DELETE FROM message_statuses; DELETE FROM inbound_messages; "
+    "DELETE FROM webhook_changes; DELETE FROM held_statuses; DELETE FROM service_windows; "
+    "DELETE FROM messages; DELETE FROM templates; DELETE FROM template_syncs"
 )
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by them
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give each test one group: faults or e2e by its directory, e2e when it uses the `stack`
+    of real processes, else its own `e2e` or `slow` mark, else unit."""
+    for item in items:
+        group = next((g for g, d in _GROUP_DIRS.items() if item.path.is_relative_to(d)), None)
+        if group is None and "stack" in item.fixturenames:
+            group = "e2e"
+        group = group or next((g for g in ("e2e", "slow") if item.get_closest_marker(g)), "unit")
+        if item.get_closest_marker(group) is None:
+            item.add_marker(group)
 
 
 @dataclass
@@ -83,7 +118,7 @@ async def database_url(services: Services) -> AsyncIterator[str]:
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     """A pool on the unit-test database, emptied before each test."""
     p = await db.create_pool(database_url, min_size=1, max_size=4)
-    await p.execute(f"TRUNCATE {_TABLES} CASCADE")
+    await p.execute(_EMPTY_TABLES)
     yield p
     await p.close()
 

@@ -99,6 +99,7 @@ async def proxied(proxy: PgProxy, pool: asyncpg.Pool) -> AsyncIterator[asyncpg.P
     await p.close()
 
 
+@pytest.mark.slow
 async def test_a_call_that_may_have_left_is_never_sent_again_whatever_redis_forgot(
     pool: asyncpg.Pool, redis: Redis, edge: Scripted
 ) -> None:
@@ -123,6 +124,7 @@ async def test_a_call_that_may_have_left_is_never_sent_again_whatever_redis_forg
     assert took >= 0.5  # it waited for its answer, it was not queued again
 
 
+@pytest.mark.slow
 async def test_a_claim_whose_reply_was_lost_is_sent_within_the_bound(
     proxy: PgProxy, proxied: asyncpg.Pool, redis: Redis, edge: Scripted
 ) -> None:

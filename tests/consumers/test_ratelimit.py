@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
+import pytest
 from redis.asyncio import Redis
 
 from consumers.ratelimit import LEEWAY_S, RateLimiter
@@ -35,6 +36,7 @@ def _busiest(times: list[float], span: float) -> int:
     return max(sum(1 for t in times[i:] if t < start + span) for i, start in enumerate(times))
 
 
+@pytest.mark.slow
 async def test_two_replicas_never_exceed_the_rate_together(redis: Redis) -> None:
     a, b = new_limiter(redis, 100), new_limiter(redis, 100)
     slots: list[float] = []

@@ -197,6 +197,7 @@ async def test_entries_left_pending_by_a_crashed_consumer_are_reclaimed(
     [RedisConnectionError("Connection refused"), OSError("Network is unreachable")],
     ids=["redis-connection-error", "os-error"],
 )
+@pytest.mark.slow
 async def test_outage_in_handler_is_retried_without_counting_against_the_entry(
     redis: Redis, stream: str, outage: Exception
 ) -> None:
@@ -245,6 +246,7 @@ async def _exists(redis: Redis, stream: str) -> bool:
     return bool(await redis.exists(stream))
 
 
+@pytest.mark.slow
 async def test_loop_survives_an_unexpected_redis_error(redis: Redis, stream: str) -> None:
     await redis.set(stream, "not a stream")  # XREADGROUP now fails with WRONGTYPE
     batches, handle = recorder()

@@ -127,6 +127,7 @@ async def test_pair_limit_delays_only_that_recipient(ctx, edge):
     assert waits(await row(ctx.pool, second)) > 1
 
 
+@pytest.mark.slow
 async def test_throughput_error_backs_off_the_whole_number(ctx, edge):
     first, later = await queue(ctx.pool, A), await queue(ctx.pool, B)
     edge.answer(A, meta_error(130429, 429))
@@ -250,6 +251,7 @@ async def test_a_worker_taken_for_dead_still_sends_the_claims_nobody_took_back(c
     assert await liveness.recover(ctx.pool, ctx.redis, 0) == {"requeued": 0}
 
 
+@pytest.mark.slow
 async def test_messages_past_their_validity_are_never_sent_and_fail_expired(pool, redis, edge):
     """At 2 sends a second, six messages valid for 1.2 s: those whose slot comes in time are
     sent, the rest fail `expired` without a Meta call, and the Hub hears of each."""

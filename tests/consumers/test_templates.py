@@ -117,6 +117,7 @@ async def test_a_refused_token_is_logged_never_said(pool, redis, edge, simulator
     assert await templates.last_sync(pool, WABA_ID) is None
 
 
+@pytest.mark.slow
 async def test_the_loop_syncs_at_start_and_when_a_status_webhook_wants_it(
     ctx: Context, pool: asyncpg.Pool, redis: Redis, simulator: httpx.AsyncClient
 ):
@@ -144,6 +145,7 @@ async def test_the_loop_syncs_at_start_and_when_a_status_webhook_wants_it(
         await asyncio.wait_for(asyncio.gather(first, second), 5)
 
 
+@pytest.mark.slow
 async def test_a_sync_failing_at_start_is_tried_again_within_seconds(ctx, pool, simulator):
     faults = {"responses": [{"status": 503}, {"status": 500}]}  # Meta down at first
     assert (await simulator.post("/_sim/templates/faults", json=faults)).status_code == 200

@@ -138,6 +138,7 @@ async def test_two_131047_failures_to_one_recipient_close_its_window_in_one_tran
     assert window.closed_at == datetime.fromtimestamp(T0 + 1, UTC)  # the latest closing
 
 
+@pytest.mark.slow
 async def test_one_contact_many_times_costs_no_more_than_as_many_contacts(ctx, pool) -> None:
     """The whole batch through the processor, best of five runs each (new wamids each run):
     one contact within 1.5x of 620 (written item by item, it took ~20x as long)."""

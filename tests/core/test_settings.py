@@ -180,6 +180,7 @@ def test_repr_contains_no_secret_value() -> None:
     assert "106540352242922" in text  # not a secret: the repr is still useful
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", ["server", "consumers"], ids=["web", "worker"])
 def test_entry_point_with_empty_environment_exits_with_one_config_line(module: str) -> None:
     proc = subprocess.run(

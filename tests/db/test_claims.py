@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import pytest
 
 from db import claims, messages
 from db.claims import Claim, Parked
@@ -108,6 +109,7 @@ async def test_a_live_workers_unmarked_claim_is_taken_back_past_the_bound(
     assert await claims.requeue_unmarked(pool, [], 60) == [(message_id, NUMBER)]
 
 
+@pytest.mark.slow
 async def test_marks_and_take_backs_racing_never_both_win(pool: asyncpg.Pool) -> None:
     """200 claims, marked by their worker and taken back by a sweeper at the same moment,
     on two connections, in both orders: each claim is either marked (it stays `sending`) or

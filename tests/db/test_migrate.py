@@ -155,6 +155,7 @@ def run_migrate(database_url: str | None) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 async def test_command_applies_then_reports_up_to_date(fresh_db: str) -> None:
     first = await asyncio.to_thread(run_migrate, fresh_db)
     second = await asyncio.to_thread(run_migrate, fresh_db)
@@ -163,6 +164,7 @@ async def test_command_applies_then_reports_up_to_date(fresh_db: str) -> None:
     assert (second.returncode, second.stdout) == (0, "migrate: up to date\n"), second.stderr
 
 
+@pytest.mark.slow
 async def test_command_without_database_url_exits_with_one_line() -> None:
     proc = await asyncio.to_thread(run_migrate, None)
     lines = proc.stderr.strip().splitlines()

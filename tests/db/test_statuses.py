@@ -223,6 +223,7 @@ async def test_recorded_event_id_is_derived_from_message_and_status(
     assert [r["id"] for r in await hub_rows(pool)] == [event.id]
 
 
+@pytest.mark.slow
 async def test_concurrent_batches_in_opposite_order_never_deadlock(pool: asyncpg.Pool) -> None:
     rows = await pool.fetch(
         "INSERT INTO messages (id, request_hash, recipient, type, payload, phone_number_id) "

@@ -1,5 +1,6 @@
 """The docs hold: the Hub-side snippets of docs/api.md run as written, every relative link
-of the README and docs/ resolves, and the README stays a guide (at most 400 lines).
+of the README and docs/ resolves, the README stays a guide (at most 400 lines) and
+docs/performance.md the current results (at most 300).
 
 The `httpx` one sends a message to the real web process (the session `stack`) and the
 message reaches the Meta simulator. The `standardwebhooks` one becomes a real HTTP endpoint
@@ -157,3 +158,8 @@ def test_every_relative_link_resolves(doc: Path):
 
 def test_the_readme_is_a_guide_read_in_ten_minutes():
     assert len((ROOT / "README.md").read_text().splitlines()) <= 400
+
+
+def test_the_performance_page_holds_the_current_results_only():
+    """The dated runs live in docs/performance-history.md."""
+    assert len((ROOT / "docs" / "performance.md").read_text().splitlines()) <= 300

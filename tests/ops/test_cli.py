@@ -35,7 +35,7 @@ from tests.consumers.test_status_matching import status_post
 from tests.support.edge import Scripted
 from tests.support.settings import NUMBER, OUTBOUND
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]  # a process per question
 SECRET_TEXT = f"the text nobody may read {uuid.uuid4().hex}"
 
 

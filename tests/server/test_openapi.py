@@ -52,6 +52,7 @@ def _documented(document: dict[str, Any]) -> set[tuple[str, str]]:
     return {(p, m) for p, item in document["paths"].items() for m in item if m in _METHODS}
 
 
+@pytest.mark.slow  # openapi-spec-validator walks the whole document
 def test_the_document_is_valid_openapi_3_1(app):
     document = build_document(app)
     assert document["openapi"] == "3.1.0"

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from server.api_errors import ValidationError
 from server.payloads import parse_send_request
@@ -39,6 +40,7 @@ def _ours(leaf: str, bad: Any) -> bool:
     return leaf.split(".")[0].split("[")[0] in _OURS_KEYS or bad is None or bad == "\x00"
 
 
+@pytest.mark.slow  # over 5,000 bodies through the parser and the simulator's checks
 def test_any_bad_value_is_a_400_about_its_field_and_the_simulator_agrees() -> None:
     mutations = 0
     for path in VALID:

@@ -17,7 +17,7 @@ PUBLIC = "messaging.example.com"
 HTTP = {"X-Forwarded-Proto": "http", "Host": PUBLIC}
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")  # requests only: one app serves the module's cases
 async def redirecting(database_url: str, services: Services) -> AsyncIterator[Served]:
     async with serving(
         database_url, services.redis_url, SECURE_SSL_REDIRECT="true", PUBLIC_HOST=PUBLIC
@@ -96,7 +96,7 @@ async def test_off_by_default(database_url: str, services: Services):
         assert (await client.get("/health/", headers=HTTP)).status_code == 401
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def guarded(database_url: str, services: Services) -> AsyncIterator[Served]:
     async with serving(
         database_url,

@@ -202,6 +202,7 @@ async def test_filters_and_what_is_refused(app: Served, query: str, names: Any, 
         assert [f["field"] for f in r.json()["error"]["fields"]] == [names]
 
 
+@pytest.mark.slow
 async def test_a_new_sync_reaches_the_check_within_a_second_or_two(app: Served, pool):
     unknown = template("brand_new", "en_US")
     assert (await send(app, unknown)).status_code == 422

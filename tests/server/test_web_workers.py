@@ -17,7 +17,7 @@ from harness.stack import Stack, new_stack, wait_until_up
 from simulator.meta_webhooks import sign
 from tests.conftest import Services
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]  # the web as a real process
 
 
 async def test_two_forked_workers_serve_and_stop_on_sigterm(
