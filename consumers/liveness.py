@@ -23,7 +23,6 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from uuid import UUID
 
 import asyncpg
@@ -47,12 +46,10 @@ def new_worker_id() -> str:
 
 @dataclass(slots=True)
 class Departure:
-    """One claimed message's way to Meta: marked (the call may be made), then started (from
-    then on it may have left)."""
+    """One claimed message's way to Meta: once `started`, its call may have left."""
 
     message_id: UUID
     claim: Claim
-    marked: bool = False
     started: bool = False
 
 
@@ -79,8 +76,7 @@ class Liveness:
     async def leaving(self, departure: Departure) -> bool:
         """Mark a Meta call as leaving; False if its claim is no longer held: do not make it.
         Raises if PostgreSQL could not say: do not make it either."""
-        departure.marked = await self._marks.submit(departure)
-        return departure.marked
+        return await self._marks.submit(departure)
 
     async def close(self) -> None:
         """At a clean stop: no longer alive, so `recover()` may take back what is left."""
@@ -89,12 +85,9 @@ class Liveness:
         await self.redis.delete(WORKER_KEY.format(worker_id=self.worker_id))
 
     async def _mark(self, departures: list[Departure]) -> list[bool]:
-        by_worker: dict[str, list[tuple[UUID, datetime]]] = {}
-        for d in departures:
-            by_worker.setdefault(d.claim.worker, []).append((d.message_id, d.claim.at))
-        marked: set[UUID] = set()
-        for worker, held in by_worker.items():
-            marked |= await claims.mark_left(self.pool, worker, held)
+        """One statement for every mark of a loop turn (this worker's claims all)."""
+        held = [(d.message_id, d.claim.at) for d in departures]
+        marked = await claims.mark_left(self.pool, self.worker_id, held)
         return [d.message_id in marked for d in departures]
 
 

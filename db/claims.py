@@ -43,7 +43,7 @@ from pypika.terms import Case, Interval, Term, Tuple
 import db
 from core.names import QUEUED, SENDING
 from db import Params
-from db.messages import messages, param
+from db.messages import Queued, messages, param
 
 _any = CustomFunction("ANY", ["array"])
 _unnest = CustomFunction("unnest", ["ids", "claimed"])
@@ -55,9 +55,6 @@ class Claim:
 
     worker: str
     at: datetime
-
-
-Queued = tuple[UUID, str]  # a message to publish on its number's stream: (id, phone_number_id)
 
 
 async def claim(
