@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from whatsapp.recipients import PHONE_RULE, Recipient, parse_phone, same_user
+from whatsapp.recipients import PHONE_RULE, Recipient, parse_phone, parse_user_id, same_user
 
 
 @pytest.mark.parametrize(
@@ -60,3 +60,49 @@ def test_written_to_meta_and_to_the_hub() -> None:
 def test_metas_wa_id_names_the_user_we_sent_to(number: str, wa_id: str, same: bool) -> None:
     assert same_user(number, wa_id) is same
     assert Recipient(number).reported_as(wa_id) is same
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("US.13491208655302741918", True),
+        ("US.ENT.11815799212886844830", True),
+        ("BR.1502576394655843", True),
+        ("us.1349", False),
+        ("USA.1349", False),
+        ("US.", False),
+        ("US.13-49", False),
+        ("US." + "1" * 129, False),
+        ("US." + "a" * 128, True),
+        ("+4915112345678", False),
+    ],
+)
+def test_user_ids(text: str, ok: bool) -> None:
+    if ok:
+        assert parse_user_id(text) == text
+    else:
+        with pytest.raises(ValueError, match="business-scoped user id"):
+            parse_user_id(text)
+
+
+def test_recipient_by_user_id_or_both() -> None:
+    by_id = Recipient.parse(recipient="US.1349")
+    assert by_id.key == "US.1349" and by_id.phone is None
+    assert by_id.meta_fields() == {"recipient_type": "individual", "recipient": "US.1349"}
+    both = Recipient.parse("+4915112345678", "US.1349")
+    assert both.key == "4915112345678"
+    assert both.meta_fields()["to"] == "4915112345678"
+    assert both.meta_fields()["recipient"] == "US.1349"
+    assert Recipient.stored("US.1349") == by_id
+    assert Recipient.stored("4915112345678", "US.1349") == both
+    with pytest.raises(ValueError):
+        Recipient()
+
+
+def test_reported_as_by_user_id() -> None:
+    r = Recipient.stored("4915112345678", "US.1349")
+    assert r.reported_as(user_id="US.1349")
+    assert r.reported_as(user_id="US.ENT.99")  # the parent id names the same user
+    assert not r.reported_as(user_id="US.1350")
+    assert not r.reported_as(wa_id="4915112345679", user_id="US.1349")
+    assert Recipient.stored("US.1349").reported_as(wa_id="4915112345678")
