@@ -1,20 +1,38 @@
-"""The Redis client, publishing onto the streams, and reading a consumer group's lag.
+"""The Redis client (one server or a Redis Cluster), publishing onto the streams, and
+reading a consumer group's lag.
 
 Names and entry fields are in `core.names`. Every publish is one pipelined round trip,
-however many entries. Consumers read with `consumers.runner`; nothing else writes to these
-streams.
+however many entries (on a cluster, one per master the entries' slots live on). Consumers
+read with `consumers.runner`; nothing else writes to these streams.
 """
 
 from __future__ import annotations
 
+import logging
+import random
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 from uuid import UUID
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 
-from core.names import HUB_STREAM, WEBHOOKS_STREAM, outbound_stream
+from core.names import hub_stream_of, outbound_stream, webhook_streams
+
+logger = logging.getLogger("core.broker")
+
+# Either client: they answer the same commands; a cluster's multi-key ones must name keys of
+# one slot (core.names gives every key used together one hash tag).
+Client = Redis | RedisCluster
+_WAIT_TIMEOUT_MS = 1000  # WEBHOOK_WAIT_REPLICAS: the longest a webhook's 200 waits on replicas
+_OPTIONS: dict[str, Any] = {
+    "decode_responses": True,
+    "encoding_errors": "surrogateescape",
+    "health_check_interval": 30,
+    "socket_connect_timeout": 5,
+    "socket_timeout": 30,
+}
 
 
 class EventRef(Protocol):
@@ -28,29 +46,41 @@ class EventRef(Protocol):
     def message_id(self) -> UUID | None: ...
 
 
-def connect(url: str, max_connections: int = 200) -> Redis:
+def connect(url: str, max_connections: int = 200, *, cluster: bool = False) -> Client:
     """A pooled client; fields come back as str, which is what every stream holds. Bytes
     that are not UTF-8 (a webhook body, say) come back surrogate-escaped rather than
     failing the whole read that carried them.
 
-    The pool blocks (up to 10 s) when every connection is busy instead of raising
-    MaxConnectionsError: a burst of concurrent callers waits a moment rather than failing.
+    One server: the pool blocks (up to 10 s) when every connection is busy instead of
+    raising MaxConnectionsError, so a burst of concurrent callers waits a moment rather than
+    failing. `cluster`: redis-py's cluster client, `url` being any node; it follows MOVED
+    and, after a failover, learns the new masters (a call in between fails as an outage).
     """
+    if cluster:
+        return RedisCluster.from_url(url, max_connections=max_connections, **_OPTIONS)
     pool = BlockingConnectionPool.from_url(
-        url,
-        max_connections=max_connections,
-        timeout=10,
-        decode_responses=True,
-        encoding_errors="surrogateescape",
-        health_check_interval=30,
-        socket_connect_timeout=5,
-        socket_timeout=30,
-        retry_on_timeout=True,
+        url, max_connections=max_connections, timeout=10, retry_on_timeout=True, **_OPTIONS
     )
     return Redis.from_pool(pool)
 
 
-async def publish_outbound(redis: Redis, messages: Iterable[tuple[UUID, str]]) -> None:
+async def open_client(url: str, cluster: bool | None = False, max_connections: int = 200) -> Client:
+    """`connect`, with `cluster=None` (REDIS_CLUSTER=auto) asking the server first."""
+    if cluster is None:
+        cluster = await is_cluster(url)
+    return connect(url, max_connections, cluster=cluster)
+
+
+async def is_cluster(url: str) -> bool:
+    """Whether the server at `url` runs in cluster mode (`INFO cluster`: cluster_enabled:1)."""
+    probe = Redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
+    try:
+        return bool((await probe.info("cluster")).get("cluster_enabled"))
+    finally:
+        await probe.aclose()
+
+
+async def publish_outbound(redis: Client, messages: Iterable[tuple[UUID, str]]) -> None:
     """`(message_id, phone_number_id)` pairs, each onto its number's stream."""
     async with redis.pipeline(transaction=False) as pipe:
         for message_id, phone_number_id in messages:
@@ -58,20 +88,39 @@ async def publish_outbound(redis: Redis, messages: Iterable[tuple[UUID, str]]) -
         await pipe.execute()
 
 
-async def publish_webhooks(redis: Redis, bodies: list[bytes]) -> list[str]:
-    """Keep Meta's verified POST bodies for the webhook processor; returns the entry ids."""
+async def publish_webhooks(
+    redis: Client, bodies: list[bytes], shards: int = 1, wait_replicas: int = 0
+) -> list[str]:
+    """Keep Meta's verified POST bodies for the webhook processor, on one shard of the
+    webhook stream; returns the entry ids.
+
+    With `wait_replicas`, the same round trip ends with WAIT (on the shard's master and the
+    connection of the XADDs): the entries are on that many replicas before Meta gets its
+    200, so a failover cannot lose them. Fewer after the timeout is logged, not refused.
+    """
     received_at = f"{time.time():.3f}"
+    stream = random.choice(webhook_streams(shards))
     async with redis.pipeline(transaction=False) as pipe:
         for body in bodies:
-            pipe.xadd(WEBHOOKS_STREAM, {"body": body, "received_at": received_at})
-        return await pipe.execute()
+            pipe.xadd(stream, {"body": body, "received_at": received_at})
+        if wait_replicas:
+            on_master = isinstance(redis, RedisCluster)
+            where = {"target_nodes": redis.get_node_from_key(stream)} if on_master else {}
+            pipe.execute_command("WAIT", wait_replicas, _WAIT_TIMEOUT_MS, **where)
+        ids = await pipe.execute()
+    if wait_replicas and (held := ids.pop()) < wait_replicas:
+        logger.warning(
+            "webhook entries on %d replica(s) of %d wanted stream=%s", held, wait_replicas, stream
+        )
+    return ids
 
 
-async def publish_hub_events(redis: Redis, events: Iterable[EventRef]) -> None:
+async def publish_hub_events(redis: Client, events: Iterable[EventRef], shards: int = 1) -> None:
+    """One entry per event, on its message's shard of the Hub-event stream."""
     async with redis.pipeline(transaction=False) as pipe:
         for e in events:
             pipe.xadd(
-                HUB_STREAM,
+                hub_stream_of(str(e.message_id or e.id), shards),
                 {
                     "event_id": e.id,
                     "type": e.type,

@@ -45,7 +45,8 @@ async def health(request: Request) -> HTTPResponse:
     pool, redis, settings = ctx.pool, ctx.redis, ctx.settings
     body: dict[str, Any] = {}
     body["postgres"], dead_events = await _check(_postgres(pool))
-    body["redis"], streams = await _check(_redis(redis, settings.phone_number_ids))
+    numbers, shards = settings.phone_number_ids, settings.stream_shards
+    body["redis"], streams = await _check(_redis(redis, numbers, shards))
     body["streams"] = streams or {}
     body["dead_letters"] = {
         "hub_events": dead_events,
@@ -61,7 +62,10 @@ async def _alerts(redis: Any, settings: Any) -> list[dict[str, Any]]:
     """Pauses that need a person: sending on a number stopped by Meta, deliveries stopped by
     the Hub."""
     numbers = settings.numbers
-    *sends, hub = await redis.mget(*(n.paused_key for n in numbers), HUB_PAUSED_KEY)
+    async with redis.pipeline(transaction=False) as pipe:  # keys of many slots on a cluster
+        for key in (*(n.paused_key for n in numbers), HUB_PAUSED_KEY):
+            pipe.get(key)
+        *sends, hub = await pipe.execute()
     found = [
         ("sending_paused", {"phone_number_id": n.id}, raw)
         for n, raw in zip(numbers, sends, strict=True)
@@ -87,10 +91,10 @@ async def _postgres(pool: Any) -> int:
         return await hub_events.dead(conn)
 
 
-async def _redis(redis: Any, numbers: tuple[str, ...]) -> dict[str, Any]:
+async def _redis(redis: Any, numbers: tuple[str, ...], shards: int = 1) -> dict[str, Any]:
     await redis.ping()
     out = {}
-    for stream, group in groups(numbers):
+    for stream, group in groups(numbers, shards):
         info: dict[str, Any] = {"group": group, "length": 0, "lag": None, "pending": 0}
         if await redis.exists(stream):
             info["length"] = await redis.xlen(stream)

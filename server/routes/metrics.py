@@ -49,15 +49,19 @@ async def metrics(request: Request) -> HTTPResponse:
     """The web's counters and every stream's state, read from Redis at scrape time."""
     require_health_token(request)
     ctx = web(request)
-    families = await redis_families(ctx.redis, ctx.settings.phone_number_ids)
+    s = ctx.settings
+    families = await redis_families(ctx.redis, s.phone_number_ids, s.stream_shards)
     body = exposition.render(exposition.Snapshot(families))
     return raw(body, content_type=exposition.CONTENT_TYPE_LATEST)
 
 
-async def redis_families(redis: Redis, numbers: tuple[str, ...]) -> list[GaugeMetricFamily]:
-    """Streams, consumer groups, dead letters and pauses: one pipelined round trip."""
+async def redis_families(
+    redis: Redis, numbers: tuple[str, ...], shards: int = 1
+) -> list[GaugeMetricFamily]:
+    """Streams, consumer groups, dead letters and pauses: one pipelined round trip (on a
+    cluster, one per master)."""
     up = GaugeMetricFamily("messaging_redis_up", "1 if Redis answered this scrape's queries")
-    pairs = groups(numbers)
+    pairs = groups(numbers, shards)
     try:
         async with redis.pipeline(transaction=False) as pipe:
             for stream, _ in pairs:
