@@ -17,6 +17,7 @@ from uuid import UUID
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.names import hub_stream_of, outbound_stream, webhook_streams
 
@@ -90,29 +91,33 @@ async def publish_outbound(redis: Client, messages: Iterable[tuple[UUID, str]]) 
 
 async def publish_webhooks(
     redis: Client, bodies: list[bytes], shards: int = 1, wait_replicas: int = 0
-) -> list[str]:
+) -> list[tuple[str, str]]:
     """Keep Meta's verified POST bodies for the webhook processor, on one shard of the
-    webhook stream; returns the entry ids.
+    webhook stream; returns (stream, entry id) of each.
 
     With `wait_replicas`, the same round trip ends with WAIT (on the shard's master and the
     connection of the XADDs): the entries are on that many replicas before Meta gets its
-    200, so a failover cannot lose them. Fewer after the timeout is logged, not refused.
+    200, so a failover cannot lose them. Fewer within the timeout, while the master has more
+    replicas attached (one lagging), raises a Redis TimeoutError: an outage, the web answers
+    503 and Meta sends the POST again (a body stored twice is handled once). A master with
+    no replica left (its own just took over) cannot do better: accepted, with a warning.
     """
     received_at = f"{time.time():.3f}"
     stream = random.choice(webhook_streams(shards))
+    # Keyless commands go to the stream's master (one server: there is only one).
+    node = {"target_nodes": redis.get_node_from_key(stream)} if _is_cluster(redis) else {}
     async with redis.pipeline(transaction=False) as pipe:
         for body in bodies:
             pipe.xadd(stream, {"body": body, "received_at": received_at})
         if wait_replicas:
-            on_master = isinstance(redis, RedisCluster)
-            where = {"target_nodes": redis.get_node_from_key(stream)} if on_master else {}
-            pipe.execute_command("WAIT", wait_replicas, _WAIT_TIMEOUT_MS, **where)
+            pipe.execute_command("WAIT", wait_replicas, _WAIT_TIMEOUT_MS, **node)
         ids = await pipe.execute()
     if wait_replicas and (held := ids.pop()) < wait_replicas:
-        logger.warning(
-            "webhook entries on %d replica(s) of %d wanted stream=%s", held, wait_replicas, stream
-        )
-    return ids
+        attached = len((await redis.execute_command("ROLE", **node))[2])
+        if attached > held:
+            raise RedisTimeoutError(f"{stream}: on {held} of {attached} replicas in time")
+        logger.warning("webhook entries on the master alone: it has no replica stream=%s", stream)
+    return [(stream, i) for i in ids]
 
 
 async def publish_hub_events(redis: Client, events: Iterable[EventRef], shards: int = 1) -> None:
@@ -128,6 +133,10 @@ async def publish_hub_events(redis: Client, events: Iterable[EventRef], shards: 
                 },
             )
         await pipe.execute()
+
+
+def _is_cluster(redis: Client) -> bool:
+    return isinstance(redis, RedisCluster)
 
 
 def group_lag(length: int, group: Mapping[str, Any]) -> int:

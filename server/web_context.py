@@ -35,7 +35,7 @@ class WebContext:
     redis: broker.Client
     meta: httpx.AsyncClient  # the web's own Meta calls (mark read, media); tokens per number
     sends: Batcher[NewMessage, Outcome]  # concurrent sends share one INSERT and one XADD
-    webhook_bodies: Batcher[bytes, str]  # Meta's POSTs share one XADD
+    webhook_bodies: Batcher[bytes, tuple[str, str]]  # Meta's POSTs share one XADD
     uploads: asyncio.Semaphore  # media uploads in flight (MAX_CONCURRENT_UPLOADS)
     templates: TemplateCache | None  # None without WHATSAPP_BUSINESS_ACCOUNT_ID: no checks
     openapi: bytes | None = None  # the OpenAPI document, built on its first request
