@@ -207,6 +207,7 @@ def test_event_id_depends_only_on_message_and_status(
     context = {
         "wamid": None,
         "recipient": "4915112345678",
+        "recipient_user_id": None,
         "metadata": None,
         "phone_number_id": NUMBER,
     }
