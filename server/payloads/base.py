@@ -84,8 +84,14 @@ class Context(StrictModel):
 class SendRequest(StrictModel):
     """A validated `POST /api/v1/messages/send/` body; one subclass per message type."""
 
-    to: PhoneNumber | None = None
-    recipient: UserId | None = None
+    to: PhoneNumber | None = Field(
+        None, description="the user's phone number (E.164, `+` optional); Meta sends to it first"
+    )
+    recipient: UserId | None = Field(
+        None,
+        description="the user's business-scoped user id (BSUID) or parent BSUID, instead of or"
+        " beside `to`; one of the two is required",
+    )
     type: str
     recipient_type: Literal["individual"] | None = None
     messaging_product: Literal["whatsapp"] | None = None
