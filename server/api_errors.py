@@ -7,6 +7,7 @@ A dependency outage (`core.failures.OUTAGES`) is rendered as `Unavailable` by th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -35,6 +36,12 @@ class ValidationError(ApiError):
         body = super().body()
         body["error"]["fields"] = self.fields
         return body
+
+
+def unknown_parameters(given: Iterable[str], allowed: Iterable[str]) -> list[dict[str, str]]:
+    """A `fields` entry for each query parameter the route does not take."""
+    unknown = sorted(set(given) - set(allowed))
+    return [{"field": name, "message": "is not allowed"} for name in unknown]
 
 
 class OutsideServiceWindow(ValidationError):
