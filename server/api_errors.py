@@ -1,7 +1,8 @@
 """API errors: a small hierarchy, each rendered as one JSON shape.
 
 Every error body is `{"error": {"code": ..., "message": ..., "fields": [...]}}`; `fields`
-appears when the error is about named fields (400s, a media file too large), one per field.
+appears when the error is about named fields (`ValidationError` and its subclasses: 400s, 413s
+and 422s), one per field.
 A dependency outage (`core.failures.OUTAGES`) is rendered as `Unavailable` by the app.
 """
 

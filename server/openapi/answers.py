@@ -46,7 +46,8 @@ class ErrorBody(_Closed):
 
 
 class ValidationErrorBody(_Closed):
-    """A 400: the request, a header or a path parameter is wrong; `fields` names each."""
+    """The request, a header, a path or query parameter is wrong (400), too large (413), or
+    names what this service or Meta would refuse (422); `fields` names each."""
 
     error: ValidationErrorDetail
 
