@@ -1,8 +1,8 @@
 """The web's Prometheus series and `GET /metrics` (HEALTH_CHECK_TOKENS, like /health/).
 
 Counters here are incremented by the handlers; the streams' state (length, lag, pending,
-dead letters) and the pauses are read from Redis at scrape time in one pipeline, so they
-describe every replica. The worker's series are in `consumers.worker_metrics`.
+dead letters, the oldest entry's age) and the pauses are read from Redis at scrape time in
+one pipeline, so they describe every replica. The worker's series are in `consumers.worker_metrics`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from server.web_context import web
 
 logger = logging.getLogger("server.web_metrics")
 bp = Blueprint("metrics")
+_PER_STREAM = 4  # replies per stream: XLEN, XINFO GROUPS, XLEN of its dead letters, XRANGE 1
 
 MESSAGES_ACCEPTED = Counter(
     "messaging_messages_accepted",
@@ -60,25 +61,28 @@ async def redis_families(redis: Redis, numbers: tuple[str, ...]) -> list[GaugeMe
     pairs = groups(numbers)
     try:
         async with redis.pipeline(transaction=False) as pipe:
+            pipe.time()  # entry ids are stamped with Redis's clock: ages are read against it
             for stream, _ in pairs:
                 pipe.xlen(stream)
                 pipe.xinfo_groups(stream)
                 pipe.xlen(dead_letter_stream(stream))
+                pipe.xrange(stream, count=1)
             for n in numbers:
                 pipe.pttl(SEND_PAUSED_KEY.format(phone_number_id=n))
             pipe.pttl(HUB_PAUSED_KEY)
-            replies = await pipe.execute(raise_on_error=False)
+            now, *replies = await pipe.execute(raise_on_error=False)
     except Exception as exc:  # the scrape still shows the counters, and that Redis is down
         logger.warning("metrics: redis unavailable (%s)", type(exc).__name__)
         up.add_metric([], 0)
         return [up]
     up.add_metric([], 1)
-    streams, ttls = replies[: 3 * len(pairs)], replies[3 * len(pairs) :]
-    return [up, *_stream_families(pairs, streams), _paused_family(numbers, ttls)]
+    streams, ttls = replies[: _PER_STREAM * len(pairs)], replies[_PER_STREAM * len(pairs) :]
+    now_ms = now[0] * 1000 + now[1] // 1000 if isinstance(now, tuple | list) else 0
+    return [up, *_stream_families(pairs, streams, now_ms), _paused_family(numbers, ttls)]
 
 
 def _stream_families(
-    pairs: tuple[tuple[str, str], ...], replies: list[Any]
+    pairs: tuple[tuple[str, str], ...], replies: list[Any], now_ms: int
 ) -> list[GaugeMetricFamily]:
     length = GaugeMetricFamily(
         "messaging_stream_length", "Entries in the stream: its backlog", labels=["stream"]
@@ -96,17 +100,24 @@ def _stream_families(
     dead = GaugeMetricFamily(
         "messaging_dead_letter_entries", "Entries in <stream>:dead", labels=["stream"]
     )
-    triples = [replies[i : i + 3] for i in range(0, len(replies), 3)]  # xlen, xinfo, xlen
-    for (stream, group), (size, infos, dead_size) in zip(pairs, triples, strict=True):
+    age = GaugeMetricFamily(
+        "messaging_stream_oldest_entry_age_seconds",
+        "Age of the stream's oldest entry by Redis's clock (0: empty): how long the backlog waits",
+        labels=["stream"],
+    )
+    n = _PER_STREAM
+    per_stream = [replies[i : i + n] for i in range(0, len(replies), n)]
+    for (stream, group), (size, infos, dead_size, first) in zip(pairs, per_stream, strict=True):
         size = size if isinstance(size, int) else 0
         info = next((g for g in _list(infos) if g.get("name") == group), None)
         length.add_metric([stream], size)
         dead.add_metric([stream], dead_size if isinstance(dead_size, int) else 0)
+        age.add_metric([stream], _age_s(first, now_ms))
         if info is None:  # the group is created by the first consumer that starts
             continue
         pending.add_metric([stream, group], info["pending"])
         lag.add_metric([stream, group], group_lag(size, info))
-    return [length, lag, pending, dead]
+    return [length, lag, pending, dead, age]
 
 
 def _paused_family(numbers: tuple[str, ...], ttls: list[Any]) -> GaugeMetricFamily:
@@ -120,6 +131,13 @@ def _paused_family(numbers: tuple[str, ...], ttls: list[Any]) -> GaugeMetricFami
     for label, ttl in zip(labels, ttls, strict=True):
         paused.add_metric(list(label), max(ttl, 0) / 1000 if isinstance(ttl, int) else 0)
     return paused
+
+
+def _age_s(first: Any, now_ms: int) -> float:
+    """An entry id starts with the millisecond Redis added it."""
+    if not first or not isinstance(first, list) or not now_ms:
+        return 0
+    return max(0, now_ms - int(str(first[0][0]).split("-")[0])) / 1000
 
 
 def _list(value: Any) -> list[dict[str, Any]]:
