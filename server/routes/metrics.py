@@ -2,7 +2,8 @@
 
 Counters here are incremented by the handlers; the streams' state (length, lag, pending,
 dead letters, the oldest entry's age) and the pauses are read from Redis at scrape time in
-one pipeline, so they describe every replica. The worker's series are in `consumers.worker_metrics`.
+one pipeline, and the live workers per role from their heartbeats (`core.heartbeats`), so
+they describe every replica. The worker's series are in `consumers.worker_metrics`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sanic.response import HTTPResponse, raw
 
 from core import exposition
 from core.broker import group_lag
+from core.heartbeats import Workers, live_per_role, live_workers, role_of
 from core.names import HUB_PAUSED_KEY, SEND_PAUSED_KEY, dead_letter_stream, groups
 from server.api_errors import Unavailable
 from server.auth import require_health_token
@@ -56,7 +58,8 @@ async def metrics(request: Request) -> HTTPResponse:
 
 
 async def redis_families(redis: Redis, numbers: tuple[str, ...]) -> list[GaugeMetricFamily]:
-    """Streams, consumer groups, dead letters and pauses: one pipelined round trip."""
+    """Streams, consumer groups, dead letters and pauses (one pipelined round trip), then
+    the live workers."""
     up = GaugeMetricFamily("messaging_redis_up", "1 if Redis answered this scrape's queries")
     pairs = groups(numbers)
     try:
@@ -71,6 +74,7 @@ async def redis_families(redis: Redis, numbers: tuple[str, ...]) -> list[GaugeMe
                 pipe.pttl(SEND_PAUSED_KEY.format(phone_number_id=n))
             pipe.pttl(HUB_PAUSED_KEY)
             now, *replies = await pipe.execute(raise_on_error=False)
+        workers = await live_workers(redis)
     except Exception as exc:  # the scrape still shows the counters, and that Redis is down
         logger.warning("metrics: redis unavailable (%s)", type(exc).__name__)
         up.add_metric([], 0)
@@ -78,7 +82,13 @@ async def redis_families(redis: Redis, numbers: tuple[str, ...]) -> list[GaugeMe
     up.add_metric([], 1)
     streams, ttls = replies[: _PER_STREAM * len(pairs)], replies[_PER_STREAM * len(pairs) :]
     now_ms = now[0] * 1000 + now[1] // 1000 if isinstance(now, tuple | list) else 0
-    return [up, *_stream_families(pairs, streams, now_ms), _paused_family(numbers, ttls)]
+    live = _live_family(pairs, workers)
+    return [
+        up,
+        *_stream_families(pairs, streams, now_ms),
+        _paused_family(numbers, ttls),
+        live,
+    ]
 
 
 def _stream_families(
@@ -138,6 +148,21 @@ def _age_s(first: Any, now_ms: int) -> float:
     if not first or not isinstance(first, list) or not now_ms:
         return 0
     return max(0, now_ms - int(str(first[0][0]).split("-")[0])) / 1000
+
+
+def _live_family(pairs: tuple[tuple[str, str], ...], workers: Workers) -> GaugeMetricFamily:
+    """Live workers per role: every configured role (0 when none serves it), and any other
+    a live worker serves."""
+    live = GaugeMetricFamily(
+        "messaging_workers_live",
+        "Workers whose heartbeat is fresh, per role (sender: one per business number)",
+        labels=["role", "phone_number_id"],
+    )
+    counts = live_per_role(workers)
+    configured = [r for stream, _ in pairs if (r := role_of(stream))]
+    for role in sorted({*configured, *counts}):
+        live.add_metric([role.kind, role.phone_number_id], counts[role])
+    return live
 
 
 def _list(value: Any) -> list[dict[str, Any]]:

@@ -22,9 +22,6 @@ pytestmark = pytest.mark.timeout(120)
 # one happens: a sending pause would hold the session's number, a foreign status needs
 # STATUS_HOLD_S to run out.
 RARE = frozenset({"messaging_send_pauses_total", "messaging_foreign_statuses_total"})
-# Added by the /health/ worker-liveness change (issue 23, point 1); until it is merged it is
-# the one name the rules may use that the web does not serve yet.
-LATER = frozenset({"messaging_workers_live"})
 
 
 class Served:
@@ -86,14 +83,14 @@ async def test_every_series_the_rules_and_the_dashboard_read_is_served(client, s
     for where, expr in queries().items():
         named = series_named(expr)
         for name, matched in named.items():
-            if name in PROMETHEUS_OWN or (name in LATER and name not in served.declared):
+            if name in PROMETHEUS_OWN:
                 continue
             if name not in served.labels and not (name in RARE and name in served.declared):
                 missing.append(f"{where}: {name}")
             elif name in served.labels and not matched <= served.labels[name]:
                 unmatched.append(f"{where}: {name} has no {matched - served.labels[name]}")
         known = set().union(*(served.labels.get(n, set()) for n in named), {"le"})
-        if not any(n in LATER | RARE | PROMETHEUS_OWN for n in named):
+        if not any(n in RARE | PROMETHEUS_OWN for n in named):
             unmatched += [f"{where}: by {label}" for label in grouped_by(expr) - known]
     assert not missing, missing
     assert not unmatched, unmatched
