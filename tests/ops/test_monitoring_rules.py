@@ -53,7 +53,8 @@ def test_the_alert_rules_pass_promtool_check() -> None:
 
 @needs_promtool
 def test_the_alert_rules_pass_their_unit_tests() -> None:
-    """A stopped sender, an old webhook backlog and Meta's rejections fire, with their text."""
+    """A stopped sender, an old webhook backlog, Meta's rejections and a paused number fire,
+    with their text."""
     assert "SUCCESS" in promtool("test", "rules", "alerts.test.yml")
 
 
