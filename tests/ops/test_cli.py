@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -15,7 +16,14 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from consumers import events, hub_forwarder, sender, status_matching, webhook_processor
+from consumers import (
+    events,
+    hub_forwarder,
+    scheduler,
+    sender,
+    status_matching,
+    webhook_processor,
+)
 from consumers.context import Context
 from consumers.runner import Consumer, Entry, Runner
 from core.names import (
@@ -263,6 +271,35 @@ async def test_replay_gives_dead_hub_events_a_fresh_schedule(ctx, edge, ops, poo
     rows = await pool.fetch("SELECT status, attempts FROM hub_events ORDER BY id")
     assert [tuple(r) for r in rows] == [("pending", 0), ("pending", 0)]
     assert (await ops("replay")).returncode == 2  # says which, or refuses
+
+
+async def test_a_message_shows_its_number_deadline_and_every_post_of_a_replayed_event(
+    ctx, edge, ops
+) -> None:
+    message_id, to = uuid.uuid4(), "4915100000003"
+    expires_at = datetime(2031, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    new = NewMessage(message_id, None, "0" * 64, to, "text", {}, None, NUMBER, expires_at)
+    await messages.insert(ctx.pool, new)
+    edge.answer(to, (200, {"messages": [{"id": f"wamid.{uuid.uuid4().hex}"}]}, {}))
+    assert await sender.handle(ctx, [Entry("1-0", {"message_id": str(message_id)})]) == {}
+    sent_event = events.event_id(str(message_id), "sent")
+    edge.answer(sent_event, (400, {}, {}))  # dead at once: the Hub refused it
+    await forward_hub_events(ctx)
+    ok(await ops("replay", "--id", sent_event))
+    await scheduler.publish_due(ctx)
+    await forward_hub_events(ctx)  # delivered this time
+
+    text = ok(await ops("message", str(message_id)))
+    facts = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in text.splitlines()[1:12])
+    assert facts["from number"] == NUMBER
+    assert facts["expires_at"] == "2031-01-02T03:04:05.678Z"
+    assert facts["meta calls"] == "1"
+    assert f"{sent_event}  message.status (sent)  delivered  attempts=2" in text
+    assert "(1 in its current retry schedule)" in text
+    report = orjson.loads(ok(await ops("message", str(message_id), "--json")))
+    assert (report["phone_number_id"], report["expires_at"]) == (NUMBER, expires_at.isoformat())
+    [event] = report["hub_events"]
+    assert (event["attempts"], event["schedule_attempts"], len(event["deliveries"])) == (2, 1, 2)
 
 
 async def test_replaying_unknown_ids_fails_naming_them(ctx, edge, ops) -> None:
