@@ -3,9 +3,9 @@
 - SIGSTOP the worker while messages wait: `/health/` answers 503 naming the number's missing
   sender within 30 s (its heartbeat's TTL, 10 s), and `messaging_workers_live` drops to 0;
   SIGCONT brings both back.
-- SIGKILL the worker while it holds pending entries and start another: the survivor takes
-  the entries over (XAUTOCLAIM), then the dead worker's consumers leave every group, while
-  the survivor's own consumers, idle or not, stay.
+- SIGKILL the worker while it holds pending entries: `/health/` answers 503 the same way;
+  start another: the survivor takes the entries over (XAUTOCLAIM), then the dead worker's
+  consumers leave every group, while the survivor's own consumers, idle or not, stay.
 """
 
 from __future__ import annotations
@@ -45,13 +45,11 @@ async def _live_senders(fs: FaultStack) -> float:
         s.value
         for f in text_string_to_metric_families(r.text)
         for s in f.samples
-        if s.name == "messaging_workers_live"
-        and s.labels == {"role": "sender", "phone_number_id": NUMBER}
+        if s.name == "messaging_workers_live" and s.labels == SENDER
     )
 
 
-async def _send(fs: FaultStack, count: int) -> list[str]:
-    ids = []
+async def _send(fs: FaultStack, count: int) -> None:
     for _ in range(count):
         r = await fs.http.post(
             f"{fs.stack.api}/api/v1/messages/send/",
@@ -59,8 +57,6 @@ async def _send(fs: FaultStack, count: int) -> list[str]:
             headers=fs.stack.headers(),
         )
         assert r.status_code == 202, r.text
-        ids.append(r.json()["id"])
-    return ids
 
 
 async def _workers(fs: FaultStack) -> set[str]:
@@ -97,11 +93,7 @@ async def test_a_stopped_worker_makes_health_503_naming_the_missing_sender(make_
     try:
         await _send(fs, WAITING)
 
-        async def degraded() -> dict[str, Any] | None:
-            status, body = await _health(fs)
-            return body if status == 503 else None
-
-        body = await eventually(degraded, timeout_s=30)
+        body = await eventually(lambda: _degraded(fs), timeout_s=30)
         noticed_s = time.monotonic() - stopped_at
         assert body["status"] == "degraded" and body["workers"] == []
         assert body["problems"] == [
@@ -119,6 +111,11 @@ async def test_a_stopped_worker_makes_health_503_naming_the_missing_sender(make_
         f" 200 again {time.monotonic() - resumed_at:.1f}s after SIGCONT"
     )
     assert noticed_s < 30
+
+
+async def _degraded(fs: FaultStack) -> dict[str, Any] | None:
+    status, body = await _health(fs)
+    return body if status == 503 else None
 
 
 async def _ok(fs: FaultStack) -> tuple[int, dict[str, Any]] | None:
@@ -141,6 +138,9 @@ async def test_a_killed_workers_consumers_leave_their_groups_after_takeover(make
     fs.stack.stop("worker", signal.SIGKILL)
     killed_at = time.monotonic()
     assert first in (await _consumers(fs))[OUTBOUND]
+    body = await eventually(lambda: _degraded(fs), timeout_s=30)
+    assert body["problems"][0].startswith(f"no live sender for {NUMBER} and its stream has ")
+    noticed_s = time.monotonic() - killed_at
     fs.stack.start("worker2", "-m", "consumers")
     await fs.worker_started("worker2")
     [second] = await eventually(lambda: _only_not(fs, first))
@@ -156,7 +156,10 @@ async def test_a_killed_workers_consumers_leave_their_groups_after_takeover(make
     await asyncio.sleep(3)  # a few more takeovers (one a second: STREAM_IDLE_TIMEOUT_S=2)
     assert all(names <= {second} for names in (await _consumers(fs)).values())
     assert second in (await _consumers(fs))[OUTBOUND]  # live and idle: it stays
-    print(f"\nkilled worker's consumers left every group {left_s:.1f}s after SIGKILL")
+    print(
+        f"\nworker SIGKILL noticed by /health/ in {noticed_s:.1f}s; its consumers left every"
+        f" group {left_s:.1f}s after it"
+    )
 
 
 async def _only_not(fs: FaultStack, first: str) -> list[str]:

@@ -26,6 +26,7 @@ from consumers import (
 )
 from consumers.context import Context
 from consumers.runner import Consumer, Entry, Runner
+from core.heartbeats import Role
 from core.names import (
     DELIVERED,
     HUB_FORWARDERS_GROUP,
@@ -226,6 +227,30 @@ async def test_streams_show_length_lag_pending_idle_consumers_and_dead_letters(
     assert row[:3] == [OUTBOUND, SENDERS_GROUP, "3"] and row[4:] == ["1", "2", "1", "1"]
     assert f"{HUB_FORWARDERS_GROUP} (missing)" in text
     assert any(entry_ids[0] in line and "crashed-1" in line for line in lines)
+
+
+async def test_streams_say_which_consumers_are_live_and_list_the_live_workers(
+    ctx, redis, ops
+) -> None:
+    """A consumer is live while its worker's heartbeat (named after it) exists."""
+    live = ctx.liveness.worker_id
+    await ctx.liveness.serve((Role("sender", NUMBER), Role("hub")))
+    await redis.xgroup_create(OUTBOUND, SENDERS_GROUP, id="0", mkstream=True)
+    for name in (live, "crashed-2"):
+        await redis.xgroup_createconsumer(OUTBOUND, SENDERS_GROUP, name)
+
+    report = orjson.loads(ok(await ops("streams", "--json")))
+    outbound = next(s for s in report["streams"] if s["stream"] == OUTBOUND)
+    assert {c["name"]: c["live"] for c in outbound["consumers"]} == {live: True, "crashed-2": False}
+    assert report["workers"] == [{"id": live, "roles": ["hub", f"sender:{NUMBER}"]}]
+
+    lines = ok(await ops("streams")).splitlines()
+    assert next(line.split() for line in lines if live in line and OUTBOUND in line)[-1] == "yes"
+    assert next(line.split() for line in lines if "crashed-2" in line)[-1] == "no"
+    assert "live workers (1)" in lines
+    assert next(line.split() for line in lines if line.strip().startswith(live)) == [
+        live, "hub", f"sender:{NUMBER}"
+    ]  # fmt: skip
 
 
 async def test_dead_shows_dead_letter_entries_and_dead_hub_events_with_reasons(
