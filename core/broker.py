@@ -139,6 +139,12 @@ def _is_cluster(redis: Client) -> bool:
     return isinstance(redis, RedisCluster)
 
 
+def any_node(redis: Client) -> dict[str, Any]:
+    """Where a keyless command in a pipeline goes (`pipe.execute_command("TIME", **...)`): on
+    a cluster, any one node (redis-py refuses `pipe.time()` there); one server: itself."""
+    return {"target_nodes": redis.get_random_node()} if _is_cluster(redis) else {}
+
+
 def group_lag(length: int, group: Mapping[str, Any]) -> int:
     """Entries of the stream not yet delivered to `group` (an `XINFO GROUPS` reply).
 

@@ -172,8 +172,11 @@ async def _message(args: argparse.Namespace) -> Output | None:
 
 
 async def _streams(args: argparse.Namespace) -> Output:
-    found = await _with_redis(lambda redis: streams.overview(redis, args.pending, _numbers()))
-    return {"streams": found}, streams.render_overview(found)
+    async def read(redis: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        return await streams.overview(redis, args.pending, _numbers()), await streams.workers(redis)
+
+    found, alive = await _with_redis(read)
+    return {"streams": found, "workers": alive}, streams.render_overview(found, alive)
 
 
 async def _dead(args: argparse.Namespace) -> Output:

@@ -18,7 +18,19 @@ from db.hub_events import event_id
 from ops import streams
 from ops.render import cell, duration, facts, table, when
 
-_FIELDS = ("status", "recipient", "type", "wamid", "attempts", "idempotency_key")
+_FIELDS = (
+    "status",
+    "phone_number_id",
+    "recipient",
+    "recipient_user_id",
+    "type",
+    "wamid",
+    "attempts",
+    "idempotency_key",
+    "expires_at",
+)
+# What each field is called on screen: the business number it goes from, its Meta calls.
+_LABELS = {"phone_number_id": "from number", "attempts": "meta calls"}
 
 
 async def report(pool: asyncpg.Pool, redis: Redis, key: str) -> dict[str, Any] | None:
@@ -72,6 +84,8 @@ async def _outbound(conn: asyncpg.Connection, row: Any) -> dict[str, Any]:
 async def _events(
     conn: asyncpg.Connection, message_id: UUID | None, ids: list[str]
 ) -> list[dict[str, Any]]:
+    """Each event with every POST of it: `attempts` counts them all, `schedule_attempts` those
+    of its current retry schedule (which a replay starts afresh; the retries follow it)."""
     events = [dict(e) for e in await hub_events.about_message(conn, message_id, ids)]
     attempts = await hub_events.attempts_of(conn, [e["id"] for e in events])
     for e in events:
@@ -80,6 +94,8 @@ async def _events(
             for a in attempts
             if a["event_id"] == e["id"]
         ]
+        e["schedule_attempts"] = e["attempts"]
+        e["attempts"] = len(e["deliveries"])
     return events
 
 
@@ -91,7 +107,7 @@ def render(r: dict[str, Any]) -> str:
         pairs += [("received at", when(r["received_at"]))]
         out = [f"inbound message {r['wamid']}", facts(pairs)]
     else:
-        pairs = [(k, r[k]) for k in _FIELDS]
+        pairs = [(_LABELS.get(k, k), r[k]) for k in _FIELDS]
         pairs += [("error", _error(r["error"])), ("retrying", _retrying(r))]
         pairs += [("claim", _claim(r))]
         out = [f"message {r['id']} (outbound)", facts(pairs)]
@@ -108,6 +124,8 @@ def render(r: dict[str, Any]) -> str:
     for e in r["hub_events"]:
         about = f" ({e['about']})" if e["about"] else ""
         line = f"  {e['id']}  {e['type']}{about}  {e['status']}  attempts={e['attempts']}"
+        if e["schedule_attempts"] != e["attempts"]:
+            line += f" ({e['schedule_attempts']} in its current retry schedule)"
         if e["next_attempt_at"] and e["status"] == "pending":
             line += f"  next={when(e['next_attempt_at'])}"
         out.append(line + (f"  last_error={e['last_error']}" if e["last_error"] else ""))

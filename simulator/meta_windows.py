@@ -35,9 +35,11 @@ class Windows:
             metadata = value.get("metadata")
             number = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
             for message in value.get("messages") or ():
-                sender = message.get("from") if isinstance(message, dict) else None
-                if isinstance(number, str) and isinstance(sender, str):
-                    self._last[(number, sender)] = time.time()
+                # A user is known by phone (`from`, withheld for a username user) and BSUID.
+                for key in ("from", "from_user_id"):
+                    sender = message.get(key) if isinstance(message, dict) else None
+                    if isinstance(number, str) and isinstance(sender, str):
+                        self._last[(number, sender)] = time.time()
 
     def is_open(self, number: str, user: str) -> bool:
         last = self._last.get((number, user))

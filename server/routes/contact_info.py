@@ -9,7 +9,13 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from db import service_windows
-from server.api_errors import NotFound, Unavailable, UnknownNumber, ValidationError
+from server.api_errors import (
+    NotFound,
+    Unavailable,
+    UnknownNumber,
+    ValidationError,
+    unknown_parameters,
+)
 from server.auth import require_api_key
 from server.openapi.answers import ContactInfo
 from server.openapi.operation import API_KEY, Param, number_param, operation
@@ -40,9 +46,8 @@ async def contact(request: Request, wa_id: str) -> HTTPResponse:
     except ValueError as exc:
         raise ValidationError([{"field": "wa_id", "message": str(exc)}]) from None
     args = request.get_args(keep_blank_values=True)
-    unknown = sorted(set(args) - {"phone_number_id"})
-    if unknown:
-        raise ValidationError([{"field": name, "message": "is not allowed"} for name in unknown])
+    if unknown := unknown_parameters(args, {"phone_number_id"}):
+        raise ValidationError(unknown)
     number = ctx.number(args.get("phone_number_id"), required=True)
     window = await service_windows.get(ctx.pool, number.id, wa_id)
     closed = window.closed_at
