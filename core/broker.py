@@ -104,8 +104,7 @@ async def publish_webhooks(
     """
     received_at = f"{time.time():.3f}"
     stream = random.choice(webhook_streams(shards))
-    # Keyless commands go to the stream's master (one server: there is only one).
-    node = {"target_nodes": redis.get_node_from_key(stream)} if _is_cluster(redis) else {}
+    node = await _master_of(redis, stream) if wait_replicas else {}
     async with redis.pipeline(transaction=False) as pipe:
         for body in bodies:
             pipe.xadd(stream, {"body": body, "received_at": received_at})
@@ -137,6 +136,14 @@ async def publish_hub_events(redis: Client, events: Iterable[EventRef], shards: 
 
 def _is_cluster(redis: Client) -> bool:
     return isinstance(redis, RedisCluster)
+
+
+async def _master_of(redis: Client, key: str) -> dict[str, Any]:
+    """Where a keyless command must go to reach `key`'s master (one server: itself)."""
+    if not _is_cluster(redis):
+        return {}
+    await redis.initialize()  # the slot map is read on the first command: maybe not yet
+    return {"target_nodes": redis.get_node_from_key(key)}
 
 
 def any_node(redis: Client) -> dict[str, Any]:
