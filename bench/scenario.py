@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import fcntl
 import os
+import re
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -95,6 +96,7 @@ class Bench:
         self.database_url = with_database(server_url, DATABASE)
         self.stack: Stack | None = None
         self.cluster = bool(getattr(args, "redis_cluster", False))
+        self.redis_ports: list[int] = []
         self.redis = broker.connect(redis_url, cluster=self.cluster)
 
     async def start(self, *procs: str, **env: str) -> Stack:
@@ -107,6 +109,9 @@ class Bench:
             await admin.close()
         await migrate(self.database_url)
         await self.redis.flushdb()
+        if self.cluster:  # every node, replicas too (the client itself knows the masters)
+            nodes = await self.redis.cluster_nodes()
+            self.redis_ports = [int(re.search(r":(\d+)", a)[1]) for a in nodes]  # type: ignore[index]
         settings = dict(a.split("=", 1) for a in self.args.env)
         if self.cluster:
             settings.setdefault("REDIS_CLUSTER", "true")
@@ -146,8 +151,8 @@ class Bench:
         groups = {name: tree_of(proc.pid) for name, proc in self.stack.procs.items()}
         pg_socket = dict(parse_qsl(urlsplit(self.server_url).query)).get("host", "")
         redis_socket = urlsplit(self.redis_url).path if self.redis_url.startswith("unix") else ""
-        # A cluster node's title names its address: every node, masters and replicas.
-        nodes = [f":{n.port} " for n in self.redis.get_nodes()] if self.cluster else []
+        # A cluster node's process title names its address.
+        nodes = [f":{port} " for port in self.redis_ports]
         redis = [serving("redis-server", needle) for needle in nodes or [redis_socket]]
         return Usage(
             {
