@@ -83,7 +83,8 @@ class WebSettings:
         casts.int_in(0, 5),
         default="0",
         help="replicas that must hold a webhook's stream entry (Redis WAIT, up to 1 s) before "
-        "Meta gets its 200, so a failover cannot lose it; 1 on a Redis Cluster, 0: no wait",
+        "Meta gets its 200, so a failover cannot lose it (short of an attached replica: 503, "
+        "Meta retries); 1 on a Redis Cluster, 0: no wait",
     )
     max_concurrent_uploads: int = variable(
         "MAX_CONCURRENT_UPLOADS",
