@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from consumers import scheduler, sweeper, templates, worker_metrics
+from consumers import retention, scheduler, sweeper, templates, worker_metrics
 from consumers.context import Context, close_context, open_context
 from consumers.periodic import sleep_unless_stopped
 from consumers.runner import Consumer, Runner
@@ -68,6 +68,7 @@ async def run(settings: Settings, consumers: Sequence[Consumer], sweep: bool = T
         tasks.append(asyncio.create_task(templates.run(ctx, stop), name="templates"))
         if sweep:
             tasks.append(asyncio.create_task(sweeper.run(ctx, stop), name="sweeper"))
+            tasks.append(asyncio.create_task(retention.run(ctx, stop), name="retention"))
         logger.info(
             "worker started consumers=%s sweeper=%s", ",".join(c.name for c in consumers), sweep
         )

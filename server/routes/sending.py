@@ -53,6 +53,7 @@ _TIMESTAMPS = (
     "played_at",
     "failed_at",
     "expires_at",
+    "purged_at",
 )
 
 
