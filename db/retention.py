@@ -40,6 +40,7 @@ class Rule:
     since: str  # rows whose `since` is before the cutoff are taken...
     also: Callable[[Table], Criterion] | None  # ...if they match this (the index's predicate)
     purge: bool  # True: `payload` set NULL and `purged_at` set; False: the row is deleted
+    what: str  # what retention does to it, for people
 
 
 def _sent_unpurged(t: Table) -> Criterion:
@@ -55,11 +56,11 @@ def _delivered(t: Table) -> Criterion:
 
 
 RULES = (
-    Rule("messages", "id", "created_at", _sent_unpurged, purge=True),
-    Rule("inbound_messages", "wamid", "received_at", _unpurged, purge=True),
-    Rule("hub_events", "id", "delivered_at", _delivered, purge=False),
-    Rule("webhook_changes", "id", "received_at", None, purge=False),
-    Rule("held_statuses", "id", "foreign_at", None, purge=False),
+    Rule("messages", "id", "created_at", _sent_unpurged, True, "body purged, once past sending"),
+    Rule("inbound_messages", "wamid", "received_at", _unpurged, True, "body purged"),
+    Rule("hub_events", "id", "delivered_at", _delivered, False, "deleted once delivered"),
+    Rule("webhook_changes", "id", "received_at", None, False, "deleted"),
+    Rule("held_statuses", "id", "foreign_at", None, False, "deleted once foreign"),
 )
 
 
@@ -104,7 +105,7 @@ async def purge_batch(
 
 
 async def backlog(conn: asyncpg.Connection | asyncpg.Pool, cutoff: datetime) -> dict[str, int]:
-    """How many rows each rule would take now (for `ops retention`)."""
+    """How many rows before `cutoff` each rule has still to take (`ops retention`)."""
     out = {}
     for rule in RULES:
         t = Table(rule.table)
