@@ -1,4 +1,5 @@
-"""The worker process: shared resources, one runner per consumer, the sweeper, signals.
+"""The worker process: shared resources, one runner per consumer, the sweeper and the retention
+purge, signals.
 
 Shutdown has an order: SIGTERM stops reading; in-flight batches get SHUTDOWN_TIMEOUT_S to
 finish (the sender hands back messages it has not sent; what does not finish is never acked:
