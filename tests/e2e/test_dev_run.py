@@ -2,6 +2,7 @@
 prints where everything is, writes every variable to `.data/dev/env`, and every shell line of
 the README and docs/ works as pasted against it (those marked `# production` are listed, not
 run). A process that exits is restarted; one can be run by hand from the env file alone.
+The run checks the service window (SERVICE_WINDOW_CHECK=true), as a business would.
 """
 
 from __future__ import annotations
@@ -78,6 +79,38 @@ def test_the_env_file_holds_every_variable_and_the_docs_names(dev: DevRun):
     assert oct(RUN_FILE.stat().st_mode & 0o777) == "0o600"
 
 
+async def test_the_banners_curls_show_each_feature(dev: DevRun):
+    """The contact writes first, so the free-form send finds the window open (the run has
+    SERVICE_WINDOW_CHECK=true), a send from each number (a template from the second), and the
+    window opens on the number written to."""
+    text = "".join(dev.output)
+    banner = text[text.rindex("messaging service is up at") : text.index("operator CLI:")]
+    joined = re.sub(r"\\\n\s*", "", banner)
+    curls = [line.strip() for line in joined.splitlines() if line.strip().startswith("curl ")]
+    assert "/_sim/inbound" in curls[0], "the contact writes before the first send"
+    sends = [c for c in curls if "/api/v1/messages/send/" in c]
+    [inbound] = [c for c in curls if "/_sim/inbound" in c]
+    [window] = [c for c in curls if "/api/v1/contacts/" in c]
+    assert len(sends) == 2 and '"phone_number_id": "106540352242923"' in sends[1]
+
+    async def run(command: str) -> dict:
+        done = await asyncio.to_thread(
+            subprocess.run, ["bash", "-c", command], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    assert (await run(inbound))["wamid"].startswith("wamid.")
+
+    async def opened() -> dict | None:
+        body = await run(window)
+        return body if body["service_window"]["open"] else None
+
+    assert (await eventually(opened))["phone_number_id"] == "106540352242922"
+    accepted = [await run(c) for c in sends]
+    assert [a["phone_number_id"] for a in accepted] == ["106540352242922", "106540352242923"]
+
+
 async def test_every_documented_shell_line_works_against_the_local_run(dev: DevRun, capsys):
     lines = doc_lines(ROOT)
     local = [line for line in lines if not line.production]
@@ -86,6 +119,7 @@ async def test_every_documented_shell_line_works_against_the_local_run(dev: DevR
     assert all(line.production for line in lines if re.search(r"(^|\s)railway ", line.command))
     ports = {"8000": dev.env["PORT"], "8025": dev.env["SIM_PORT"]}
     ports["9100"] = dev.env["WORKER_METRICS_PORT"]
+    await _contact_writes(dev)  # the README's free-form send needs the window open
     before = set(ROOT.iterdir())
     try:
         done = await asyncio.to_thread(
@@ -114,35 +148,21 @@ async def test_every_documented_shell_line_works_against_the_local_run(dev: DevR
         print("\n".join(f"  {line}" for line in skipped))
 
 
-async def test_the_banners_curls_show_each_feature(dev: DevRun):
-    """The contact writes first (so a free-form send finds the window open), a send from each
-    number (a template from the second), and the window opens on the number written to."""
-    text = "".join(dev.output)
-    banner = text[text.rindex("messaging service is up at") : text.index("operator CLI:")]
-    joined = re.sub(r"\\\n\s*", "", banner)
-    curls = [line.strip() for line in joined.splitlines() if line.strip().startswith("curl ")]
-    assert "/_sim/inbound" in curls[0], "the contact writes before the first send"
-    sends = [c for c in curls if "/api/v1/messages/send/" in c]
-    [inbound] = [c for c in curls if "/_sim/inbound" in c]
-    [window] = [c for c in curls if "/api/v1/contacts/" in c]
-    assert len(sends) == 2 and '"phone_number_id": "106540352242923"' in sends[1]
+async def _contact_writes(dev: DevRun, number: str = "106540352242922") -> None:
+    """The README's contact writes to `number`, as the banner's first curl has them do."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        inbound = {"from": "+4915112345678", "text": "Hi!", "phone_number_id": number}
+        await client.post(f"http://127.0.0.1:{dev.env['SIM_PORT']}/_sim/inbound", json=inbound)
 
-    async def run(command: str) -> dict:
-        done = await asyncio.to_thread(
-            subprocess.run, ["bash", "-c", command], capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
+        async def opened() -> bool:
+            r = await client.get(
+                f"{dev.banner['url']}/api/v1/contacts/4915112345678/",
+                params={"phone_number_id": number},
+                headers={"Api-Key": dev.banner["API key"]},
+            )
+            return r.json()["service_window"]["open"]
 
-    assert (await run(inbound))["wamid"].startswith("wamid.")
-
-    async def opened() -> dict | None:
-        body = await run(window)
-        return body if body["service_window"]["open"] else None
-
-    assert (await eventually(opened))["phone_number_id"] == "106540352242922"
-    accepted = [await run(c) for c in sends]
-    assert [a["phone_number_id"] for a in accepted] == ["106540352242922", "106540352242923"]
+        await eventually(opened)
 
 
 async def test_the_template_catalog_curl_lists_the_simulators_templates(dev: DevRun):

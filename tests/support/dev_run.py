@@ -66,6 +66,8 @@ async def dev_run(services: Services) -> AsyncIterator[DevRun]:
         "HUB_SINK_PORT": str(free_port()),
         "DEV_REDIS_PORT": str(free_port()),
         "WORKER_METRICS_PORT": str(free_port()),
+        # Free-form sends need the contact's window open: the banner's order must allow it.
+        "SERVICE_WINDOW_CHECK": "true",
     }
     with _kept(RUN_FILE):
         proc = subprocess.Popen(  # noqa: ASYNC220 - started once, read in a thread
