@@ -59,8 +59,9 @@ class Supervisor:
 
     def run(self) -> None:
         """Start every command, restart those that exit, until stopped; then stop them all."""
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda signum, _: self._signalled(signum))
+        if threading.current_thread() is threading.main_thread():  # else: `stop()` only
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda signum, _: self._signalled(signum))
         for child in self._children:
             self._start(child)
         while not self._stopping.wait(0.2):
@@ -107,8 +108,9 @@ class Supervisor:
 
     def _relay(self, name: str, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
-        for raw in proc.stdout:
-            self._print(name, raw.decode("utf-8", "replace").rstrip("\n"))
+        with proc.stdout:
+            for raw in proc.stdout:
+                self._print(name, raw.decode("utf-8", "replace").rstrip("\n"))
 
     def _stop_all(self) -> None:
         running = [c for c in self._children if c.proc and c.proc.poll() is None]

@@ -84,12 +84,13 @@ def _without_comment(command: str) -> str:
 
 def script(lines: list[DocLine], env_file: str, ports: dict[str, str]) -> str:
     """A bash script running `lines` in one shell, as a reader would after sourcing the local
-    run's env file: curl fails on an HTTP error (its body still shown), a pipeline on any of
-    its commands, `uv run X` runs X from the project's environment (on PATH), and the
-    documented ports are the run's. After each command a marker line carries its status."""
+    run's env file. A variable the file does not define fails its line, so does curl on an
+    HTTP error (its body still shown) and a pipeline on any of its commands; `uv run X` runs X
+    from the project's environment (on PATH); the documented ports are the run's. After each
+    command a marker line carries its status."""
     head = [
         f"set -a; . {shlex.quote(env_file)}; set +a",
-        "set -o pipefail",
+        "set -u -o pipefail",  # an undefined variable fails its line
         'curl() { command curl --fail-with-body "$@"; }',
         'uv() { if [ "$1" = run ]; then shift; "$@"; else command uv "$@"; fi; }',
     ]
