@@ -177,7 +177,7 @@ async def test_the_template_catalog_curl_lists_the_simulators_templates(dev: Dev
             r = await client.get(curl.split()[2], headers={"Api-Key": dev.banner["API key"]})
         return r.json()["templates"] if r.status_code == 200 else None
 
-    names = {t["name"] for t in await eventually(synced)}
+    names = {t["name"] for t in await eventually(synced, timeout_s=45)}  # sync retries 1, 2, 4.. s
     assert {"order_update", "delivery_photo"} <= names
 
 
@@ -210,6 +210,7 @@ async def test_a_crashed_worker_is_restarted_and_sends_again(dev: DevRun):
 
     assert await eventually(restarted)
     assert any("worker exited (rc=" in line and "restarting in" in line for line in dev.output)
+    await _contact_writes(dev)  # the restarted worker handles the webhook too
     headers = {"Api-Key": dev.banner["API key"]}
     async with httpx.AsyncClient(base_url=dev.banner["url"], timeout=10) as client:
         r = await client.post(
