@@ -190,7 +190,9 @@ def _banner(env: dict[str, str]) -> str:
         f"  REDIS_URL={env['REDIS_URL']}",
         f"  health token: {env['HEALTH_CHECK_TOKENS'].split(',')[0]}",
         f"  worker metrics: http://127.0.0.1:{env['WORKER_METRICS_PORT']}/metrics"
-        " (the health token as a Bearer token)",
+        " (the health token as a Bearer token)"
+        if env["WORKER_METRICS_PORT"] != "0"
+        else "  worker metrics: off (WORKER_METRICS_PORT=0)",
         f"  redis-cli: {_redis_cli(env['REDIS_URL'])} XINFO GROUPS "
         f"{shlex.quote(outbound_stream(numbers[0]))}",
         f"  another shell: set -a; . {RUN_FILE.relative_to(ROOT)}; set +a"
