@@ -114,10 +114,9 @@ def _write_run_file(env: dict[str, str]) -> None:
     values["HEALTH_TOKEN"] = env["HEALTH_CHECK_TOKENS"].split(",")[0]
     lines = [f"{name}={shlex.quote(value)}" for name, value in sorted(values.items())]
     RUN_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RUN_FILE.write_text(
-        "# written by python -m scripts.dev for this run\n" + "\n".join(lines) + "\n"
-    )
-    RUN_FILE.chmod(0o600)
+    RUN_FILE.unlink(missing_ok=True)  # created owner-only: it holds the secrets
+    with os.fdopen(os.open(RUN_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+        f.write("# written by python -m scripts.dev for this run\n" + "\n".join(lines) + "\n")
 
 
 def _redis_cli(redis_url: str) -> str:
