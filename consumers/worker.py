@@ -1,4 +1,5 @@
-"""The worker process: shared resources, one runner per consumer, the sweeper, signals.
+"""The worker process: shared resources, one runner per consumer, the sweeper and the retention
+purge, signals.
 
 Shutdown has an order: SIGTERM stops reading; in-flight batches get SHUTDOWN_TIMEOUT_S to
 finish (the sender hands back messages it has not sent; what does not finish is never acked:
@@ -16,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from consumers import scheduler, sweeper, templates, worker_metrics
+from consumers import retention, scheduler, sweeper, templates, worker_metrics
 from consumers.context import Context, close_context, open_context
 from consumers.periodic import sleep_unless_stopped
 from consumers.runner import Consumer, Runner
@@ -68,6 +69,7 @@ async def run(settings: Settings, consumers: Sequence[Consumer], sweep: bool = T
         tasks.append(asyncio.create_task(templates.run(ctx, stop), name="templates"))
         if sweep:
             tasks.append(asyncio.create_task(sweeper.run(ctx, stop), name="sweeper"))
+            tasks.append(asyncio.create_task(retention.run(ctx, stop), name="retention"))
         logger.info(
             "worker started consumers=%s sweeper=%s", ",".join(c.name for c in consumers), sweep
         )

@@ -75,6 +75,7 @@ async def _outbound(conn: asyncpg.Connection, row: Any) -> dict[str, Any]:
         "next_attempt_at": row["next_attempt_at"],
         "claimed_by": row["claimed_by"],
         "left_at": row["left_at"],  # its last Meta call may have left from then (db.claims)
+        "purged_at": row["purged_at"],  # retention took its body (db.retention)
         "created_at": row["created_at"],
         "timeline": timeline,
         "hub_events": await _events(conn, row["id"], []),
@@ -109,7 +110,7 @@ def render(r: dict[str, Any]) -> str:
     else:
         pairs = [(_LABELS.get(k, k), r[k]) for k in _FIELDS]
         pairs += [("error", _error(r["error"])), ("retrying", _retrying(r))]
-        pairs += [("claim", _claim(r))]
+        pairs += [("claim", _claim(r)), ("body", _body(r))]
         out = [f"message {r['id']} (outbound)", facts(pairs)]
         out += ["", "timeline"]
         rows = [(when(t["at"]), t["status"], t["source"]) for t in r["timeline"]]
@@ -151,6 +152,13 @@ def _claim(r: dict[str, Any]) -> str:
     if r["left_at"]:
         return f"{r['claimed_by']}; its Meta call may have left at {when(r['left_at'])}"
     return f"{r['claimed_by']}; its Meta call has not started"
+
+
+def _body(r: dict[str, Any]) -> str:
+    if not r["purged_at"]:
+        return "kept"
+    days = (r["purged_at"] - r["created_at"]).days
+    return f"purged at {when(r['purged_at'])}, {days} days after it was created (retention)"
 
 
 def _retrying(r: dict[str, Any]) -> str:

@@ -109,6 +109,9 @@ class MessageStatus(_Closed):
     played_at: datetime | None  # a voice note the user listened to
     failed_at: datetime | None
     expires_at: datetime | None  # not written to Meta by then: it fails `expired`
+    purged_at: datetime | None = Field(
+        description="when retention (RETENTION_DAYS) purged the message's body; the rest stays"
+    )
     timeline: list[TimelineEntry]
 
 
