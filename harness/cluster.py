@@ -16,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,16 +119,14 @@ class Cluster:
 
         _wait(ok, timeout_s, "the cluster did not reach cluster_state:ok")
 
-    def masters(self, asked: Node | None = None) -> dict[str, tuple[int, int]]:
-        """address -> (first, last) slot of its first range, as `asked` sees the cluster."""
+    def masters(self, asked: Node | None = None) -> list[str]:
+        """Addresses of the masters serving slots, as `asked` sees the cluster."""
         node = asked or next(n for n in self.nodes if n.alive())
-        out = {}
-        for line in node.cli("cluster", "nodes").splitlines():
-            parts = line.split()
-            if "master" in parts[2] and "fail" not in parts[2] and len(parts) > 8:
-                first, _, last = parts[8].partition("-")
-                out[parts[1].split("@")[0]] = (int(first), int(last or first))
-        return out
+        return [
+            parts[1].split("@")[0]
+            for parts in (line.split() for line in node.cli("cluster", "nodes").splitlines())
+            if "master" in parts[2] and "fail" not in parts[2] and len(parts) > 8
+        ]
 
     def master_of(self, key: str) -> Node:
         """The node serving `key`'s slot now."""
@@ -222,11 +221,11 @@ def _pings(node: Node) -> bool:
         return False
 
 
-def _wait(check: object, timeout_s: float, message: str) -> None:
+def _wait(check: Callable[[], bool], timeout_s: float, message: str) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            if check():  # type: ignore[operator]
+            if check():
                 return
         except subprocess.SubprocessError:
             pass
