@@ -8,6 +8,7 @@ read with `consumers.runner`; nothing else writes to these streams.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -95,28 +96,59 @@ async def publish_webhooks(
     """Keep Meta's verified POST bodies for the webhook processor, on one shard of the
     webhook stream; returns (stream, entry id) of each.
 
-    With `wait_replicas`, the same round trip ends with WAIT (on the shard's master and the
-    connection of the XADDs): the entries are on that many replicas before Meta gets its
-    200, so a failover cannot lose them. Fewer within the timeout, while the master has more
-    replicas attached (one lagging), raises a Redis TimeoutError: an outage, the web answers
-    503 and Meta sends the POST again (a body stored twice is handled once). A master with
-    no replica left (its own just took over) cannot do better: accepted, with a warning.
+    With `wait_replicas`, the same round trip ends with WAIT, which counts the replicas
+    holding the writes of its own connection: the entries are on that many replicas before
+    Meta gets its 200, so a failover cannot lose them. Fewer within the timeout, while the
+    master has more replicas attached (one lagging), raises a Redis TimeoutError: an outage,
+    the web answers 503 and Meta sends the POST again (a body stored twice is handled once).
+    A master with no replica left (its own just took over) cannot do better: accepted, with
+    a warning.
     """
     received_at = f"{time.time():.3f}"
     stream = random.choice(webhook_streams(shards))
-    node = await _master_of(redis, stream) if wait_replicas else {}
-    async with redis.pipeline(transaction=False) as pipe:
-        for body in bodies:
-            pipe.xadd(stream, {"body": body, "received_at": received_at})
-        if wait_replicas:
-            pipe.execute_command("WAIT", wait_replicas, _WAIT_TIMEOUT_MS, **node)
-        ids = await pipe.execute()
-    if wait_replicas and (held := ids.pop()) < wait_replicas:
-        attached = len((await redis.execute_command("ROLE", **node))[2])
+    xadds = [("XADD", stream, "*", "body", b, "received_at", received_at) for b in bodies]
+    if not wait_replicas:
+        return [(stream, i) for i in await _pipelined(redis, xadds)]
+    wait = ("WAIT", wait_replicas, _WAIT_TIMEOUT_MS)
+    if _is_cluster(redis):
+        *ids, held = await _on_one_connection(redis, stream, [*xadds, wait])
+    else:  # a retried pipeline sends every command again, on one connection
+        *ids, held = await _pipelined(redis, [*xadds, wait])
+    if held < wait_replicas:
+        where = await _master_of(redis, stream)
+        attached = len((await redis.execute_command("ROLE", **where))[2])
         if attached > held:
             raise RedisTimeoutError(f"{stream}: on {held} of {attached} replicas in time")
         logger.warning("webhook entries on the master alone: it has no replica stream=%s", stream)
     return [(stream, i) for i in ids]
+
+
+async def _pipelined(redis: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
+    async with redis.pipeline(transaction=False) as pipe:
+        for command in commands:
+            pipe.execute_command(*command)
+        return await pipe.execute()
+
+
+async def _on_one_connection(
+    redis: RedisCluster, key: str, commands: list[tuple[Any, ...]]
+) -> list[Any]:
+    """`commands` in one round trip on one connection to `key`'s master, never retried in
+    part: the cluster pipeline would send a failed WAIT again alone, on another connection,
+    where it counts none of these writes. Any error (the master gone, the slot moved)
+    raises after the client is told to read the slot map again."""
+    node = (await _master_of(redis, key))["target_nodes"]
+    connection = node.acquire_connection()
+    try:
+        await connection.send_packed_command(connection.pack_commands(commands))
+        return [await connection.read_response() for _ in commands]
+    except BaseException:
+        await connection.disconnect()
+        with contextlib.suppress(Exception):
+            await redis.nodes_manager.initialize()
+        raise
+    finally:
+        node.release(connection)
 
 
 async def publish_hub_events(redis: Client, events: Iterable[EventRef], shards: int = 1) -> None:

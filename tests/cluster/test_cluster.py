@@ -24,7 +24,7 @@ from tests.conftest import ROOT
 from tests.e2e.test_loop import eventually
 from tests.faults.counts import assert_promise, settled_counts
 from tests.faults.harness import Sent, burst, burst_with_fault
-from tests.support.settings import OUTBOUND
+from tests.support.settings import OUTBOUND, WEBHOOKS_STREAM
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(120)]
 HEALTH = {"Authorization": "Bearer health-token-1"}
@@ -71,14 +71,18 @@ async def test_message_loop_on_a_cluster(make_stack, cluster: Cluster) -> None:
 _OPS_ENV = ("DATABASE_URL", "REDIS_URL", "WHATSAPP_PHONE_NUMBER_ID")
 
 
-async def test_a_master_killed_mid_burst_loses_nothing(make_stack, cluster: Cluster) -> None:
+@pytest.mark.parametrize("holding", [OUTBOUND, WEBHOOKS_STREAM], ids=["outbound", "webhooks"])
+async def test_a_master_killed_mid_burst_loses_nothing(
+    make_stack, cluster: Cluster, holding: str
+) -> None:
     """While 300 sends are under way, the replica of the master holding the number's stream
-    (and rate schedule, and pause) falls a second behind, the master is killed (-9) and the
-    replica takes over (CLUSTER FAILOVER TAKEOVER): the writes of that second (entries,
-    acks, group state) are gone. Every accepted message ends terminal, none is sent twice,
-    every status Meta reported reaches the Hub: PostgreSQL had it all."""
+    (its rate schedule and pause too), or the webhook stream, falls a second behind; the
+    master is killed (-9) and the replica takes over (CLUSTER FAILOVER TAKEOVER): the writes
+    of that second (entries, acks, group state) are gone. Every accepted message ends
+    terminal, none is sent twice, every status Meta reported reaches the Hub: PostgreSQL had
+    the rest, and no webhook got its 200 before a replica held it."""
     fs = await make_stack(WEBHOOK_WAIT_REPLICAS="1")
-    master = cluster.master_of(OUTBOUND)
+    master = cluster.master_of(holding)
     replica = cluster.replica_of(master)
 
     async def fail_over(sent: Sent) -> int:
@@ -95,7 +99,8 @@ async def test_a_master_killed_mid_burst_loses_nothing(make_stack, cluster: Clus
             fs, fail_over, after_accepted=100, after_meta_accepted=30, count=300, spread_s=4
         )
         what = f"master killed {lost} bytes ahead of its replica, which took over"
-        c = await settled_counts(fs, "cluster: a master killed mid-burst", sent, fault=what)
+        label = f"cluster: the master of {holding} killed mid-burst"
+        c = await settled_counts(fs, label, sent, fault=what)
     finally:
         await asyncio.to_thread(cluster.rejoin, master)
     print("recovered from PostgreSQL:", _republished(fs.stack.log("worker")))
