@@ -19,19 +19,27 @@ from typing import Any, Protocol
 import asyncpg
 from redis.asyncio import Redis
 
-from consumers import retries, worker_metrics
+from consumers import preferences, retries, worker_metrics
 from core import broker
 from core.batcher import Batcher
 from core.failures import TRANSIENT
 from core.names import (
     FAILED,
 )
-from db import hub_events, inbound, messages, service_windows, statuses, webhook_changes
+from db import (
+    hub_events,
+    inbound,
+    marketing_preferences,
+    messages,
+    service_windows,
+    statuses,
+    webhook_changes,
+)
 from db.hub_events import HubEvent, event_id
 from db.inbound import NewInbound
 from db.statuses import StatusChange
 from db.webhook_changes import NewChange
-from hub.events import change_event, received_event, status_event
+from hub.events import change_event, preferences_event, received_event, status_event
 from whatsapp.errors import OUTSIDE_WINDOW_CODE
 
 
@@ -128,13 +136,19 @@ async def write(
             if others:
                 new = await webhook_changes.insert_many(conn, others)
                 events += [change_event(c) for c in others if c.id in new]
+            stated = preferences.facts(applied, known, received, others)
+            if stated:  # only what changed a stored preference makes an event
+                changed = await marketing_preferences.record(conn, stated)
+                events += [preferences_event(p) for p in changed]
             unique: dict[str, HubEvent] = {}
             for e in events:  # two parts may bring the same inbound message
                 unique.setdefault(e.id, e)
             fresh = await hub_events.insert_many(conn, list(unique.values())) if unique else set()
     worker_metrics.count_statuses(applied)  # committed: a retried transaction counts once
     made = {i: e for i, e in unique.items() if i in fresh}
-    return [[made.pop(i) for i in p.event_ids() if i in made] for p in parts]
+    per_part = [[made.pop(i) for i in p.event_ids() if i in made] for p in parts]
+    per_part[0] += made.values()  # events no part names beforehand (contact.preferences)
+    return per_part
 
 
 def _windows_closed(
