@@ -158,7 +158,7 @@ class _Book:
     async def write(self, conn: asyncpg.Connection) -> None:
         if self.deleted:
             await conn.execute(_DELETE, sorted(self.deleted))
-        people = [self.people[i] for i in sorted(self.changed)]
+        people = [self.people[i] for i in sorted(self.changed, key=abs)]  # in order seen
         updates = [(c.id, *(getattr(c, f) for f in _FIELDS)) for c in people if c.id > 0]
         inserts = [
             (c.phone_number_id, *(getattr(c, f) for f in _FIELDS)) for c in people if c.id < 0
