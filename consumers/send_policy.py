@@ -1,17 +1,18 @@
 """What Meta's answer to a send means for the message: the retry policy, as one pure function.
 
-`decide(answer, attempts, settings)` maps a wamid or a `MetaError`, the Meta calls the
-message has had (this one included) and the settings to one verdict; the sender applies it
-(`consumers.sender`). Nothing here touches Redis, PostgreSQL or the clock.
+`decide(answer, attempts, settings)` maps Meta's answer (a wamid) or a `MetaError`, the Meta
+calls the message has had (this one included) and the settings to one verdict; the sender
+applies it (`consumers.sender`). Nothing here touches Redis, PostgreSQL or the clock.
 
-- a wamid: `Sent`;
+- an answer: `Sent`, with the BSUID it names (a send by `recipient`);
 - no answer after the request left: `AwaitStatus` (never retried);
 - 131048 spam limit, 190 token, 368 blocked, 131031 locked: `PauseNumber`;
 - 131056 pair rate limit: `HoldRecipient`;
 - 130429, 4, 613, 80007, HTTP 429: `BackOff`;
 - 5xx, 1, 2, 131000, 131016, 133004, no connection: `Retry`, `Fail` after SEND_MAX_ATTEMPTS;
-- anything else (100, 131026, 132001, 131047...): `Fail` (a 131047 failure closes the
-  contact's service window when it is recorded: `consumers.events`).
+- anything else (100, 131026, 132001, 131047, 131062...): `Fail` (a 131047 failure closes
+  the contact's service window when it is recorded: `consumers.events`; 131062, a template
+  Meta will not send to a BSUID, fails whatever the HTTP status).
 
 The three throttling verdicts refund the try: only the others count toward SEND_MAX_ATTEMPTS.
 """
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.settings import Settings
+from whatsapp.client import SendAnswer
 from whatsapp.errors import (
     MetaError,
     MetaOutcomeUnknown,
@@ -36,6 +38,7 @@ from whatsapp.errors import (
 @dataclass(frozen=True, slots=True)
 class Sent:
     wamid: str
+    user_id: str | None = None  # the recipient's BSUID, when Meta's answer names one
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,15 +87,15 @@ Verdict = Sent | AwaitStatus | PauseNumber | HoldRecipient | BackOff | Retry | F
 
 
 def decide(
-    answer: str | MetaError,
+    answer: SendAnswer | MetaError,
     attempts: int,
     settings: Settings,
     jitter: Callable[[float, float], float] = random.uniform,
 ) -> Verdict:
     """The verdict on one Meta call; `attempts` counts it."""
     s = settings
-    if isinstance(answer, str):
-        return Sent(answer)
+    if isinstance(answer, SendAnswer):
+        return Sent(answer.wamid, answer.user_id)
     if isinstance(answer, MetaOutcomeUnknown):
         return AwaitStatus(answer)
     if isinstance(answer, MetaPaused):

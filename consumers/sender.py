@@ -45,7 +45,7 @@ from core.numbers import BusinessNumber, Numbers
 from db import claims, messages
 from db.claims import Claim, Parked
 from db.statuses import StatusChange
-from whatsapp.client import send_message
+from whatsapp.client import SendAnswer, send_message
 from whatsapp.errors import MetaError, MetaUnavailable
 
 logger = logging.getLogger("consumers.sender")
@@ -205,7 +205,7 @@ async def _send(ctx: Context, send: _Send, at: float) -> Outcome:
         worker_metrics.RATE_LIMIT_WAIT.inc(loop.time() - asked)
         send.departure.started = True
         try:
-            answer: str | MetaError = await _post(ctx, send.lane.number, row["payload"])
+            answer: SendAnswer | MetaError = await _post(ctx, send.lane.number, row["payload"])
         except MetaError as exc:
             answer = exc
         except Exception:  # a bug of ours: never risk a second send of what may have left
@@ -215,7 +215,7 @@ async def _send(ctx: Context, send: _Send, at: float) -> Outcome:
     return await _apply(ctx, send, verdict, fields)
 
 
-async def _post(ctx: Context, number: BusinessNumber, payload: dict[str, Any]) -> str:
+async def _post(ctx: Context, number: BusinessNumber, payload: dict[str, Any]) -> SendAnswer:
     """One Meta call; a connection that never opened is retried at once, briefly."""
     return await retries.at_once(
         lambda: worker_metrics.timed(
@@ -234,7 +234,9 @@ async def _apply(ctx: Context, send: _Send, verdict: Verdict, fields: dict[str, 
         logger.info(
             "sent to Meta message_id=%s", message_id, extra={**fields, "wamid": verdict.wamid}
         )
-        return StatusChange(message_id, SENT, now, "sender", wamid=verdict.wamid)
+        # Meta's answer names the BSUID of a send by `recipient`: kept if the row lacks it.
+        user_id = verdict.user_id if verdict.user_id != row["recipient_user_id"] else None
+        return StatusChange(message_id, SENT, now, "sender", wamid=verdict.wamid, user_id=user_id)
     exc = verdict.error
     error = exc.as_error()
     worker_metrics.count_meta_error(exc)

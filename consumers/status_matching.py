@@ -91,7 +91,7 @@ def _mismatch(u: StatusUpdate, message: Any) -> str | None:
         return _NO_NUMBER
     if u.phone_number_id != message["phone_number_id"]:
         return _OTHER_NUMBER
-    recipient = Recipient.stored(message["recipient"], _stored_user_id(message))
+    recipient = Recipient.stored(message["recipient"], message["recipient_user_id"])
     if not (
         recipient.reported_as(wa_id=u.recipient_id, user_id=u.recipient_user_id)
         and recipient.reported_as(user_id=u.recipient_parent_user_id)
@@ -152,15 +152,6 @@ async def retry_held(ctx: Context) -> dict[str, int]:
     return {"matched": len(changes), "foreign": len(expired)}
 
 
-def _stored_user_id(message: Any) -> str | None:
-    """The BSUID stored beside the message's number (`messages.recipient_user_id`), where
-    the row has that column."""
-    try:
-        return message["recipient_user_id"]
-    except KeyError:
-        return None
-
-
 def _change(message_id: uuid.UUID, u: StatusUpdate) -> StatusChange:
     details = {
         k: v
@@ -176,6 +167,7 @@ def _change(message_id: uuid.UUID, u: StatusUpdate) -> StatusChange:
         error=_error(u.errors[0]) if u.errors else None,
         details=details or None,
         contact=u.contact(),
+        user_id=u.recipient_user_id,  # kept on the message once known
     )
 
 

@@ -37,12 +37,13 @@ class NewMessage:
     id: UUID
     idempotency_key: str | None
     request_hash: str
-    recipient: str
+    recipient: str  # the key: the phone digits, or the BSUID when sent by BSUID alone
     type: str
     payload: dict[str, Any]
     metadata: dict[str, Any] | None
     phone_number_id: str  # the business number it goes from
     expires_at: datetime | None = None  # not written to Meta by then: failed, `expired`
+    recipient_user_id: str | None = None  # the BSUID the caller named, beside or instead of `to`
 
 
 _COLUMNS = {
@@ -55,6 +56,7 @@ _COLUMNS = {
     "metadata": "jsonb",
     "phone_number_id": "text",
     "expires_at": "timestamptz",
+    "recipient_user_id": "text",
 }
 
 
@@ -117,7 +119,8 @@ async def get_by_idempotency_keys(
 
 
 async def contexts(conn: asyncpg.Connection, ids: list[UUID]) -> dict[UUID, asyncpg.Record]:
-    """What every Hub event about these messages echoes: wamid, recipient, metadata, number."""
+    """What every Hub event about these messages echoes: wamid, recipient (key and user id),
+    metadata, number."""
     p = Params()
     q = (
         PostgreSQLQuery.from_(messages)
@@ -125,6 +128,7 @@ async def contexts(conn: asyncpg.Connection, ids: list[UUID]) -> dict[UUID, asyn
             messages.id,
             messages.wamid,
             messages.recipient,
+            messages.recipient_user_id,
             messages.metadata,
             messages.status,
             messages.phone_number_id,
@@ -135,13 +139,16 @@ async def contexts(conn: asyncpg.Connection, ids: list[UUID]) -> dict[UUID, asyn
 
 
 async def parties(conn: asyncpg.Connection, ids: list[UUID]) -> dict[UUID, asyncpg.Record]:
-    """Who each of these messages that exist is from and to: `phone_number_id`, `recipient`."""
+    """Who each of these messages that exist is from and to: `phone_number_id`, `recipient`
+    and `recipient_user_id` (`whatsapp.recipients.Recipient.stored`)."""
     if not ids:
         return {}
     p = Params()
     q = (
         PostgreSQLQuery.from_(messages)
-        .select(messages.id, messages.phone_number_id, messages.recipient)
+        .select(
+            messages.id, messages.phone_number_id, messages.recipient, messages.recipient_user_id
+        )
         .where(messages.id == _any(p(list(set(ids)), "uuid[]")))
     )
     return {r["id"]: r for r in await conn.fetch(str(q), *p.args)}

@@ -50,6 +50,7 @@ class StatusChange:
     details: dict[str, Any] | None = None
     # The recipient's ids and username Meta's status revealed (`StatusUpdate.contact()`).
     contact: dict[str, Any] | None = None
+    user_id: str | None = None  # the recipient's BSUID, when this report revealed it
 
 
 async def timeline(
@@ -116,7 +117,7 @@ async def record_statuses(
     if applied:
         await conn.executemany(
             _UPDATE_STATUS,
-            [(c.message_id, c.status, c.occurred_at, c.wamid, c.error) for c in applied],
+            [(c.message_id, c.status, c.occurred_at, c.wamid, c.error, c.user_id) for c in applied],
         )
     return applied
 
@@ -158,6 +159,10 @@ def _update_status_sql() -> str:
         q = q.set(messages[column], stamp.else_(messages[column]))
     return str(
         q.set(messages.wamid, fn.Coalesce(messages.wamid, param("$4")))
+        .set(
+            messages.recipient_user_id,
+            fn.Coalesce(messages.recipient_user_id, param("$6", "text")),
+        )
         .set(
             messages.error,
             Case().when(lifted, None).else_(fn.Coalesce(param("$5", "jsonb"), messages.error)),

@@ -75,7 +75,8 @@ class StatusEventData(_Closed):
     wamid: str | None
     status: HubStatus
     timestamp: datetime = Field(description="Meta's time of this status")
-    recipient: str
+    recipient: str | None = Field(description="the phone number; null when sent by BSUID alone")
+    recipient_user_id: str | None = Field(description="the business-scoped user id, if known")
     phone_number_id: str = Field(description="the business number it went from")
     error: MessageError | None = Field(description="the first error, normalised")
     errors: list[dict[str, Any]] | None = Field(description="Meta's errors, as sent")
@@ -201,7 +202,7 @@ def status_event(change: StatusChange, message: Any) -> HubEvent:
         "wamid": change.wamid or message["wamid"],
         "status": change.status,
         "timestamp": change.occurred_at.isoformat(),
-        **Recipient(message["recipient"]).hub_fields(),
+        **_recipient(change, message).hub_fields(),
         "phone_number_id": message["phone_number_id"],
         "error": change.error,
         "errors": details.get("errors"),
@@ -216,6 +217,12 @@ def status_event(change: StatusChange, message: Any) -> HubEvent:
         change.message_id,
         data,
     )
+
+
+def _recipient(change: StatusChange, message: Any) -> Recipient:
+    """The message's recipient, with the BSUID this change revealed (not yet on the row the
+    event was built from)."""
+    return Recipient.stored(message["recipient"], change.user_id or message["recipient_user_id"])
 
 
 def received_event(m: NewInbound) -> HubEvent:

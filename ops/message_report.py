@@ -18,7 +18,15 @@ from db.hub_events import event_id
 from ops import streams
 from ops.render import cell, duration, facts, table, when
 
-_FIELDS = ("status", "recipient", "type", "wamid", "attempts", "idempotency_key")
+_FIELDS = (
+    "status",
+    "recipient",
+    "recipient_user_id",
+    "type",
+    "wamid",
+    "attempts",
+    "idempotency_key",
+)
 
 
 async def report(pool: asyncpg.Pool, redis: Redis, key: str) -> dict[str, Any] | None:

@@ -82,6 +82,12 @@ class TemplateParametersMismatch(TemplateRefused):
     code = "template_parameters_mismatch"
 
 
+class TemplateNeedsPhoneNumber(TemplateRefused):
+    """An AUTHENTICATION template sent to a business-scoped user id alone (Meta: 131062)."""
+
+    code = "template_needs_phone_number"
+
+
 class Unauthorized(ApiError):
     status = 401
     code = "unauthorized"

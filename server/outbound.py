@@ -38,11 +38,13 @@ def new_message(
     expires_at = None
     if validity_s:
         expires_at = (now or datetime.now(UTC)) + timedelta(seconds=validity_s)
+    addressee = req.addressee
     return NewMessage(
         id=message_id,
         idempotency_key=idempotency_key,
         request_hash=request_hash,
-        recipient=req.to,
+        recipient=addressee.key,
+        recipient_user_id=addressee.user_id,
         type=req.type,
         payload=payload,
         metadata=req.metadata,

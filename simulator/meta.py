@@ -5,6 +5,11 @@ then sends signed status webhooks to `SIM_WEBHOOK_URL`, from the number the mess
 from. Every number of `WHATSAPP_PHONE_NUMBER_ID` (comma-separated) exists; a number's token is
 `WHATSAPP_ACCESS_TOKEN_<id>` if set, else `WHATSAPP_ACCESS_TOKEN`. Faults are injected per
 recipient through `/_sim/scenarios`; `/_sim/messages` and `/_sim/stats` show what it received.
+
+A send names its user by `to` (a phone number), `recipient` (a business-scoped user id) or
+both, `to` winning as at Meta. A send by BSUID alone is answered with `contacts[0].user_id`
+and no `wa_id`, its statuses carry `recipient_user_id` and no `recipient_id`, and an
+AUTHENTICATION template is refused with 131062.
 """
 
 from __future__ import annotations
@@ -24,9 +29,10 @@ from simulator.meta_checks import check_message, error_body, invalid
 from simulator.meta_inbound import new_wamid
 from simulator.meta_webhooks import Outbox, status_object
 from simulator.meta_windows import OUTSIDE_WINDOW, Windows
-from simulator.recorder import Recorder, digits
+from simulator.recorder import Recorder, digits, recipient_key
 from simulator.scenarios import NORMAL, Scenario, parse_scenario, step_error
 from simulator.serve import env_int, env_str, loads, new_app, run
+from whatsapp.recipients import is_user_id
 
 _VERSION = re.compile(r"v[0-9]+\.[0-9]+")
 
@@ -112,7 +118,7 @@ async def send(request: Request, version: str, phone_number_id: str) -> HTTPResp
     recorder: Recorder = ctx.recorder
     raw = request.body
     body = loads(raw)
-    to = digits(body.get("to")) if isinstance(body, dict) else None
+    to = _addressee(body)  # the phone's digits, or the BSUID of a send by `recipient` alone
     known = phone_number_id in config.phone_number_ids
     auth = request.headers.get("authorization", "")
     if not config.authorized(auth, phone_number_id if known else None):
@@ -130,12 +136,14 @@ async def send(request: Request, version: str, phone_number_id: str) -> HTTPResp
     problem = check_message(body)
     if problem:
         return _rejected(recorder, to, raw, 400, invalid(problem))
+    assert to is not None  # check_message accepted it
+    if is_user_id(to) and meta_templates.needs_phone_number(request.app, body):
+        return _rejected(recorder, to, raw, 400, _USER_ID_UNSUPPORTED)
 
     scenario: Scenario = ctx.scenarios.get(to) or ctx.scenarios.get("*") or NORMAL
     step = scenario.next_step()
     accepted = not step.get("disconnect") and step.get("status", 200) < 300
     if accepted:  # Meta takes the message as it arrives, whether or not the answer gets back
-        assert to is not None  # check_message accepted it
         wamid = new_wamid()
         callback_data = body.get("biz_opaque_callback_data")
         recorder.record(to, raw, wamid, 200, callback_data, phone_number_id)
@@ -143,7 +151,10 @@ async def send(request: Request, version: str, phone_number_id: str) -> HTTPResp
         if config.service_window and body.get("type") != "template":
             if not ctx.windows.is_open(phone_number_id, to):
                 statuses = [{"status": "sent"}, OUTSIDE_WINDOW]  # Meta accepts, then fails it
-        _schedule_statuses(ctx, scenario, statuses, wamid, to, callback_data, phone_number_id)
+        user_id = body.get("recipient")
+        _schedule_statuses(
+            ctx, scenario, statuses, wamid, to, user_id, callback_data, phone_number_id
+        )
     if step.get("delay_ms"):  # a slow answer (the client may give up or die meanwhile)
         await asyncio.sleep(step["delay_ms"] / 1000)
     if step.get("disconnect"):
@@ -155,7 +166,7 @@ async def send(request: Request, version: str, phone_number_id: str) -> HTTPResp
     return json(
         {
             "messaging_product": "whatsapp",
-            "contacts": [{"input": body["to"], "wa_id": to}],
+            "contacts": [_contact(body, to)],
             "messages": [{"id": wamid, "message_status": "accepted"}],
         }
     )
@@ -176,7 +187,7 @@ async def messages(request: Request) -> HTTPResponse:
     """The send calls received, oldest first: all, or one recipient's (`?to=`)."""
     to = request.args.get("to")
     limit = _int_arg(request, "limit", 1000)
-    calls = request.app.ctx.recorder.calls(digits(to) if to else None, limit)
+    calls = request.app.ctx.recorder.calls(recipient_key(to) if to else None, limit)
     return json({"messages": calls})
 
 
@@ -214,12 +225,38 @@ def _rejected(
     return json(answer, status=status)
 
 
+def _addressee(body: Any) -> str | None:
+    """Whom a send goes to: `to` wins over `recipient`, as at Meta."""
+    if not isinstance(body, dict):
+        return None
+    if body.get("to") is not None:
+        return digits(body["to"])
+    return recipient_key(body.get("recipient"))
+
+
+def _contact(body: dict[str, Any], to: str) -> dict[str, Any]:
+    """The send answer's `contacts[0]`: `wa_id` on the phone path (also when `recipient` was
+    given beside `to`), `user_id` for a send by BSUID alone."""
+    if is_user_id(to):
+        return {"input": to, "user_id": to}
+    return {"input": body["to"], "wa_id": to}
+
+
+_USER_ID_UNSUPPORTED = error_body(
+    131062,
+    "(#131062) Business-scoped User ID recipients are not supported for this message",
+    "Authentication templates cannot be sent to a business-scoped user ID; send to the "
+    "user's phone number.",
+)
+
+
 def _schedule_statuses(
     ctx: Any,
     scenario: Scenario,
     statuses: list[dict[str, Any]],
     wamid: str,
     to: str,
+    user_id: Any,
     callback_data: Any,
     number: str,
 ) -> None:
@@ -229,6 +266,10 @@ def _schedule_statuses(
     for i, spec in enumerate(statuses, 1):
         due = now + i * delay_s
         status = status_object(wamid, spec, to, due, callback_data)
+        if is_user_id(to):  # Meta names a BSUID-only user by BSUID alone
+            del status["recipient_id"]
+        if isinstance(user_id, str):
+            status["recipient_user_id"] = user_id
         ctx.outbox.schedule(due, status, copies, number)
 
 

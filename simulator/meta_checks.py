@@ -33,12 +33,15 @@ from simulator.meta_shapes import (
 from whatsapp import message_rules as messages
 from whatsapp import template_rules as templates
 from whatsapp.emoji import is_reaction
+from whatsapp.recipients import USER_ID_PATTERN
 
 _TO = re.compile(r"\+?[0-9]{5,20}")
+_USER_ID = re.compile(USER_ID_PATTERN)
 _ENVELOPE = {
     "messaging_product",
     "recipient_type",
     "to",
+    "recipient",
     "type",
     "context",
     "biz_opaque_callback_data",
@@ -85,8 +88,10 @@ def check_message(body: Any) -> str | None:
         return "The request body must be a JSON object"
     if body.get("messaging_product") != "whatsapp":
         return "Param messaging_product must be 'whatsapp'"
-    to = body.get("to")
-    if not isinstance(to, str) or not _TO.fullmatch(to):
+    to, user_id = body.get("to"), body.get("recipient")
+    if user_id is not None and (not isinstance(user_id, str) or not _USER_ID.match(user_id)):
+        return "Param recipient must be a business-scoped user ID or parent business-scoped user ID"
+    if (to is not None or user_id is None) and (not isinstance(to, str) or not _TO.fullmatch(to)):
         return "Param to must be a phone number of digits, optionally starting with +"
     kind = body.get("type", "text")
     check = TYPE_CHECKS.get(kind) if isinstance(kind, str) else None

@@ -8,6 +8,8 @@
   status and sends Meta's signed `message_template_status_update` webhook for it (to
   `SIM_WEBHOOK_URL`); `{"template": {...}}` adds a template object (or replaces the one of
   that name and language). `GET /_sim/templates` lists the catalog.
+- A send of an AUTHENTICATION template to a business-scoped user id alone is refused with
+  131062 (`needs_phone_number`), as Meta refuses one-tap, zero-tap and copy-code templates.
 - `POST /_sim/templates/faults`: `{"responses": [...]}`, answers consumed one per listing
   call, shaped as in `/_sim/scenarios` (`{"status": 500}`, `{"ok": true}` to pass one).
 
@@ -128,6 +130,17 @@ async def set_listing_faults(request: Request) -> HTTPResponse:
         return json({"error": "give {responses: [...]}"}, status=400)
     request.app.ctx.templates.faults.extend(responses)
     return json({"queued": len(request.app.ctx.templates.faults)})
+
+
+def needs_phone_number(app: Sanic, body: dict[str, Any]) -> bool:
+    """Whether a send is of an AUTHENTICATION template, which Meta sends to a phone number only
+    (131062 to a business-scoped user id)."""
+    sent = body.get("template") if body.get("type") == "template" else None
+    if not isinstance(sent, dict) or not isinstance(sent.get("language"), dict):
+        return False
+    state: TemplateState = app.ctx.templates
+    listed = state.find(sent.get("name"), sent["language"].get("code"))
+    return listed is not None and listed.get("category") == "AUTHENTICATION"
 
 
 def _status_update(waba_id: str, template: dict[str, Any], reason: Any) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 
+from whatsapp.recipients import is_user_id
+
 MAX_CALLS = 100_000
 # Callback data seen on accepted sends, to count double sends; oldest forgotten first.
 MAX_CALLBACKS = 1_000_000
@@ -20,6 +22,14 @@ def digits(number: Any) -> str | None:
         return None
     number = number.strip().lstrip("+")
     return number if number.isdigit() else None
+
+
+def recipient_key(value: Any) -> str | None:
+    """Whom a send names, as the simulator files it: a phone number's digits, or a
+    business-scoped user id as given."""
+    if isinstance(value, str) and is_user_id(value):
+        return value
+    return digits(value)
 
 
 class Recorder:

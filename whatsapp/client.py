@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -25,6 +26,15 @@ from whatsapp.errors import (
     error_from_response,
     json_or_none,
 )
+from whatsapp.recipients import parse_user_id
+
+
+@dataclass(frozen=True, slots=True)
+class SendAnswer:
+    """Meta's 200 to a send: the wamid, and the BSUID `contacts[0].user_id` names, if any."""
+
+    wamid: str
+    user_id: str | None = None
 
 
 async def send_message(
@@ -32,8 +42,8 @@ async def send_message(
     url: str,
     token: str,
     payload: dict[str, Any],
-) -> str:
-    """POST one message; return Meta's wamid or raise a MetaError subclass."""
+) -> SendAnswer:
+    """POST one message; return Meta's answer or raise a MetaError subclass."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     body = orjson.dumps(payload)
     try:
@@ -51,7 +61,7 @@ async def send_message(
     answer = json_or_none(content)
     if status == 200:
         try:
-            return answer["messages"][0]["id"]
+            return SendAnswer(answer["messages"][0]["id"], _user_id(answer))
         except (KeyError, IndexError, TypeError):
             raise MetaOutcomeUnknown(
                 "outcome_unknown",
@@ -60,6 +70,18 @@ async def send_message(
                 200,
             ) from None
     raise error_from_response(status, answer)
+
+
+def _user_id(answer: dict[str, Any]) -> str | None:
+    """`contacts[0].user_id`: Meta names the BSUID of a send by `recipient` (a malformed one is
+    ignored: the send itself succeeded)."""
+    contacts = answer.get("contacts")
+    contact = contacts[0] if isinstance(contacts, list) and contacts else None
+    user_id = contact.get("user_id") if isinstance(contact, dict) else None
+    try:
+        return parse_user_id(user_id) if isinstance(user_id, str) else None
+    except ValueError:
+        return None
 
 
 def open_client(timeout_s: float, token: str | None = None) -> httpx.AsyncClient:
@@ -103,4 +125,4 @@ def json_object(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
-__all__ = ["MetaError", "call", "json_object", "open_client", "send_message"]
+__all__ = ["MetaError", "SendAnswer", "call", "json_object", "open_client", "send_message"]

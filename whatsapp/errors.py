@@ -6,7 +6,9 @@
   `MetaPairLimited` (131056): too many messages to one recipient; only that one waits.
 - `MetaPaused`: nothing on this number will succeed for a while (spam limit 131048, token
   expired or invalid 190, account locked): pause sending and alert, keep the messages.
-- `MetaRejected`: permanent; the message fails with Meta's code, title and details.
+- `MetaRejected`: permanent; the message fails with Meta's code, title and details. Some
+  codes are permanent whatever the HTTP status (131062: Meta will not send this message to
+  a business-scoped user id).
 - `MetaOutcomeUnknown`: the request may have reached Meta (timeout after sending, broken
   answer). Never retried, because a retry could send the message twice.
 """
@@ -28,6 +30,10 @@ _PAUSE_CODES = {131048, 190, 368, 131031}
 # "More than 24 hours have passed since the customer last replied": the contact's
 # customer-service window is closed (an answer to the send, or a `failed` status).
 OUTSIDE_WINDOW_CODE = 131047
+# "Business-scoped User ID recipients are not supported for this message": authentication
+# templates (one-tap, zero-tap, copy-code) need the phone number. Sending again cannot help.
+USER_ID_UNSUPPORTED_CODE = 131062
+_PERMANENT_CODES = {USER_ID_UNSUPPORTED_CODE}
 
 
 class MetaError(Exception):
@@ -96,7 +102,9 @@ def error_from_response(status: int, body: Any) -> MetaError:
     data = err.get("error_data")
     details = data.get("details", "") if isinstance(data, dict) else ""
     cls: type[MetaError]
-    if code == _PAIR_LIMIT_CODE:
+    if code in _PERMANENT_CODES:
+        cls = MetaRejected
+    elif code == _PAIR_LIMIT_CODE:
         cls = MetaPairLimited
     elif code in _PAUSE_CODES or status == 401:
         cls = MetaPaused

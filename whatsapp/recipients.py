@@ -104,8 +104,10 @@ class Recipient:
         return fields
 
     def hub_fields(self) -> dict[str, Any]:
-        """Who it went to, in the Hub's events."""
-        return {"recipient": self.key}
+        """Who it went to, in the Hub's events and the API's answers: `recipient`, the phone
+        number (null for a send by BSUID alone: Meta withholds a username user's number), and
+        `recipient_user_id`, the BSUID (null until the caller or Meta names one)."""
+        return {"recipient": self.phone, "recipient_user_id": self.user_id}
 
     def reported_as(self, wa_id: str | None = None, user_id: str | None = None) -> bool:
         """Whether the ids Meta reported (a status's `recipient_id`, `recipient_user_id` or

@@ -1,6 +1,7 @@
 """A template send checked against the catalog before anything is stored: a 422 naming the
 field when Meta would refuse it (132001 no such template or language, 132015 not approved,
-132000 wrong parameter count, 132012 a header parameter missing or of the wrong type).
+132000 wrong parameter count, 132012 a header parameter missing or of the wrong type, 131062
+an AUTHENTICATION template to a business-scoped user id without `to`).
 
 Nothing is checked without WHATSAPP_BUSINESS_ACCOUNT_ID, nor while the catalog was never
 synced (a new deployment, or Meta unreachable since): those sends go through and Meta
@@ -16,6 +17,7 @@ from typing import Any
 
 from server.api_errors import (
     TemplateLanguageNotFound,
+    TemplateNeedsPhoneNumber,
     TemplateNotApproved,
     TemplateNotFound,
     TemplateParametersMismatch,
@@ -33,7 +35,10 @@ REFUSALS = (
     TemplateLanguageNotFound,
     TemplateNotApproved,
     TemplateParametersMismatch,
+    TemplateNeedsPhoneNumber,
 )
+# Meta sends no authentication template (one-tap, zero-tap, copy-code) to a BSUID: 131062.
+_NEEDS_PHONE = "AUTHENTICATION"
 
 
 async def check_template(cache: TemplateCache | None, req: SendRequest) -> None:
@@ -43,13 +48,17 @@ async def check_template(cache: TemplateCache | None, req: SendRequest) -> None:
         return
     catalog = await cache.current()
     if catalog is not None:
-        refusal = refused(catalog, req.template)  # type: ignore[attr-defined]
+        by_user_id = req.to is None
+        refusal = refused(catalog, req.template, by_user_id)  # type: ignore[attr-defined]
         if refusal is not None:
             raise refusal
 
 
-def refused(catalog: Catalog, sent: SentTemplate) -> TemplateRefused | None:
-    """Why Meta would refuse `sent`, as the error to answer; None when it fits."""
+def refused(
+    catalog: Catalog, sent: SentTemplate, by_user_id: bool = False
+) -> TemplateRefused | None:
+    """Why Meta would refuse `sent` (to a business-scoped user id alone, if `by_user_id`), as
+    the error to answer; None when it fits."""
     languages = catalog.by_name.get(sent.name)
     if not languages:
         message = f"is not in the template catalog of WhatsApp Business Account {catalog.waba_id}"
@@ -63,6 +72,12 @@ def refused(catalog: Catalog, sent: SentTemplate) -> TemplateRefused | None:
     if listed.status != APPROVED:
         message = f"is {listed.status} in {code}, not APPROVED: Meta would refuse to send it"
         return TemplateNotApproved([{"field": "template.name", "message": message}])
+    if by_user_id and listed.category == _NEEDS_PHONE:
+        message = (
+            f"must be given with to (a phone number): {sent.name} is an {_NEEDS_PHONE} "
+            "template, which Meta does not send to a business-scoped user id (131062)"
+        )
+        return TemplateNeedsPhoneNumber([{"field": "recipient", "message": message}])
     fields = _parameter_problems(listed, sent)
     return TemplateParametersMismatch(fields) if fields else None
 

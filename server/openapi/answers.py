@@ -61,12 +61,17 @@ class MetaErrorBody(_Closed):
     error: MetaErrorDetail
 
 
+_PHONE = "the phone number, digits only, no `+`; null when sent by business-scoped user id alone"
+_USER_ID = "the business-scoped user id (BSUID) the send named or Meta revealed; null if none"
+
+
 class Accepted(_Closed):
     """The message is stored and queued (or, on an idempotent replay, it already was)."""
 
     id: UUID
     status: Status
-    recipient: str = Field(description="digits only, no `+`")
+    recipient: str | None = Field(description=_PHONE)
+    recipient_user_id: str | None = Field(description=_USER_ID)
     type: str
     phone_number_id: str = Field(description="the business number it goes from")
     idempotency_key: str | None
@@ -86,7 +91,8 @@ class MessageStatus(_Closed):
 
     id: UUID
     status: Status
-    recipient: str
+    recipient: str | None = Field(description=_PHONE)
+    recipient_user_id: str | None = Field(description=_USER_ID)
     type: str
     phone_number_id: str = Field(description="the business number it goes from")
     wamid: str | None

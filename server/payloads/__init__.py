@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pydantic
 from pydantic import TypeAdapter
 
 from server.api_errors import ValidationError
-from server.payloads.base import SendRequest, keyed_members, tagged_union
+from server.payloads.base import NO_RECIPIENT, SendRequest, keyed_members, tagged_union
 from server.payloads.contacts import Contacts
 from server.payloads.field_errors import to_fields, unstorable_fields
 from server.payloads.interactive import Interactive
@@ -58,8 +59,9 @@ def parse_send_request(raw: bytes) -> SendRequest:
         fields = to_fields(exc, _AnySendRequest)
         if fields and fields[0]["field"] == "type":  # no model chosen: check the rest anyway
             fields += _envelope_fields(raw)
-        raise ValidationError(fields) from None
-    fields = unstorable_fields(request.model_dump(mode="python", exclude_none=True))
+        raise ValidationError(fields + _recipient_fields(raw)) from None
+    fields = list(NO_RECIPIENT) if request.to is None and request.recipient is None else []
+    fields += unstorable_fields(request.model_dump(mode="python", exclude_none=True))
     if fields:
         raise ValidationError(fields)
     return request
@@ -76,3 +78,15 @@ def _envelope_fields(raw: bytes) -> list[dict[str, str]]:
     except pydantic.ValidationError as exc:
         return [f for f in to_fields(exc, _Envelope) if f["field"] != "type"]
     return []
+
+
+def _recipient_fields(raw: bytes) -> list[dict[str, str]]:
+    """Neither `to` nor `recipient` in a body that is wrong elsewhere too: both are named
+    (either one will do)."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return []
+    if not isinstance(body, dict) or body.get("to") is not None:
+        return []
+    return list(NO_RECIPIENT) if body.get("recipient") is None else []

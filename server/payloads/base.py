@@ -1,5 +1,9 @@
 """What every send request has, whatever its type: recipient, reply context, the Hub's metadata,
-a validity period."""
+a validity period.
+
+The recipient is `to` (a phone number), `recipient` (a business-scoped user id, BSUID, or a
+parent BSUID) or both, as in Meta's /messages body: Meta sends to `to` when both are given.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 from pydantic_core import PydanticCustomError
 
 from server.payloads.field_errors import error_at, patterned
-from whatsapp.recipients import PHONE_PATTERN, PHONE_RULE, Recipient, parse_phone
+from whatsapp.recipients import (
+    PHONE_PATTERN,
+    PHONE_RULE,
+    USER_ID_PATTERN,
+    USER_ID_RULE,
+    Recipient,
+    parse_phone,
+)
 
 METADATA_MAX_BYTES = 4096
 _M = TypeVar("_M", bound=BaseModel)
@@ -53,6 +64,11 @@ def bounded_text(max_chars: int) -> Any:
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 PhoneNumber = Annotated[str, patterned(PHONE_PATTERN, PHONE_RULE), AfterValidator(parse_phone)]
+UserId = Annotated[str, patterned(USER_ID_PATTERN, USER_ID_RULE)]
+NO_RECIPIENT = [
+    {"field": "to", "message": "is required unless recipient is given (a phone number)"},
+    {"field": "recipient", "message": "is required unless to is given (a business-scoped user id)"},
+]
 Metadata = Annotated[dict[str, Any], AfterValidator(_small_metadata)]
 VALIDITY_MAX_S = 30 * 86400  # a month: longer is a message that no longer matters
 ValidityPeriod = Annotated[int, Field(ge=1, le=VALIDITY_MAX_S)]
@@ -68,7 +84,14 @@ class Context(StrictModel):
 class SendRequest(StrictModel):
     """A validated `POST /api/v1/messages/send/` body; one subclass per message type."""
 
-    to: PhoneNumber
+    to: PhoneNumber | None = Field(
+        None, description="the user's phone number (E.164, `+` optional); Meta sends to it first"
+    )
+    recipient: UserId | None = Field(
+        None,
+        description="the user's business-scoped user id (BSUID) or parent BSUID, instead of or"
+        " beside `to`; one of the two is required",
+    )
     type: str
     recipient_type: Literal["individual"] | None = None
     messaging_product: Literal["whatsapp"] | None = None
@@ -79,12 +102,17 @@ class SendRequest(StrictModel):
     # The business number it goes from (one of WHATSAPP_PHONE_NUMBER_ID); None: the default.
     phone_number_id: BusinessNumber | None = None
 
+    @property
+    def addressee(self) -> Recipient:
+        """Who it goes to (`parse_send_request` made sure there is `to` or `recipient`)."""
+        return Recipient(self.to, self.recipient)
+
     def meta_payload(self, message_id: str) -> dict[str, Any]:
         """The body for Meta's `/messages`; `metadata` stays with us, for the Hub's events."""
         content = self.model_dump(mode="json", include={self.type}, exclude_none=True)
         payload: dict[str, Any] = {
             "messaging_product": "whatsapp",
-            **Recipient(self.to).meta_fields(),
+            **self.addressee.meta_fields(),
             "type": self.type,
             self.type: content[self.type],
         }

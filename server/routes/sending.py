@@ -39,6 +39,7 @@ from server.outbound import new_message
 from server.payloads import parse_send_request, send_request_schema
 from server.routes.metrics import MESSAGES_ACCEPTED
 from server.web_context import web
+from whatsapp.recipients import Recipient
 
 bp = Blueprint("messages", url_prefix="/api/v1/messages")
 
@@ -101,7 +102,7 @@ async def send(request: Request) -> HTTPResponse:
     number = ctx.number(req.phone_number_id)
     await check_template(ctx.templates, req)  # against the catalog, if any
     if ctx.settings.service_window_check and req.type != "template":
-        await _require_open_window(ctx.pool, number.id, req.to)
+        await _require_open_window(ctx.pool, number.id, req.addressee.key)
     message = new_message(
         req,
         phone_number_id=number.id,
@@ -153,7 +154,7 @@ async def status(request: Request, message_id: str) -> HTTPResponse:
     body: dict[str, Any] = {
         "id": str(row["id"]),
         "status": row["status"],
-        "recipient": row["recipient"],
+        **Recipient.stored(row["recipient"], row["recipient_user_id"]).hub_fields(),
         "type": row["type"],
         "phone_number_id": row["phone_number_id"],
         "wamid": row["wamid"],
@@ -184,7 +185,7 @@ def _accepted(
     answer = Accepted(
         id=message_id,
         status=row["status"],
-        recipient=message.recipient,
+        **Recipient.stored(message.recipient, message.recipient_user_id).hub_fields(),
         type=message.type,
         phone_number_id=message.phone_number_id,
         idempotency_key=message.idempotency_key,
@@ -198,10 +199,10 @@ def _accepted(
     return json(answer.model_dump(), status=202, headers=headers)
 
 
-async def _require_open_window(pool: asyncpg.Pool, number: str, wa_id: str) -> None:
-    """Free-form messages reach a contact only within 24 h of its last message to the number
-    (Meta: 131047)."""
-    window = await service_windows.get(pool, number, wa_id)
+async def _require_open_window(pool: asyncpg.Pool, number: str, identifier: str) -> None:
+    """Free-form messages reach a contact (by phone number or BSUID) only within 24 h of its
+    last message to the number (Meta: 131047)."""
+    window = await service_windows.get(pool, number, identifier)
     if not window.is_open(datetime.now(UTC)):
         since = (
             f"its last message to {number} was at {window.last_inbound_at.isoformat()}"

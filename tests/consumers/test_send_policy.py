@@ -29,6 +29,7 @@ from consumers.send_policy import (
 )
 from core.settings import Settings
 from tests.support.settings import VALID
+from whatsapp.client import SendAnswer
 from whatsapp.errors import (
     MetaError,
     MetaOutcomeUnknown,
@@ -64,7 +65,8 @@ TIMED_OUT = MetaOutcomeUnknown(
 )
 NO_WAMID = MetaOutcomeUnknown("outcome_unknown", "Meta answered 200 without a message id", "{}")
 UNKNOWN = b'{"error": {"code": 987654, "message": "(#987654) New to us"}}'
-WAMID = "wamid.HBgLMTIzNDU2Nzg5MA=="
+WAMID = SendAnswer("wamid.HBgLMTIzNDU2Nzg5MA==")
+BY_USER_ID = SendAnswer("wamid.HBgLMTIzNDU2Nzg5MQ==", "US.13491208655302741918")
 
 
 def wait(attempts: int) -> float:
@@ -74,7 +76,7 @@ def wait(attempts: int) -> float:
 
 class Case(NamedTuple):
     label: str
-    answer: str | MetaError
+    answer: SendAnswer | MetaError
     attempts: int  # Meta calls the message has had, this one included
     verdict: type
     seconds: float | None = None
@@ -85,6 +87,7 @@ PAUSE, HOLD, BACK_OFF = S.send_pause_s, S.pair_rate_limit_s, 2 * S.retry_initial
 CASES = [
     Case("wamid: sent", WAMID, 1, Sent),
     Case("wamid, last call: sent", WAMID, LAST, Sent),
+    Case("wamid naming a BSUID: sent, BSUID kept", BY_USER_ID, 1, Sent),
     # the request may have left: never retried, whatever the count
     Case("timeout after sending: await status", TIMED_OUT, 1, AwaitStatus),
     Case("timeout after sending, last call: await status", TIMED_OUT, LAST, AwaitStatus),
@@ -145,6 +148,9 @@ CASES = [
     Case("131026 undeliverable: fail", meta(131026), 1, Fail),
     Case("131026, call 7: fail", meta(131026), LAST - 1, Fail),
     Case("131047 window closed: fail", meta(131047), 1, Fail),
+    Case("131062 authentication template to a BSUID: fail", meta(131062), 1, Fail),
+    Case("131062 on a 500: fail, never retried", meta(131062, 500), 1, Fail),
+    Case("131062 on a 429: fail, never backed off", meta(131062, 429), 1, Fail),
     Case("132001 no such template (404): fail", meta(132001), 1, Fail),
     Case("131042 payment issue: fail", meta(131042), 1, Fail),
     Case("133010 number not registered: fail", meta(133010), 1, Fail),
@@ -164,7 +170,7 @@ def test_each_answer_and_attempt_count_has_one_verdict(case: Case) -> None:
     verdict = decide(case.answer, case.attempts, S, jitter=_no_jitter)
     assert type(verdict) is case.verdict
     if isinstance(verdict, Sent):
-        assert verdict.wamid == case.answer
+        assert (verdict.wamid, verdict.user_id) == (case.answer.wamid, case.answer.user_id)
         return
     assert verdict.error is case.answer  # Meta's code, title and details, as recorded
     assert getattr(verdict, "seconds", None) == case.seconds

@@ -63,6 +63,7 @@ CASES: list[tuple[str, Reply, int, str, int, bool, object]] = [
     ("spam limit: paused, refunded", meta_error(131048), 2, "queued", 2, True, 131048),
     ("token expired: paused, refunded", meta_error(190, 401), 0, "queued", 0, True, 190),
     ("permanent rejection fails", meta_error(131026), 0, "failed", 1, False, 131026),
+    ("131062 fails, never retried", meta_error(131062, 500), 0, "failed", 1, False, 131062),
 ]
 
 
@@ -86,6 +87,23 @@ async def test_each_meta_answer_ends_where_the_policy_says(
     error = r["error"] if status == "failed" else r["last_error"]
     assert (error or {}).get("code") == code
     assert len(edge.calls) == 1
+
+
+async def test_the_bsuid_metas_answer_names_is_stored_and_told_the_hub(ctx, edge):
+    message_id = await queue(ctx.pool, A)
+    contact = {"input": A, "wa_id": A, "user_id": "US.13491208655302741918"}
+    edge.answer(A, (200, {"contacts": [contact], "messages": [{"id": "wamid.OK"}]}, {}))
+    await send(ctx, message_id)
+    r = await row(ctx.pool, message_id)
+    assert (r["status"], r["recipient"], r["recipient_user_id"]) == (
+        "sent",
+        A,
+        "US.13491208655302741918",
+    )
+    assert await ctx.redis.xlen(HUB_STREAM) == 1  # the `sent` event, published
+    [event] = await ctx.pool.fetch("SELECT payload FROM hub_events")
+    data = event["payload"]["data"]
+    assert (data["recipient"], data["recipient_user_id"]) == (A, "US.13491208655302741918")
 
 
 async def test_parked_message_comes_back_when_due_and_is_sent_once(ctx, edge):

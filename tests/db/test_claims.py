@@ -4,6 +4,7 @@ a mark and a take-back that PostgreSQL's row locks decide."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -173,3 +174,14 @@ async def test_unanswered_are_the_marked_claims_older_than_the_bound(pool: async
         "UPDATE messages SET sending_at = now() - interval '1 hour' WHERE id = $1", never_marked
     )
     assert await claims.unanswered(pool, 600) == [marked_long_ago]
+
+
+async def test_a_claim_carries_what_the_sender_needs_of_a_send_by_bsuid(
+    pool: asyncpg.Pool,
+) -> None:
+    payload = {"recipient_type": "individual", "recipient": "US.1349", "type": "text"}
+    m = NewMessage(uuid.uuid4(), None, "0" * 64, "US.1349", "text", payload, None, NUMBER)
+    await messages.insert(pool, dataclasses.replace(m, recipient_user_id="US.1349"))
+    [row] = await claims.claim(pool, [m.id], W1, NUMBER)
+    assert (row["recipient"], row["recipient_user_id"]) == ("US.1349", "US.1349")
+    assert row["payload"] == payload  # written to Meta as stored: `recipient`, no `to`

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -207,6 +208,7 @@ def test_event_id_depends_only_on_message_and_status(
     context = {
         "wamid": None,
         "recipient": "4915112345678",
+        "recipient_user_id": None,
         "metadata": None,
         "phone_number_id": NUMBER,
     }
@@ -273,3 +275,27 @@ async def test_pricing_from_a_repeated_status_is_kept_on_the_timeline(pool: asyn
     other = {"pricing": {"billable": False}}
     await record(pool, [change(message_id, "sent", 2, details=other)])  # the first one stays
     assert (await statuses.timeline(pool, message_id))[0]["details"] == pricing
+
+
+@pytest.mark.parametrize(
+    ("named", "revealed", "kept"),
+    [
+        (None, [None, None], None),  # a phone send Meta never names a BSUID for
+        (None, ["US.1349", None], "US.1349"),  # Meta's send answer names it
+        (None, [None, "US.1349"], "US.1349"),  # a later status names it
+        ("US.1349", ["US.ENT.99", None], "US.1349"),  # the caller's stays
+        (None, ["US.1349", "US.1350"], "US.1349"),  # the first revealed stays
+    ],
+    ids=["none", "answer", "later-status", "caller-named", "first-wins"],
+)
+async def test_the_recipients_bsuid_is_stored_once_revealed(
+    pool: asyncpg.Pool, named: str | None, revealed: list[str | None], kept: str | None
+) -> None:
+    m = dataclasses.replace(new_message(), recipient_user_id=named)
+    await messages.insert(pool, m)
+    for status, user_id in zip(("sent", "delivered"), revealed, strict=True):
+        await record(pool, [change(m.id, status, user_id=user_id)])
+    row = await messages.get(pool, m.id)
+    assert (row["recipient"], row["recipient_user_id"]) == ("4915112345678", kept)
+    [context] = (await messages.parties(pool, [m.id])).values()
+    assert context["recipient_user_id"] == kept

@@ -29,6 +29,7 @@ AT = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 MESSAGE = {
     "wamid": "wamid.HBgL",
     "recipient": "4915112345678",
+    "recipient_user_id": None,
     "phone_number_id": "106540352242922",
     "metadata": {"order_id": 42},
 }
@@ -38,6 +39,13 @@ TEXT = {"from": "4915112345678", "id": "wamid.IN", "timestamp": "1765108800", "t
 
 BUILT = [
     ("sent", status_event(StatusChange(uuid.uuid4(), "sent", AT, "sender", "wamid.X"), MESSAGE)),
+    (
+        "sent by BSUID alone",
+        status_event(
+            StatusChange(uuid.uuid4(), "sent", AT, "sender", "wamid.X", user_id="US.1349"),
+            {**MESSAGE, "recipient": "US.1349"},
+        ),
+    ),
     (
         "failed, Meta's errors and pricing",
         status_event(
@@ -153,3 +161,37 @@ def test_docs_name_every_field_of_every_event(event_type: str) -> None:
         if f'"{name}"' not in section and f"`{name}`" not in section
     ]
     assert not missing, f"docs/events.md does not describe {event_type}'s {missing}"
+
+
+@pytest.mark.parametrize(
+    ("label", "row", "revealed", "named"),
+    [
+        ("phone send", ("4915112345678", None), None, ("4915112345678", None)),
+        (
+            "phone send, BSUID stored",
+            ("4915112345678", "US.1349"),
+            None,
+            ("4915112345678", "US.1349"),
+        ),
+        (
+            "phone send, Meta names the BSUID",
+            ("4915112345678", None),
+            "US.1349",
+            ("4915112345678", "US.1349"),
+        ),
+        ("BSUID alone", ("US.1349", None), None, (None, "US.1349")),
+        (
+            "phone and parent BSUID",
+            ("4915112345678", "US.ENT.99"),
+            None,
+            ("4915112345678", "US.ENT.99"),
+        ),
+    ],
+)
+def test_status_events_name_the_recipients_ids(
+    label: str, row: tuple[str, str | None], revealed: str | None, named: tuple[str | None, ...]
+) -> None:
+    message = {**MESSAGE, "recipient": row[0], "recipient_user_id": row[1]}
+    change = StatusChange(uuid.uuid4(), "sent", AT, "sender", "wamid.X", user_id=revealed)
+    data = status_event(change, message).payload["data"]
+    assert (data["recipient"], data["recipient_user_id"]) == named

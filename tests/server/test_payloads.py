@@ -145,9 +145,9 @@ INVALID = [
     ("not UTF-8", b"\xff\xfe", ["body"]),
     ("unknown top-level key", text(priority="high"), ["priority"]),
     # to
-    ("missing to", text(to=_DROP), ["to"]),
+    ("missing to", text(to=_DROP), ["to", "recipient"]),
     ("numeric to", text(to=4915112345678), ["to"]),
-    ("null to", text(to=None), ["to"]),
+    ("null to", text(to=None), ["to", "recipient"]),
     ("letters in to", text(to="+49151abc45678"), ["to"]),
     ("spaces in to", text(to="+49 151 12345678"), ["to"]),
     ("7 digits", text(to="1234567"), ["to"]),

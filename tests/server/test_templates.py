@@ -52,9 +52,9 @@ async def app(
         yield served
 
 
-async def send(app: Served, template: dict[str, Any]) -> Any:
+async def send(app: Served, template: dict[str, Any], **recipient: str) -> Any:
     client, _ = app
-    body = {"to": TO, "type": "template", "template": template}
+    body = {**(recipient or {"to": TO}), "type": "template", "template": template}
     return await client.post("/api/v1/messages/send/", content=orjson.dumps(body))
 
 
@@ -151,6 +151,42 @@ async def test_a_template_send_is_checked_against_the_catalog(
     assert error["code"] == code and "template" in error["code"]
     assert [f["field"] for f in error["fields"]] == [field]
     assert await redis.xlen(OUTBOUND) == 0  # nothing stored or queued: Meta never asked
+
+
+AUTHENTICATION = template("verification_code", "en_US", body("123456"))
+UTILITY = template("order_delivery_update", "en_US", body("Pablo", "Monday"))
+BSUID, PARENT = "US.13491208655302741918", "US.ENT.11815799212886844830"
+# label, template, whom it goes to, error code (None: accepted)
+TO_USER_IDS = [
+    ("authentication to a BSUID", AUTHENTICATION, {"recipient": BSUID}, "needs_phone_number"),
+    (
+        "authentication to a parent BSUID",
+        AUTHENTICATION,
+        {"recipient": PARENT},
+        "needs_phone_number",
+    ),
+    ("authentication to phone and BSUID", AUTHENTICATION, {"to": TO, "recipient": BSUID}, None),
+    ("utility to a BSUID", UTILITY, {"recipient": BSUID}, None),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "sent", "recipient", "code"), TO_USER_IDS, ids=[c[0] for c in TO_USER_IDS]
+)
+async def test_meta_sends_no_authentication_template_to_a_user_id_alone(
+    app: Served, redis: Redis, label: str, sent: dict, recipient: dict, code: str | None
+):
+    """Meta's 131062: one-tap, zero-tap and copy-code templates need the phone number."""
+    r = await send(app, sent, **recipient)
+    if code is None:
+        assert r.status_code == 202, r.text
+        return
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] == "template_" + code
+    assert [f["field"] for f in error["fields"]] == ["recipient"]
+    assert "131062" in error["fields"][0]["message"]
+    assert await redis.xlen(OUTBOUND) == 0
 
 
 async def test_a_named_parameter_is_named_by_its_position(app: Served):

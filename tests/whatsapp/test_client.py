@@ -13,7 +13,7 @@ import pytest
 from consumers.context import http_session
 from core.settings import Settings
 from tests.support.settings import VALID
-from whatsapp.client import send_message
+from whatsapp.client import SendAnswer, send_message
 from whatsapp.errors import (
     MetaOutcomeUnknown,
     MetaPairLimited,
@@ -24,6 +24,9 @@ from whatsapp.errors import (
 )
 
 Reply = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+BSUID = "US.13491208655302741918"
 
 
 def _answer(status: int, body: dict) -> Reply:
@@ -83,12 +86,25 @@ async def client() -> AsyncIterator[aiohttp.ClientSession]:
 
 CASES = [
     ("accepted", _answer(200, {"messages": [{"id": "wamid.X"}]}), None),
+    (
+        "accepted, naming a BSUID",
+        _answer(
+            200, {"contacts": [{"input": BSUID, "user_id": BSUID}], "messages": [{"id": "wamid.X"}]}
+        ),
+        BSUID,
+    ),
+    (
+        "accepted, naming a malformed BSUID",
+        _answer(200, {"contacts": [{"user_id": "not one"}], "messages": [{"id": "wamid.X"}]}),
+        None,
+    ),
     ("500", _answer(500, _meta_error(2)), MetaUnavailable),
     ("131000 something went wrong", _answer(400, _meta_error(131000)), MetaUnavailable),
     ("429 throughput", _answer(429, _meta_error(130429)), MetaThrottled),
     ("131056 pair rate limit", _answer(400, _meta_error(131056)), MetaPairLimited),
     ("131048 spam rate limit", _answer(400, _meta_error(131048)), MetaPaused),
     ("131026 undeliverable", _answer(400, _meta_error(131026, "not on WhatsApp")), MetaRejected),
+    ("131062 to a BSUID", _answer(400, _meta_error(131062)), MetaRejected),
     ("190 token expired", _answer(401, _meta_error(190)), MetaPaused),
     ("200 without an id", _answer(200, {"messages": []}), MetaOutcomeUnknown),
     ("hung up after the request", _hang_up, MetaOutcomeUnknown),
@@ -103,8 +119,8 @@ async def test_answers_map_to_retry_decisions(client, label, reply, expected):
     port = server.sockets[0].getsockname()[1]
     try:
         call = send_message(client, f"http://127.0.0.1:{port}/v26.0/1/messages", "t", {})
-        if expected is None:
-            assert await call == "wamid.X"
+        if expected is None or isinstance(expected, str):
+            assert await call == SendAnswer("wamid.X", expected)
             return
         with pytest.raises(expected) as caught:
             await call

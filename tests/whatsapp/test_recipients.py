@@ -42,7 +42,7 @@ def test_anything_else_is_refused_with_the_rule(text: str) -> None:
 def test_written_to_meta_and_to_the_hub() -> None:
     r = Recipient.parse("+4915112345678")
     assert r.meta_fields() == {"recipient_type": "individual", "to": "4915112345678"}
-    assert r.hub_fields() == {"recipient": "4915112345678"}
+    assert r.hub_fields() == {"recipient": "4915112345678", "recipient_user_id": None}
 
 
 @pytest.mark.parametrize(
@@ -95,6 +95,9 @@ def test_recipient_by_user_id_or_both() -> None:
     assert both.meta_fields()["recipient"] == "US.1349"
     assert Recipient.stored("US.1349") == by_id
     assert Recipient.stored("4915112345678", "US.1349") == both
+    # The Hub and the API name both ids; the number is null when Meta withholds it.
+    assert by_id.hub_fields() == {"recipient": None, "recipient_user_id": "US.1349"}
+    assert both.hub_fields() == {"recipient": "4915112345678", "recipient_user_id": "US.1349"}
     with pytest.raises(ValueError):
         Recipient()
 
