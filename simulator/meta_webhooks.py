@@ -1,10 +1,11 @@
 """Meta's side of webhooks: status objects, the signed envelope, and batched delivery.
 
-Every user has a business-scoped user id (BSUID, `user_id_of`: derived from their number,
-so it is stable across runs) in every webhook: a status of a send to a number carries it as
-`recipient_user_id` beside `recipient_id`; a send to a BSUID has no `recipient_id`, as Meta
-does for a user whose number is withheld. Delivered and read POSTs carry `contacts[]` with
-the username of the users who have one (`Outbox.usernames`, set by `/_sim/inbound`).
+Every user has a business-scoped user id (BSUID, `user_id_of`: derived from their number, so
+it is stable across runs) in every webhook: a status of a send to a number carries it as
+`recipient_user_id` beside `recipient_id`; a send to a BSUID has no `recipient_id`
+(`simulator.meta` takes it off), as Meta does for a user whose number is withheld. Delivered
+and read POSTs carry `contacts[]` with the username of the users who have one
+(`Outbox.usernames`, set by `/_sim/inbound`).
 
 Statuses wait in a heap until due; a flusher collects what is due every `batch_ms` and POSTs
 it, up to 1,000 statuses per POST, as Meta batches them. A POST the service does not answer
@@ -79,9 +80,15 @@ def status_object(
 ) -> dict[str, Any]:
     """One entry of `value.statuses`; `spec` is `{"status": ...}` plus error fields for failed."""
     name = spec["status"]
-    status: dict[str, Any] = {"id": wamid, "status": name, "timestamp": str(int(at))}
+    # `simulator.meta` takes `recipient_id` off the statuses of a send by BSUID alone.
+    status: dict[str, Any] = {
+        "id": wamid,
+        "status": name,
+        "timestamp": str(int(at)),
+        "recipient_id": to,
+    }
     if not is_user_id(to):
-        status.update(recipient_id=to, recipient_user_id=user_id_of(to))
+        status["recipient_user_id"] = user_id_of(to)
     elif to[2:7] == ".ENT.":
         status["recipient_parent_user_id"] = to
     else:
