@@ -126,6 +126,9 @@ def _redis_cli(redis_url: str) -> str:
     return f"{shlex.quote(cli)} -u {shlex.quote(redis_url)}"
 
 
+_USER_ID = "US.13491208655302741918"  # a business-scoped user id, as the banner's example
+
+
 def _banner(env: dict[str, str]) -> str:
     url = f"http://127.0.0.1:{env['PORT']}"
     key = env["MESSAGING_SERVICE_API_KEY"].split(",")[0]
@@ -162,6 +165,19 @@ def _banner(env: dict[str, str]) -> str:
                 f"http://127.0.0.1:{sim}/_sim/inbound",
                 None,
                 {"from": to, "text": "Hi!", "phone_number_id": numbers[-1]},
+            ),
+            "",
+            "  a username user, their number withheld, writes (Meta names them by BSUID):",
+            *_curl(
+                f"http://127.0.0.1:{sim}/_sim/inbound",
+                None,
+                {"user_id": _USER_ID, "username": "@sheena", "text": "Hi, this is Sheena"},
+            ),
+            "  and you answer them by `recipient`, their BSUID:",
+            *_curl(
+                f"{url}/api/v1/messages/send/",
+                key,
+                {"recipient": _USER_ID, "type": "text", "text": {"body": "Hi Sheena!"}},
             ),
         ]
     lines += [

@@ -196,8 +196,8 @@ def _banner_curls(output: list[str]) -> list[str]:
 async def test_the_banners_curls_show_each_feature(dev: DevRun):
     """Send from each number, the contact writes, its window opens on that number only."""
     curls = _banner_curls(dev.output)
-    sends = [c for c in curls if "/api/v1/messages/send/" in c]
-    [inbound] = [c for c in curls if "/_sim/inbound" in c]
+    sends = [c for c in curls if "/api/v1/messages/send/" in c and '"to"' in c]
+    [inbound] = [c for c in curls if "/_sim/inbound" in c and '"from"' in c]
     [window] = [c for c in curls if "/api/v1/contacts/" in c]
     assert len(sends) == 2 and '"phone_number_id": "106540352242923"' in sends[1]
 
@@ -221,6 +221,20 @@ async def test_the_banners_curls_show_each_feature(dev: DevRun):
         assert asyncio.get_running_loop().time() < deadline, "the window never opened"
         await asyncio.sleep(0.2)
     assert body["phone_number_id"] == "106540352242923"
+
+
+async def test_the_banners_username_user_writes_and_is_answered_by_bsuid(dev: DevRun):
+    curls = _banner_curls(dev.output)
+    [writes] = [c for c in curls if "/_sim/inbound" in c and '"user_id"' in c]
+    [answer] = [c for c in curls if "/api/v1/messages/send/" in c and '"recipient"' in c]
+    for command, status in ((writes, 200), (answer, 202)):
+        done = await asyncio.to_thread(
+            subprocess.run,
+            ["bash", "-c", command + " -o /dev/null -w '%{http_code}'"],
+            capture_output=True,
+            text=True,
+        )
+        assert done.stdout == str(status), (command, done.stdout, done.stderr)
 
 
 async def test_the_template_catalog_curl_lists_the_simulators_templates(dev: DevRun):
