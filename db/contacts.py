@@ -22,13 +22,19 @@ _FIELDS = ("phone", "user_id", "parent_user_id", "username")
 # the same person at once must not both insert them.
 _LOCK = 0x636F6E74  # "cont"
 
+# Three equality joins, not one join on an OR: each uses its index (an OR compares every
+# identifier with every contact of the number).
 _MATCHING = """
-SELECT DISTINCT c.id, c.phone_number_id, c.phone, c.user_id, c.parent_user_id, c.username
-FROM unnest($1::text[], $2::text[]) AS k(phone_number_id, identifier)
-JOIN contacts c ON c.phone_number_id = k.phone_number_id
-    AND (c.phone = k.identifier OR c.user_id = k.identifier
-         OR c.parent_user_id = k.identifier)
-ORDER BY c.id
+WITH k AS (SELECT * FROM unnest($1::text[], $2::text[]) AS k(phone_number_id, identifier))
+SELECT c.id, c.phone_number_id, c.phone, c.user_id, c.parent_user_id, c.username
+FROM contacts c JOIN k USING (phone_number_id) WHERE c.phone = k.identifier
+UNION
+SELECT c.id, c.phone_number_id, c.phone, c.user_id, c.parent_user_id, c.username
+FROM contacts c JOIN k USING (phone_number_id) WHERE c.user_id = k.identifier
+UNION
+SELECT c.id, c.phone_number_id, c.phone, c.user_id, c.parent_user_id, c.username
+FROM contacts c JOIN k USING (phone_number_id) WHERE c.parent_user_id = k.identifier
+ORDER BY id
 """
 _ONE = """
 SELECT id, phone_number_id, phone, user_id, parent_user_id, username FROM contacts
@@ -111,7 +117,10 @@ class _Book:
     """People as read, changed in memory by sightings, then written back."""
 
     def __init__(self, known: list[Contact]) -> None:
-        self.people = {c.id: c for c in known}
+        self.people: dict[int, Contact] = {}
+        self._by_id: dict[tuple[str, str], int] = {}  # (number, identifier) -> person
+        for c in known:
+            self._put(c)
         self.changed: set[int] = set()
         self.deleted: set[int] = set()
         self._new_ids = itertools.count(-1, -1)  # not yet stored
@@ -124,14 +133,9 @@ class _Book:
 
     def _apply(self, s: Sighting) -> None:
         ids = s.identifiers()
-        matched = sorted(
-            (
-                c
-                for c in self.people.values()
-                if c.phone_number_id == s.phone_number_id and c.identifiers() & ids
-            ),
-            key=lambda c: (c.id < 0, abs(c.id)),  # stored rows first, the oldest kept
-        )
+        found = {self._by_id.get((s.phone_number_id, i)) for i in ids} - {None}
+        # Stored records first, the oldest kept.
+        matched = [self.people[i] for i in sorted(found, key=lambda i: (i < 0, abs(i)))]  # type: ignore[arg-type]
         if matched:
             person, *others = matched
         elif len(ids) + (s.username is not None) > 1:
@@ -140,7 +144,7 @@ class _Book:
             return  # one identifier alone links nothing: the window is kept under it
         values = {f: getattr(person, f) for f in _FIELDS}
         for other in others:  # one person known under two records: keep the first
-            del self.people[other.id]
+            self._drop(other)
             self.changed.discard(other.id)
             if other.id > 0:
                 self.deleted.add(other.id)
@@ -152,8 +156,21 @@ class _Book:
                 values[f] = new
         updated = replace(person, **values)
         if updated != person or others or person.id < 0:
-            self.people[person.id] = updated
+            if person.id in self.people:
+                self._drop(person)
+            self._put(updated)
             self.changed.add(person.id)
+
+    def _put(self, c: Contact) -> None:
+        self.people[c.id] = c
+        for i in c.identifiers():
+            self._by_id[(c.phone_number_id, i)] = c.id
+
+    def _drop(self, c: Contact) -> None:
+        del self.people[c.id]
+        for i in c.identifiers():
+            if self._by_id.get((c.phone_number_id, i)) == c.id:
+                del self._by_id[(c.phone_number_id, i)]
 
     async def write(self, conn: asyncpg.Connection) -> None:
         if self.deleted:
