@@ -35,17 +35,26 @@ Leniency, so one odd object never costs the rest of the POST, and nothing raises
 - Text PostgreSQL and JSON cannot hold is cleaned, not refused: a NUL character, a lone
   UTF-16 surrogate (`"\\ud83d"`) or bytes that are not UTF-8, anywhere in the POST, become
   U+FFFD, so the item that holds them and its neighbours all go through.
+
+The items' types live in `whatsapp.webhook_items`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from whatsapp import holdable, id_changes
 from whatsapp.holdable import MAX_DEPTH
 from whatsapp.id_changes import USER_ID_UPDATE_FIELD, IdChange
+from whatsapp.webhook_items import (
+    Contacts,
+    InboundMessage,
+    Notification,
+    OtherChange,
+    StatusUpdate,
+    username,
+)
 
 __all__ = [
     "ERRORS_FIELD",
@@ -80,75 +89,6 @@ INVALID_KINDS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class StatusUpdate:
-    """One entry of `value.statuses`: what became of a message we sent."""
-
-    wamid: str
-    status: str
-    timestamp: datetime
-    recipient_id: str | None
-    callback_data: str | None
-    errors: list[dict]
-    conversation: dict | None
-    pricing: dict | None
-    phone_number_id: str | None
-    raw: dict
-    recipient_user_id: str | None = None
-    recipient_parent_user_id: str | None = None
-    username: str | None = None  # on delivered and read statuses, from `contacts[]`
-
-    def contact(self) -> dict[str, str | None] | None:
-        """The user's ids and username this status reveals; None when it names none."""
-        ids = {
-            "wa_id": self.recipient_id,
-            "user_id": self.recipient_user_id,
-            "parent_user_id": self.recipient_parent_user_id,
-            "username": self.username,
-        }
-        return ids if any(ids.values()) else None
-
-
-@dataclass(frozen=True, slots=True)
-class InboundMessage:
-    """One entry of `value.messages`: a WhatsApp user wrote to us. `sender` is their phone
-    number, None when Meta withholds it (then `user_id` names them)."""
-
-    wamid: str
-    sender: str | None
-    profile_name: str | None
-    type: str
-    timestamp: datetime
-    content: Any  # Meta's object under the type's key (a list for `contacts`), or None
-    context: dict | None
-    phone_number_id: str | None
-    raw: dict
-    user_id: str | None = None
-    parent_user_id: str | None = None
-    username: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OtherChange:
-    """A change that is not a status or a message, or an item we could not read: kept whole
-    so it can be stored and forwarded rather than lost."""
-
-    field: str
-    value: dict
-    entry_id: str | None = None  # the WhatsApp Business Account id of the entry
-    time: int | None = None  # the entry's `time` (unix seconds), when Meta sends one
-
-
-@dataclass(frozen=True, slots=True)
-class Notification:
-    """Everything one POST carried, in the order Meta sent it."""
-
-    statuses: list[StatusUpdate]
-    messages: list[InboundMessage]
-    others: list[OtherChange]
-    id_changes: list[IdChange] = field(default_factory=list)
-
-
 def parse_webhook(body: bytes | str | dict) -> Notification:
     """Turn one webhook POST into typed updates, keeping whatever it cannot type in `others`;
     never raises."""
@@ -173,7 +113,7 @@ def status_update(status: dict, phone_number_id: str | None) -> StatusUpdate | N
     """One `value.statuses` object as a `StatusUpdate` (None when it is not a valid one):
     how a status kept as received (a held one) is read again."""
     parser = _Parser()
-    parser._status(status, phone_number_id, _Contacts(None))
+    parser._status(status, phone_number_id, Contacts(None))
     return parser.statuses[0] if parser.statuses else None
 
 
@@ -246,7 +186,7 @@ class _Parser:
         statuses = self._list(value, "statuses", change)
         messages = self._list(value, "messages", change)
         errors = self._list(value, "errors", change)
-        contacts = _Contacts(value.get("contacts") if statuses or messages else None)
+        contacts = Contacts(value.get("contacts") if statuses or messages else None)
         for status in statuses:
             self._status(status, phone_number_id, contacts)
         for message in messages:
@@ -278,7 +218,7 @@ class _Parser:
         self.id_changes += read  # type: ignore[arg-type]
         return True
 
-    def _status(self, status: Any, phone_number_id: str | None, contacts: _Contacts) -> None:
+    def _status(self, status: Any, phone_number_id: str | None, contacts: Contacts) -> None:
         if self.unheld(INVALID_STATUS, status):
             return
         if not isinstance(status, dict):
@@ -316,11 +256,11 @@ class _Parser:
                 recipient_user_id=user_id or _str(contact.get("user_id")),
                 recipient_parent_user_id=_str(status.get("recipient_parent_user_id"))
                 or _str(contact.get("parent_user_id")),
-                username=_username(contact),
+                username=username(contact),
             )
         )
 
-    def _message(self, message: Any, phone_number_id: str | None, contacts: _Contacts) -> None:
+    def _message(self, message: Any, phone_number_id: str | None, contacts: Contacts) -> None:
         if self.unheld(INVALID_MESSAGE, message):
             return
         if not isinstance(message, dict):
@@ -362,7 +302,7 @@ class _Parser:
                 user_id=user_id or _str(contact.get("user_id")),
                 parent_user_id=_str(message.get("from_parent_user_id"))
                 or _str(contact.get("parent_user_id")),
-                username=_username(contact),
+                username=username(contact),
             )
         )
 
@@ -402,33 +342,3 @@ def _phone_number_id(value: dict) -> str | None:
     metadata = value.get("metadata")
     number = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
     return number if isinstance(number, str) else None
-
-
-def _username(contact: dict) -> str | None:
-    profile = contact.get("profile")
-    return _str(profile.get("username")) if isinstance(profile, dict) else None
-
-
-class _Contacts:
-    """A change's `contacts[]`, found by `wa_id` or `user_id`. Meta warns that a user's wa_id
-    and phone number may not match: with a single contact in the change, it is the one."""
-
-    __slots__ = ("_by_id", "_only")
-
-    def __init__(self, contacts: Any) -> None:
-        self._by_id: dict[str, dict] = {}
-        items = [c for c in contacts if isinstance(c, dict)] if isinstance(contacts, list) else []
-        for contact in items:
-            for key in ("wa_id", "user_id"):
-                if isinstance(contact.get(key), str):
-                    self._by_id[contact[key]] = contact
-        self._only = items[0] if len(items) == 1 else {}
-
-    def of(self, wa_id: str | None, user_id: str | None, only: bool = True) -> dict:
-        """The contact naming this phone number or user id, else (with `only`) the only
-        one, else `{}`."""
-        return (
-            (wa_id and self._by_id.get(wa_id))
-            or (user_id and self._by_id.get(user_id))
-            or (self._only if only else {})
-        )
