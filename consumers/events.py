@@ -135,7 +135,6 @@ async def write(
                     [(m.phone_number_id, m.key, m.sent_at) for m in received if m.phone_number_id],
                 )
             events += [id_change_event(c) for c in id_changes]
-            await contacts.seen(conn, _sightings(applied, known, received, id_changes))
             if others:
                 new = await webhook_changes.insert_many(conn, others)
                 events += [change_event(c) for c in others if c.id in new]
@@ -143,6 +142,9 @@ async def write(
             for e in events:  # two parts may bring the same inbound message
                 unique.setdefault(e.id, e)
             fresh = await hub_events.insert_many(conn, list(unique.values())) if unique else set()
+            # Last: its lock (taken only when someone is new) is then the last one any
+            # transaction waits for, so writers of people never deadlock on other rows.
+            await contacts.seen(conn, _sightings(applied, known, received, id_changes))
     worker_metrics.count_statuses(applied)  # committed: a retried transaction counts once
     made = {i: e for i, e in unique.items() if i in fresh}
     return [[made.pop(i) for i in p.event_ids() if i in made] for p in parts]
