@@ -5,7 +5,8 @@ group, reads batches with XREADGROUP, calls `handle(ctx, entries)` on up to
 `batches_in_flight` batches at once, then XACKs and XDELs what succeeded (so a stream's
 length is its backlog). Every half `idle_timeout_s` it takes over entries another consumer
 left pending past the idle timeout (XAUTOCLAIM); an entry delivered more than
-`max_deliveries` times is moved to `<stream>:dead` instead.
+`max_deliveries` times is moved to `<stream>:dead` instead; then the consumers of dead
+workers that hold nothing pending any more leave the group (`liveness.forget_dead_consumers`).
 
 Failure policy, in one place:
 - the handler returns `{entry_id: reason}` for entries that can never succeed: dead-lettered
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from consumers import retries, worker_metrics
+from consumers import liveness, retries, worker_metrics
 from consumers.context import Context
 from consumers.periodic import sleep_unless_stopped
 from core.failures import OUTAGES, TRANSIENT
@@ -180,6 +181,7 @@ class Runner:
             await self.ensure_group()
             return []
         claimed = reply[1]
+        await liveness.forget_dead_consumers(self.redis, c.stream, c.group, self.consumer_name)
         gone = [i for i, f in claimed if f is None]  # deleted while pending (Redis 6.2)
         live = [Entry(i, f) for i, f in claimed if f is not None]
         if gone:

@@ -1,4 +1,5 @@
-"""The worker process: shared resources, one runner per consumer, the sweeper, signals.
+"""The worker process: shared resources, one runner per consumer, the sweeper and the retention
+purge, signals.
 
 Shutdown has an order: SIGTERM stops reading; in-flight batches get SHUTDOWN_TIMEOUT_S to
 finish (the sender hands back messages it has not sent; what does not finish is never acked:
@@ -10,31 +11,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
-import socket
 from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 
-from consumers import scheduler, sweeper, templates, worker_metrics
+from consumers import retention, scheduler, sweeper, templates, worker_metrics
 from consumers.context import Context, close_context, open_context
 from consumers.periodic import sleep_unless_stopped
 from consumers.runner import Consumer, Runner
+from core.heartbeats import role_of
 from core.settings import Settings
 
 logger = logging.getLogger("consumers.worker")
 
 
 def runners(ctx: Context, consumers: Sequence[Consumer], stop: asyncio.Event) -> list[Runner]:
+    """One runner per consumer, each named after the worker (the name its heartbeat has)."""
     s = ctx.settings
-    name = f"{socket.gethostname()}-{os.getpid()}"
     return [
         Runner(
             c,
             ctx,
-            name,
+            ctx.liveness.worker_id,
             stop,
             batch_size=c.batch_size or s.stream_batch_size,
             batches_in_flight=c.batches_in_flight or s.stream_batches_in_flight,
@@ -57,6 +57,7 @@ async def run(settings: Settings, consumers: Sequence[Consumer], sweep: bool = T
     if ctx is None:
         return 0
     tasks: list[asyncio.Task[Any]] = []
+    await ctx.liveness.serve(tuple(r for c in consumers if (r := role_of(c.stream))))
     beating = asyncio.create_task(ctx.liveness.beat(), name="heartbeat")  # until close_context
     metrics_server = await worker_metrics.start_server(settings)
     try:
@@ -68,6 +69,7 @@ async def run(settings: Settings, consumers: Sequence[Consumer], sweep: bool = T
         tasks.append(asyncio.create_task(templates.run(ctx, stop), name="templates"))
         if sweep:
             tasks.append(asyncio.create_task(sweeper.run(ctx, stop), name="sweeper"))
+            tasks.append(asyncio.create_task(retention.run(ctx, stop), name="retention"))
         logger.info(
             "worker started consumers=%s sweeper=%s", ",".join(c.name for c in consumers), sweep
         )

@@ -97,6 +97,18 @@ def int_in(low: int, high: int) -> Callable[[str], int]:
     return cast
 
 
+def off_or_in(low: int, high: int) -> Callable[[str], int]:
+    """0 (off), or a whole number from `low` to `high`."""
+
+    def cast(value: str) -> int:
+        number = int_in(0, high)(value)
+        if 0 < number < low:
+            raise ValueError(f"must be 0 (off) or between {low} and {high}")
+        return number
+
+    return cast
+
+
 def float_in(low: float, high: float) -> Callable[[str], float]:
     def cast(value: str) -> float:
         try:

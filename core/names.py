@@ -28,6 +28,8 @@ SWEEP_LOCK_KEY = "messaging:sweep-lock"
 TEMPLATE_SYNC_LOCK_KEY = "messaging:template-sync-lock"
 TEMPLATE_SYNC_WANTED_KEY = "messaging:template-sync-wanted"
 TEMPLATE_STATUS_FIELD = "message_template_status_update"  # Meta's webhook field
+# One retention purge at a time across every worker replica (consumers/retention.py).
+RETENTION_LOCK_KEY = "messaging:retention-lock"
 
 # Throughput control toward Meta, shared by every sender replica (see consumers/ratelimit.py).
 RATE_KEY = "messaging:rate:{{{phone_number_id}}}"  # GCRA: when the next send slot is free

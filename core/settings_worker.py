@@ -157,6 +157,26 @@ class WorkerSettings:
         default="120",
         help="age after which an unpublished row counts as stale",
     )
+    retention_days: int = variable(
+        "RETENTION_DAYS",
+        casts.off_or_in(7, 36500),
+        default="0",
+        help="message bodies, raw webhook payloads and delivered Hub events older than this "
+        "many days are purged (docs/operations.md, Retention); at least 7, Meta's webhook "
+        "retry window; 0: kept forever",
+    )
+    retention_batch_rows: int = variable(
+        "RETENTION_BATCH_ROWS",
+        casts.int_in(10, 10000),
+        default="1000",
+        help="rows purged per statement",
+    )
+    retention_pause_ms: int = variable(
+        "RETENTION_PAUSE_MS",
+        casts.int_in(0, 60000),
+        default="100",
+        help="pause between two purge statements, so sends and webhooks keep their latency",
+    )
     send_rates_per_s: Mapping[str, float] = per_number(
         "SEND_RATE_PER_S",
         casts.float_in(0.1, 1000),

@@ -8,6 +8,7 @@ environment, else from `.env`, else from the local run's `.data/dev/env` (writte
     python -m ops streams                 streams, groups, lag, pending entries, consumers
     python -m ops dead                    dead-letter entries and dead Hub events, with reasons
     python -m ops foreign [--wamid W]     statuses that changed no message of ours
+    python -m ops retention [--days N]    rows past RETENTION_DAYS (or N) not yet purged
     python -m ops replay --id evt_... | --since T [--until T] | --all
                                           dead Hub events get a fresh retry schedule
     python -m ops replay --stream outbound:<number> --id <entry> | --since T | --all
@@ -25,7 +26,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,9 @@ from dotenv import dotenv_values
 import db
 from core import broker
 from core.settings import Settings, SettingsError
-from db import held_statuses, hub_events
+from db import held_statuses, hub_events, retention
 from ops import message_report, streams
-from ops.render import to_json
+from ops.render import table, to_json, when
 
 Output = tuple[Any, str]  # (what --json prints, what a person reads)
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +84,8 @@ def parser() -> argparse.ArgumentParser:
     f = sub.add_parser("foreign", parents=[common], help="statuses that changed no message of ours")
     f.add_argument("--wamid", help="only this wamid's")
     f.add_argument("--limit", type=int, default=50, help="newest N")
+    t = sub.add_parser("retention", parents=[common], help="rows retention has still to purge")
+    t.add_argument("--days", type=int, help="this many days instead of RETENTION_DAYS")
     r = sub.add_parser("replay", parents=[common], help="replay dead Hub events or entries")
     r.add_argument("--stream", help="replay this stream's dead-letter entries instead")
     r.add_argument("--id", action="append", help="an event id, or an entry id (repeatable)")
@@ -102,6 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         "streams": _streams,
         "dead": _dead,
         "foreign": _foreign,
+        "retention": _retention,
         "replay": _replay,
     }
     try:
@@ -171,8 +175,11 @@ async def _message(args: argparse.Namespace) -> Output | None:
 
 
 async def _streams(args: argparse.Namespace) -> Output:
-    found = await _with_redis(lambda redis: streams.overview(redis, args.pending, _numbers()))
-    return {"streams": found}, streams.render_overview(found)
+    async def read(redis: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        return await streams.overview(redis, args.pending, _numbers()), await streams.workers(redis)
+
+    found, alive = await _with_redis(read)
+    return {"streams": found, "workers": alive}, streams.render_overview(found, alive)
 
 
 async def _dead(args: argparse.Namespace) -> Output:
@@ -186,6 +193,18 @@ async def _foreign(args: argparse.Namespace) -> Output:
     rows = await _with_pool(lambda pool: held_statuses.foreign(pool, args.limit, wamid=args.wamid))
     found = [dict(r) for r in rows]
     return {"statuses": found}, message_report.render_foreign(found)
+
+
+async def _retention(args: argparse.Namespace) -> Output:
+    days = args.days if args.days is not None else Settings.one("RETENTION_DAYS", environ())
+    if not days:
+        return {"days": 0}, "retention is off (RETENTION_DAYS=0): everything is kept"
+    cutoff = datetime.now(UTC) - timedelta(days=days)
+    waiting = await _with_pool(lambda pool: retention.backlog(pool, cutoff))
+    rows = [(r.table, r.what, waiting[r.table]) for r in retention.RULES]
+    title = f"rows older than {days} days (before {when(cutoff)}) not yet purged"
+    text = "\n".join([title, table(("TABLE", "RETENTION", "ROWS"), rows, "  ")])
+    return {"days": days, "cutoff": cutoff, "waiting": waiting}, text
 
 
 async def _replay(args: argparse.Namespace) -> Output:

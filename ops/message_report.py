@@ -20,13 +20,17 @@ from ops.render import cell, duration, facts, table, when
 
 _FIELDS = (
     "status",
+    "phone_number_id",
     "recipient",
     "recipient_user_id",
     "type",
     "wamid",
     "attempts",
     "idempotency_key",
+    "expires_at",
 )
+# What each field is called on screen: the business number it goes from, its Meta calls.
+_LABELS = {"phone_number_id": "from number", "attempts": "meta calls"}
 
 
 async def report(pool: asyncpg.Pool, redis: Redis, key: str) -> dict[str, Any] | None:
@@ -71,6 +75,7 @@ async def _outbound(conn: asyncpg.Connection, row: Any) -> dict[str, Any]:
         "next_attempt_at": row["next_attempt_at"],
         "claimed_by": row["claimed_by"],
         "left_at": row["left_at"],  # its last Meta call may have left from then (db.claims)
+        "purged_at": row["purged_at"],  # retention took its body (db.retention)
         "created_at": row["created_at"],
         "timeline": timeline,
         "hub_events": await _events(conn, row["id"], []),
@@ -80,6 +85,8 @@ async def _outbound(conn: asyncpg.Connection, row: Any) -> dict[str, Any]:
 async def _events(
     conn: asyncpg.Connection, message_id: UUID | None, ids: list[str]
 ) -> list[dict[str, Any]]:
+    """Each event with every POST of it: `attempts` counts them all, `schedule_attempts` those
+    of its current retry schedule (which a replay starts afresh; the retries follow it)."""
     events = [dict(e) for e in await hub_events.about_message(conn, message_id, ids)]
     attempts = await hub_events.attempts_of(conn, [e["id"] for e in events])
     for e in events:
@@ -88,6 +95,8 @@ async def _events(
             for a in attempts
             if a["event_id"] == e["id"]
         ]
+        e["schedule_attempts"] = e["attempts"]
+        e["attempts"] = len(e["deliveries"])
     return events
 
 
@@ -100,9 +109,9 @@ def render(r: dict[str, Any]) -> str:
         pairs += [("received at", when(r["received_at"]))]
         out = [f"inbound message {r['wamid']}", facts(pairs)]
     else:
-        pairs = [(k, r[k]) for k in _FIELDS]
+        pairs = [(_LABELS.get(k, k), r[k]) for k in _FIELDS]
         pairs += [("error", _error(r["error"])), ("retrying", _retrying(r))]
-        pairs += [("claim", _claim(r))]
+        pairs += [("claim", _claim(r)), ("body", _body(r))]
         out = [f"message {r['id']} (outbound)", facts(pairs)]
         out += ["", "timeline"]
         rows = [(when(t["at"]), t["status"], t["source"]) for t in r["timeline"]]
@@ -117,6 +126,8 @@ def render(r: dict[str, Any]) -> str:
     for e in r["hub_events"]:
         about = f" ({e['about']})" if e["about"] else ""
         line = f"  {e['id']}  {e['type']}{about}  {e['status']}  attempts={e['attempts']}"
+        if e["schedule_attempts"] != e["attempts"]:
+            line += f" ({e['schedule_attempts']} in its current retry schedule)"
         if e["next_attempt_at"] and e["status"] == "pending":
             line += f"  next={when(e['next_attempt_at'])}"
         out.append(line + (f"  last_error={e['last_error']}" if e["last_error"] else ""))
@@ -142,6 +153,13 @@ def _claim(r: dict[str, Any]) -> str:
     if r["left_at"]:
         return f"{r['claimed_by']}; its Meta call may have left at {when(r['left_at'])}"
     return f"{r['claimed_by']}; its Meta call has not started"
+
+
+def _body(r: dict[str, Any]) -> str:
+    if not r["purged_at"]:
+        return "kept"
+    days = (r["purged_at"] - r["created_at"]).days
+    return f"purged at {when(r['purged_at'])}, {days} days after it was created (retention)"
 
 
 def _retrying(r: dict[str, Any]) -> str:

@@ -1,5 +1,6 @@
 """`python -m ops streams | dead | replay --stream`: the Redis side, read as an operator
-would with redis-cli (XINFO, XPENDING, XRANGE), in one answer.
+would with redis-cli (XINFO, XPENDING, XRANGE), in one answer, with the live workers (their
+heartbeats, `core.heartbeats`) and whether each consumer is one of them.
 
 Webhook entries hold Meta's raw POST (message texts): only its size is shown.
 """
@@ -14,6 +15,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from core.broker import group_lag
+from core.heartbeats import live_workers
 from core.names import DEAD_LETTER_SUFFIX, OUTBOUND_PREFIX, dead_letter_stream, groups, number_of
 from ops.render import duration, table, when
 
@@ -64,11 +66,19 @@ def entry_age_ms(entry_id: str, now_ms: int) -> int:
     return max(0, now_ms - int(entry_id.split("-")[0]))
 
 
+async def workers(redis: Redis) -> list[dict[str, Any]]:
+    """The live workers and the roles each serves."""
+    found = await live_workers(redis)
+    return [{"id": w, "roles": [r.name for r in roles]} for w, roles in sorted(found.items())]
+
+
 async def overview(
     redis: Redis, pending_limit: int = 10, configured: tuple[str, ...] = ()
 ) -> list[dict[str, Any]]:
-    """Every stream and its group: backlog, lag, pending entries and consumers, dead letters."""
+    """Every stream and its group: backlog, lag, pending entries and consumers (`live`: its
+    worker's heartbeat is fresh), dead letters."""
     now_ms = int(time.time() * 1000)
+    live = await live_workers(redis)
     out = []
     for stream, group in await known_groups(redis, configured):
         s: dict[str, Any] = {"stream": stream, "group": group, "length": await redis.xlen(stream)}
@@ -85,7 +95,12 @@ async def overview(
             s.update(group_exists=True, lag=lag, pending=info["pending"])
             s["last_delivered_id"] = info["last-delivered-id"]
             s["consumers"] = [
-                {"name": c["name"], "pending": c["pending"], "idle_ms": c["idle"]}
+                {
+                    "name": c["name"],
+                    "pending": c["pending"],
+                    "idle_ms": c["idle"],
+                    "live": c["name"] in live,
+                }
                 for c in await redis.xinfo_consumers(stream, group)
             ]
             s["pending_entries"] = await _pending(redis, stream, group, pending_limit)
@@ -110,7 +125,7 @@ async def _pending(redis: Redis, stream: str, group: str, limit: int) -> list[di
     return entries
 
 
-def render_overview(streams: list[dict[str, Any]]) -> str:
+def render_overview(streams: list[dict[str, Any]], alive: list[dict[str, Any]]) -> str:
     rows = [
         (
             s["stream"],
@@ -127,11 +142,14 @@ def render_overview(streams: list[dict[str, Any]]) -> str:
     heads = ("STREAM", "GROUP", "LENGTH", "OLDEST", "LAG", "PENDING", "CONSUMERS", "DEAD")
     out = [table(heads, rows)]
     consumers = [
-        (s["stream"], c["name"], c["pending"], duration(c["idle_ms"]))
+        (s["stream"], c["name"], c["pending"], duration(c["idle_ms"]), _yes(c["live"]))
         for s in streams
         for c in s["consumers"]
     ]
-    out += ["", "consumers", table(("STREAM", "CONSUMER", "PENDING", "IDLE"), consumers, "  ")]
+    heads = ("STREAM", "CONSUMER", "PENDING", "IDLE", "LIVE")
+    out += ["", "consumers", table(heads, consumers, "  ")]
+    rows = [(w["id"], " ".join(w["roles"]) or "-") for w in alive]
+    out += ["", f"live workers ({len(alive)})", table(("WORKER", "ROLES"), rows, "  ")]
     pending = [
         (s["stream"], p["id"], p["consumer"], duration(p["idle_ms"]), p["deliveries"], _ids(p))
         for s in streams
@@ -205,6 +223,10 @@ def render_dead(entries: list[dict[str, Any]], events: list[dict[str, Any]]) -> 
     heads = ("EVENT", "TYPE", "MESSAGE", "CREATED AT", "ATTEMPTS", "REASON")
     out += ["", f"dead Hub events ({len(events)})", table(heads, rows, "  ")]
     return "\n".join(out)
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"
 
 
 def _ids(entry: dict[str, Any]) -> str:

@@ -1,12 +1,14 @@
 """API errors: a small hierarchy, each rendered as one JSON shape.
 
 Every error body is `{"error": {"code": ..., "message": ..., "fields": [...]}}`; `fields`
-appears when the error is about named fields (400s, a media file too large), one per field.
+appears when the error is about named fields (`ValidationError` and its subclasses: 400s, 413s
+and 422s), one per field.
 A dependency outage (`core.failures.OUTAGES`) is rendered as `Unavailable` by the app.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -35,6 +37,12 @@ class ValidationError(ApiError):
         body = super().body()
         body["error"]["fields"] = self.fields
         return body
+
+
+def unknown_parameters(given: Iterable[str], allowed: Iterable[str]) -> list[dict[str, str]]:
+    """A `fields` entry for each query parameter the route does not take."""
+    unknown = sorted(set(given) - set(allowed))
+    return [{"field": name, "message": "is not allowed"} for name in unknown]
 
 
 class OutsideServiceWindow(ValidationError):

@@ -46,7 +46,8 @@ class ErrorBody(_Closed):
 
 
 class ValidationErrorBody(_Closed):
-    """A 400: the request, a header or a path parameter is wrong; `fields` names each."""
+    """The request, a header, a path or query parameter is wrong (400), too large (413), or
+    names what this service or Meta would refuse (422); `fields` names each."""
 
     error: ValidationErrorDetail
 
@@ -108,6 +109,9 @@ class MessageStatus(_Closed):
     played_at: datetime | None  # a voice note the user listened to
     failed_at: datetime | None
     expires_at: datetime | None  # not written to Meta by then: it fails `expired`
+    purged_at: datetime | None = Field(
+        description="when retention (RETENTION_DAYS) purged the message's body; the rest stays"
+    )
     timeline: list[TimelineEntry]
 
 
@@ -121,31 +125,52 @@ class WebhookReceived(_Closed):
 
 class StreamHealth(_Closed):
     group: str
-    length: int
+    role: str | None = Field(
+        description="the workers that read it: `sender:<phone_number_id>`, `webhooks`, `hub`"
+    )
+    live_workers: int = Field(description="live workers serving that role (by heartbeat)")
+    length: int = Field(description="entries waiting (handled ones are deleted)")
     lag: int | None
     pending: int
     consumers: int | None = None
     dead_letters: int
 
 
+class LiveWorker(_Closed):
+    """A worker whose heartbeat is fresh, and the roles it serves."""
+
+    id: str = Field(description="also its consumer name in every group")
+    roles: list[str]
+
+
 class Alert(_Closed):
-    """A pause that needs a person: sending stopped by Meta, deliveries stopped by the Hub."""
+    """A pause: sending on a number stopped by Meta, deliveries stopped by the Hub. The
+    service is obeying the outside world, not failing: alerts never make `/health/` a 503."""
 
     alert: Literal["sending_paused", "hub_deliveries_paused"]
+    phone_number_id: str | None = Field(None, description="the paused number (sending_paused)")
     code: int | str | None
     title: str | None
     until: datetime
 
 
 class HealthReport(_Closed):
-    """PostgreSQL and Redis reachability (`ok` or `error: <type>`), each stream's backlog, and
-    alerts; `degraded` (a 503) when an alert is up."""
+    """PostgreSQL and Redis reachability (`ok` or `error: <type>`), the live workers, each
+    stream's backlog, pauses. `degraded` (a 503) when entries wait on a stream no live worker
+    reads, `unavailable` (a 503) when PostgreSQL or Redis does not answer; `problems` says
+    which. A role with no live worker and nothing waiting is a note, with a 200."""
 
     status: Literal["ok", "degraded", "unavailable"]
     postgres: str
     redis: str
+    workers: list[LiveWorker]
     streams: dict[str, StreamHealth]
     dead_letters: dict[str, int | None]
+    problems: list[str] = Field(
+        description="why the status is not ok, e.g. `no live sender for 106540352242922 and "
+        "its stream has 12 entries waiting`"
+    )
+    notes: list[str] = Field(description="roles no live worker serves while nothing waits for them")
     alerts: list[Alert]
 
 

@@ -66,7 +66,8 @@ _INFO = {
         "The Hub's gateway to WhatsApp: send messages through Meta's Cloud API, read their "
         "status, and receive every status change and inbound message as a signed event "
         '(see *Webhooks*). Errors are always JSON: `{"error": {"code", "message"}}`, '
-        "plus `fields` on 400s."
+        "plus `fields`, one entry per wrong field, on every answer about the request's own "
+        "fields: the 400s, and the 413s and 422s whose body is a `ValidationErrorBody`."
     ),
 }
 

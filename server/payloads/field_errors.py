@@ -42,8 +42,8 @@ _MESSAGES: dict[str, Callable[[dict[str, Any]], str]] = {
     "too_long": lambda c: (
         f"must have at most {_items(c['max_length'])}" if c["max_length"] else "must be empty"
     ),
-    "greater_than_equal": lambda c: f"must be at least {c['ge']:g}",
-    "less_than_equal": lambda c: f"must be at most {c['le']:g}",
+    "greater_than_equal": lambda c: f"must be at least {_number(c['ge'])}",
+    "less_than_equal": lambda c: f"must be at most {_number(c['le'])}",
     "literal_error": lambda c: f"must be {c['expected']}",
     "string_pattern_mismatch": lambda c: _PATTERN_MESSAGES.get(c["pattern"], "is not valid"),
     "union_tag_not_found": lambda c: "is required",
@@ -90,6 +90,11 @@ def _field(err: Any, root: Any) -> dict[str, str]:
     if owner is not None and kind in ("missing", "extra_forbidden"):
         message += _for_type(kind, parts[-1], *owner)
     return {"field": _dotted(parts), "message": message}
+
+
+def _number(bound: float) -> str:
+    """A bound as written: 2592000, never 2.592e+06; 90, not 90.0."""
+    return str(int(bound)) if float(bound).is_integer() else repr(float(bound))
 
 
 def _items(count: int) -> str:

@@ -12,7 +12,13 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from db import contacts, service_windows
-from server.api_errors import NotFound, Unavailable, UnknownNumber, ValidationError
+from server.api_errors import (
+    NotFound,
+    Unavailable,
+    UnknownNumber,
+    ValidationError,
+    unknown_parameters,
+)
 from server.auth import require_api_key
 from server.openapi.answers import ContactInfo
 from server.openapi.operation import API_KEY, Param, number_param, operation
@@ -58,9 +64,8 @@ async def contact(request: Request, contact_id: str) -> HTTPResponse:
     ctx = web(request)
     identifier = _identifier(unquote(contact_id))  # `%2B` for `+`: the router leaves it
     args = request.get_args(keep_blank_values=True)
-    unknown = sorted(set(args) - {"phone_number_id"})
-    if unknown:
-        raise ValidationError([{"field": name, "message": "is not allowed"} for name in unknown])
+    if unknown := unknown_parameters(args, {"phone_number_id"}):
+        raise ValidationError(unknown)
     number = ctx.number(args.get("phone_number_id"), required=True)
     person = await contacts.get(ctx.pool, number.id, identifier)
     window = await service_windows.get(ctx.pool, number.id, identifier)

@@ -25,6 +25,7 @@ from server.api_errors import (
     UnknownNumber,
     UnsupportedMediaType,
     ValidationError,
+    unknown_parameters,
 )
 from server.auth import require_api_key
 from server.middleware.form_stream import FieldTooLarge, Form, UploadedFile, boundary_of, read_form
@@ -141,9 +142,12 @@ async def download(request: Request, media_id: str) -> HTTPResponse | None:
     require_api_key(request)
     if not _MEDIA_ID.match(media_id):
         raise ValidationError([{"field": "media_id", "message": "must be Meta's numeric media id"}])
+    args = request.get_args(keep_blank_values=True)
+    if unknown := unknown_parameters(args, {"phone_number_id"}):
+        raise ValidationError(unknown)
     ctx = web(request)
     settings, client = ctx.settings, ctx.meta
-    number = ctx.number(request.args.get("phone_number_id"))
+    number = ctx.number(args.get("phone_number_id"))
     auth = number.bearer
     missing = f"no media with id {media_id}: Meta does not know it, or it has expired"
     lookup = await meta_answers.call(

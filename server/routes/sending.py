@@ -54,6 +54,7 @@ _TIMESTAMPS = (
     "played_at",
     "failed_at",
     "expires_at",
+    "purged_at",
 )
 
 

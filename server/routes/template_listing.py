@@ -10,7 +10,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from db import templates
-from server.api_errors import Unavailable, ValidationError
+from server.api_errors import Unavailable, ValidationError, unknown_parameters
 from server.auth import require_api_key
 from server.openapi.answers import TemplateCatalog
 from server.openapi.operation import API_KEY, Param, operation
@@ -56,8 +56,7 @@ async def catalog(request: Request) -> HTTPResponse:
     worker's first sync."""
     require_api_key(request)
     args = request.get_args(keep_blank_values=True)
-    unknown = sorted(set(args) - set(_FILTERS))
-    problems = [{"field": name, "message": "is not allowed"} for name in unknown]
+    problems = unknown_parameters(args, _FILTERS)
     filters = {name: args.get(name) for name in _FILTERS if name in args}
     problems += [
         {"field": name, "message": f"must match {_FILTERS[name].pattern}"}

@@ -59,6 +59,8 @@ def env(**changes: str | None) -> dict[str, str]:
         (env(ALLOWED_HOSTS="api.example.com:443"), "ALLOWED_HOSTS must be host names"),
         (env(ALLOWED_HOSTS="*.example.com"), "ALLOWED_HOSTS must be host names"),
         (env(WEBHOOK_MAX_BODY_BYTES="1000"), "WEBHOOK_MAX_BODY_BYTES must be between"),
+        (env(RETENTION_DAYS="3"), "RETENTION_DAYS must be 0 (off) or between 7 and 36500"),
+        (env(RETENTION_DAYS="-1"), "RETENTION_DAYS must be between 0 and 36500"),
     ],
     ids=[
         *[f"missing-{name}" for name in REQUIRED],
@@ -86,6 +88,8 @@ def env(**changes: str | None) -> dict[str, str]:
         "allowed-hosts-with-port",
         "allowed-hosts-star-dot",
         "webhook-cap-too-small",
+        "retention-shorter-than-meta-retries",
+        "retention-negative",
     ],
 )
 def test_bad_environment_raises_settings_error_naming_the_variable(

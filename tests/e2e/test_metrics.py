@@ -268,6 +268,11 @@ async def test_stream_gauges_count_backlog_pending_and_dead_letters(redis):
     assert got.get("messaging_stream_pending", stream=stream, group=group) == 2
     assert got.get("messaging_stream_lag", stream=stream, group=group) == 2
     assert got.get("messaging_dead_letter_entries", stream=stream) == 1
+    await redis.xadd(other, {"event_id": "x"}, id="1-0")  # added in 1970, by its id
+    old = Samples(render(Snapshot(await redis_families(redis, ("1065",)))).decode())
+    assert 0 < old.get("messaging_stream_oldest_entry_age_seconds", stream=stream) < 60
+    assert old.get("messaging_stream_oldest_entry_age_seconds", stream=other) > 50 * 365 * 86400
+    assert old.get("messaging_stream_oldest_entry_age_seconds", stream=groups(())[-1][0]) == 0
     assert 4 < got.get("messaging_paused_seconds", what="sending", phone_number_id="1065") <= 5
     assert got.get("messaging_paused_seconds", what="hub_deliveries") == 0
     assert got.get("messaging_stream_length", stream=other) == 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -15,9 +16,17 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from consumers import events, hub_forwarder, sender, status_matching, webhook_processor
+from consumers import (
+    events,
+    hub_forwarder,
+    scheduler,
+    sender,
+    status_matching,
+    webhook_processor,
+)
 from consumers.context import Context
 from consumers.runner import Consumer, Entry, Runner
+from core.heartbeats import Role
 from core.names import (
     DELIVERED,
     HUB_FORWARDERS_GROUP,
@@ -220,6 +229,30 @@ async def test_streams_show_length_lag_pending_idle_consumers_and_dead_letters(
     assert any(entry_ids[0] in line and "crashed-1" in line for line in lines)
 
 
+async def test_streams_say_which_consumers_are_live_and_list_the_live_workers(
+    ctx, redis, ops
+) -> None:
+    """A consumer is live while its worker's heartbeat (named after it) exists."""
+    live = ctx.liveness.worker_id
+    await ctx.liveness.serve((Role("sender", NUMBER), Role("hub")))
+    await redis.xgroup_create(OUTBOUND, SENDERS_GROUP, id="0", mkstream=True)
+    for name in (live, "crashed-2"):
+        await redis.xgroup_createconsumer(OUTBOUND, SENDERS_GROUP, name)
+
+    report = orjson.loads(ok(await ops("streams", "--json")))
+    outbound = next(s for s in report["streams"] if s["stream"] == OUTBOUND)
+    assert {c["name"]: c["live"] for c in outbound["consumers"]} == {live: True, "crashed-2": False}
+    assert report["workers"] == [{"id": live, "roles": ["hub", f"sender:{NUMBER}"]}]
+
+    lines = ok(await ops("streams")).splitlines()
+    assert next(line.split() for line in lines if live in line and OUTBOUND in line)[-1] == "yes"
+    assert next(line.split() for line in lines if "crashed-2" in line)[-1] == "no"
+    assert "live workers (1)" in lines
+    assert next(line.split() for line in lines if line.strip().startswith(live)) == [
+        live, "hub", f"sender:{NUMBER}"
+    ]  # fmt: skip
+
+
 async def test_dead_shows_dead_letter_entries_and_dead_hub_events_with_reasons(
     ctx, edge, ops
 ) -> None:
@@ -263,6 +296,35 @@ async def test_replay_gives_dead_hub_events_a_fresh_schedule(ctx, edge, ops, poo
     rows = await pool.fetch("SELECT status, attempts FROM hub_events ORDER BY id")
     assert [tuple(r) for r in rows] == [("pending", 0), ("pending", 0)]
     assert (await ops("replay")).returncode == 2  # says which, or refuses
+
+
+async def test_a_message_shows_its_number_deadline_and_every_post_of_a_replayed_event(
+    ctx, edge, ops
+) -> None:
+    message_id, to = uuid.uuid4(), "4915100000003"
+    expires_at = datetime(2031, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    new = NewMessage(message_id, None, "0" * 64, to, "text", {}, None, NUMBER, expires_at)
+    await messages.insert(ctx.pool, new)
+    edge.answer(to, (200, {"messages": [{"id": f"wamid.{uuid.uuid4().hex}"}]}, {}))
+    assert await sender.handle(ctx, [Entry("1-0", {"message_id": str(message_id)})]) == {}
+    sent_event = events.event_id(str(message_id), "sent")
+    edge.answer(sent_event, (400, {}, {}))  # dead at once: the Hub refused it
+    await forward_hub_events(ctx)
+    ok(await ops("replay", "--id", sent_event))
+    await scheduler.publish_due(ctx)
+    await forward_hub_events(ctx)  # delivered this time
+
+    text = ok(await ops("message", str(message_id)))
+    facts = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in text.splitlines()[1:12])
+    assert facts["from number"] == NUMBER
+    assert facts["expires_at"] == "2031-01-02T03:04:05.678Z"
+    assert facts["meta calls"] == "1"
+    assert f"{sent_event}  message.status (sent)  delivered  attempts=2" in text
+    assert "(1 in its current retry schedule)" in text
+    report = orjson.loads(ok(await ops("message", str(message_id), "--json")))
+    assert (report["phone_number_id"], report["expires_at"]) == (NUMBER, expires_at.isoformat())
+    [event] = report["hub_events"]
+    assert (event["attempts"], event["schedule_attempts"], len(event["deliveries"])) == (2, 1, 2)
 
 
 async def test_replaying_unknown_ids_fails_naming_them(ctx, edge, ops) -> None:

@@ -18,6 +18,7 @@ from server.routes import media_files as media
 from tests.conftest import Stack
 from tests.server.test_reads import http, meta_fault
 from tests.support.chunked import send_chunked
+from tests.support.settings import NUMBER
 from whatsapp.media_rules import KB, MB
 
 __all__ = ["http"]  # the fixture, shared with test_read
@@ -302,6 +303,30 @@ async def test_download(http, stack, label, media_id, faults, status, code, fiel
     if field:
         assert error["fields"][0]["field"] == field
     assert stack.env["WHATSAPP_ACCESS_TOKEN"] not in r.text
+
+
+# label, query, status, the field named; refused as /templates/ and /contacts/ refuse them
+DOWNLOAD_QUERIES = [
+    ("unknown parameter", {"size": "1"}, 400, "size"),
+    ("unknown next to a known one", {"phone_number_id": NUMBER, "sha": ""}, 400, "sha"),
+    ("unknown number", {"phone_number_id": "999"}, 422, "phone_number_id"),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "query", "status", "field"), DOWNLOAD_QUERIES, ids=[q[0] for q in DOWNLOAD_QUERIES]
+)
+async def test_download_refuses_query_parameters_it_does_not_take(
+    http, stack, label, query, status, field
+):
+    seeded = await seed(http, stack, mime_type="audio/ogg", content_b64="AAE=")
+    r = await http.get(
+        f"{stack.api}/api/v1/media/{seeded['id']}/",
+        params=query,
+        headers={"Api-Key": stack.api_key},
+    )
+    assert r.status_code == status, r.text
+    assert [f["field"] for f in r.json()["error"]["fields"]] == [field]
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])

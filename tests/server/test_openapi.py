@@ -96,6 +96,21 @@ def test_every_api_operation_requires_the_api_key_and_documents_errors(app):
                         assert body["allOf"][0]["$ref"].endswith("ErrorBody"), (status, path)
 
 
+def test_the_description_names_every_status_that_carries_fields(app):
+    """`fields` come on 400s, and on the 413s and 422s whose body is a ValidationErrorBody."""
+    document = build_document(app)
+    with_fields = {
+        status
+        for item in document["paths"].values()
+        for op in item.values()
+        for status, response in op["responses"].items()
+        if "ValidationErrorBody" in str(response.get("content"))
+    }
+    assert {"400", "413", "422"} <= with_fields
+    description = document["info"]["description"]
+    assert all(f"{status}s" in description for status in with_fields), with_fields
+
+
 async def test_the_document_and_the_docs_page_are_served(stack: Stack, app):
     async with httpx.AsyncClient(base_url=stack.api) as client:
         served = (await client.get("/openapi.json")).json()

@@ -406,6 +406,13 @@ MESSAGES = [
         "contacts, interactive, reaction",
     ),
     ("missing type", text(type=_DROP), "type", "is required"),
+    (
+        "validity of 30 days and 1 s",
+        text(validity_period_s=2592001),
+        "validity_period_s",
+        "must be at most 2592000",
+    ),
+    ("validity of 0 s", text(validity_period_s=0), "validity_period_s", "must be at least 1"),
     ("text object missing", text(text=_DROP), "text", "is required for type text"),
     (
         "template with text object extra",
