@@ -271,6 +271,12 @@ class _Parser:
         user_id = _str(message.get("from_user_id"))
         kind = message.get("type")
         ts = message.get("timestamp")
+        # An id change names the user in its `system` object: it needs no sender.
+        if kind == "system" and _text(wamid) and ts is not None:
+            change = id_changes.from_system_message(message, phone_number_id, self._time(ts))
+            if change is not None:
+                self.id_changes.append(change)
+                return
         if not (_text(wamid) and (sender or user_id) and _text(kind)):
             reason = "message needs string 'id', 'type' and 'from' or 'from_user_id'"
             self.invalid(INVALID_MESSAGE, reason, message)
@@ -278,11 +284,6 @@ class _Parser:
         if ts is None:
             self.invalid(INVALID_MESSAGE, "message has no 'timestamp'", message)
             return
-        if kind == "system":
-            change = id_changes.from_system_message(message, phone_number_id, self._time(ts))
-            if change is not None:
-                self.id_changes.append(change)
-                return
         content = message.get(kind)
         context = message.get("context")
         contact = contacts.of(sender, user_id)

@@ -129,3 +129,11 @@ def test_a_status_does_not_borrow_another_users_contact() -> None:
     other = other.replace('"wa_id": "4915112345678"', '"wa_id": "16505550000"')
     status = parse_webhook(other).statuses[0]
     assert (status.recipient_user_id, status.username) == (None, None)
+
+
+def test_an_id_change_needs_no_sender_outside_its_system_object() -> None:
+    body = (FIXTURES / "message_system_user_id_change.json").read_text()
+    parsed = parse_webhook(body.replace('"from_user_id"', '"x"'))
+    [change] = parsed.id_changes
+    assert (change.previous_user_id, change.user_id) == (USER, USER2)
+    assert parsed.others == [] and parsed.messages == []
