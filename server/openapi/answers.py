@@ -205,7 +205,13 @@ class ServiceWindow(_Closed):
 
 
 class ContactInfo(_Closed):
-    wa_id: str
+    """A person on a business number: each identifier Meta revealed for them (null while
+    unknown) and their service window, whichever identifier they wrote with."""
+
+    wa_id: str | None = Field(description="the phone number; null while Meta withholds it")
+    user_id: str | None = Field(description="the business-scoped user id (BSUID)")
+    parent_user_id: str | None = Field(description="the parent BSUID, when enabled")
+    username: str | None = Field(description="the user's WhatsApp username")
     phone_number_id: str
     service_window: ServiceWindow
 

@@ -27,6 +27,7 @@ TABLES = {
     "webhook_changes",
     "held_statuses",
     "service_windows",
+    "contacts",
     "templates",
     "template_syncs",
 }
