@@ -1,7 +1,7 @@
 # One image for both Railway services. Its default command runs `web` on 0.0.0.0:$PORT; the
 # worker service starts the same image with `python -m consumers`, and the web service's
 # pre-deploy command is `python -m db.migrate` (both also recorded as labels below).
-# tests/test_deploy.py builds this file's stages on the host and runs exactly these commands.
+# tests/e2e/test_deploy.py plays this file's stages on the host and runs exactly these commands.
 
 FROM python:3.11-slim AS build
 COPY --from=ghcr.io/astral-sh/uv:0.9 /uv /bin/uv

@@ -4,8 +4,11 @@ PostgreSQL and Redis, and one image (the repository's Dockerfile) run as two ser
 `web` (the image's default command, `python -m server`; migrations before each deploy) and
 `worker` (`python -m consumers`). DATABASE_URL and REDIS_URL are references to the two
 databases; every other setting the service needs is preserved: set it once per environment
-in Railway (`railway variables --set` or the dashboard), never in this file. The variables
-are documented in docs/configuration.md; tests/e2e/test_deploy.py evaluates this file.
+in Railway (`railway variables --set` or the dashboard), never in this file. The file is the
+whole environment: name every variable the services read here (preserved when its value is
+set in Railway), and treat one it does not name as one `apply` may remove (`plan` shows it).
+The order of a first deploy: docs/deploy.md. The variables: docs/configuration.md.
+tests/e2e/test_railway.py evaluates this file.
 """
 
 from __future__ import annotations
@@ -41,10 +44,19 @@ SET_IN_RAILWAY = (
     "WHATSAPP_ACCESS_TOKEN",
     "WHATSAPP_VERIFY_TOKEN",
     "WHATSAPP_APP_SECRET",
+    "WHATSAPP_BUSINESS_ACCOUNT_ID",  # the template catalog (unset: template sends unchecked)
     "HUB_WEBHOOK_URL",
     "HUB_WEBHOOK_SECRET",
     "HEALTH_CHECK_TOKENS",
 )
+# Business numbers with a token or a send rate of their own: their per-number variables
+# (`WHATSAPP_ACCESS_TOKEN_<id>`, `SEND_RATE_PER_S_<id>`) are preserved too. List them here.
+OWN_SETTINGS_NUMBERS: tuple[str, ...] = ()
+PER_NUMBER = ("WHATSAPP_ACCESS_TOKEN", "SEND_RATE_PER_S")
+# Sanic workers: the service's vCPUs. A SIGTERM while they start (the ~2 s before each reports
+# ready) leaves the main process exiting ~33 s later (sanic 25.12), past DRAINING_S: Railway
+# SIGKILLs it, after the workers have stopped serving; nothing is lost (docs/deploy.md).
+WEB_WORKERS = "2"
 
 
 @define_railway
@@ -55,6 +67,7 @@ def main(ctx: RailwayContext | None = None) -> Project:
         "DATABASE_URL": db.env.DATABASE_URL,
         "REDIS_URL": cache.env.REDIS_URL,
         **{name: preserve() for name in SET_IN_RAILWAY},
+        **{f"{base}_{n}": preserve() for base in PER_NUMBER for n in OWN_SETTINGS_NUMBERS},
     }
     dockerfile = {"builder": "DOCKERFILE", "dockerfilePath": "Dockerfile"}
     image = {"source": github(REPO), "build": dockerfile}
@@ -65,7 +78,7 @@ def main(ctx: RailwayContext | None = None) -> Project:
         healthcheck="/ping/",
         healthcheckTimeout=300,
         deploy={"drainingSeconds": DRAINING_S, "restartPolicyType": "ON_FAILURE"},
-        env={**env, **HOSTS, "SECURE_SSL_REDIRECT": "true", "WEB_WORKERS": "2"},
+        env={**env, **HOSTS, "SECURE_SSL_REDIRECT": "true", "WEB_WORKERS": WEB_WORKERS},
     )
     worker = service(
         "worker",

@@ -48,6 +48,8 @@ class StatusChange:
     wamid: str | None = None
     error: dict[str, Any] | None = None
     details: dict[str, Any] | None = None
+    # The recipient's ids and username Meta's status revealed (`StatusUpdate.contact()`).
+    contact: dict[str, Any] | None = None
     user_id: str | None = None  # the recipient's BSUID, when this report revealed it
 
 

@@ -25,7 +25,8 @@ TABLE_END = "<!-- end of settings table -->"
 def env_example(variables: list[dict[str, Any]]) -> str:
     """Required variables as `NAME=` to fill in; optional ones commented out at their default."""
     lines = [
-        "# messaging-service configuration: copy to .env (read by `python -m scripts.dev` only)",
+        "# messaging-service configuration: copy to .env (read by `python -m scripts.dev` and",
+        "# `python -m ops`; the web and the worker read the environment only)",
         "# or set these in the environment. Generated from core/settings.py by",
         "# `python -m scripts.config_docs`; edit the settings, not this file.",
         "# An empty value means unset: the default applies.",

@@ -5,11 +5,14 @@
 - WHATSAPP_ACCESS_TOKEN unset: the Meta simulator plays Meta, with two business numbers, and
   a Hub sink prints every event it receives; all their secrets are generated once and kept
   in `.data/dev`.
-- Applies the migrations, runs the Procfile's `web` and `worker` with honcho, and prints the
-  URL, the API key, curls that send a message (from each number), make a contact write and
-  read its service window, the database and Redis URLs, the health token and a `redis-cli`
-  line. It writes the URLs and keys to `.data/dev/env`, where
-  `python -m ops` finds them.
+- Applies the migrations and runs the Procfile's `web` and `worker` (the worker's /metrics
+  on WORKER_METRICS_PORT, 9100 unless set) under `harness.supervisor`, which restarts a
+  process that exits, as the platform would. Prints the URL, the API key, curls that show
+  each feature, the database and Redis URLs, the health token and a `redis-cli` line.
+- Writes every variable the processes get to `.data/dev/env`, with `API_KEY` and
+  `HEALTH_TOKEN` (the first key and token) for the docs' curls: `python -m ops` reads it, and
+  `set -a; . .data/dev/env; set +a` gives a second shell the same setup (the curls, or
+  `uv run python -m consumers` by hand).
 
 A `.env` file is read if present (real environment variables win over it).
 """
@@ -31,25 +34,19 @@ from pathlib import Path
 import httpx
 from honcho.environ import parse as parse_dotenv
 from honcho.environ import parse_procfile
-from honcho.manager import Manager
-from honcho.printer import Printer
 
 from core.names import outbound_stream
+from core.settings import Settings
 from db.migrate import migrate
 from harness.embedded import DEFAULT_DATA_DIR, services
+from harness.supervisor import Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = DEFAULT_DATA_DIR / "dev"
 RUN_FILE = DATA_DIR / "env"  # what `python -m ops` reads (ops.__main__.SETTINGS_FILES)
 DEV_NUMBERS = "106540352242922,106540352242923"  # the simulator's business numbers
-_SHARED = (
-    "DATABASE_URL",
-    "REDIS_URL",
-    "MESSAGING_SERVICE_API_KEY",
-    "HEALTH_CHECK_TOKENS",
-    "PORT",
-    "WHATSAPP_PHONE_NUMBER_ID",
-)
+# The dev run's own knobs, kept in the run file with the settings.
+_DEV_VARIABLES = ("SIM_PORT", "SIM_WEBHOOK_URL", "SIM_STATUS_DELAY_MS", "HUB_SINK_PORT")
 
 
 def _dev_secrets() -> dict[str, str]:
@@ -80,6 +77,7 @@ def _environment() -> tuple[dict[str, str], list[object], bool]:
     redis_port = int(env.get("DEV_REDIS_PORT") or 6390)
     env["DATABASE_URL"], env["REDIS_URL"], handles = services(DATA_DIR, env, redis_port)
     env.setdefault("PORT", "8000")
+    env.setdefault("WORKER_METRICS_PORT", "9100")
     sim_port, sink_port = env.get("SIM_PORT") or "8025", env.get("HUB_SINK_PORT") or "8026"
     simulate = not env.get("WHATSAPP_ACCESS_TOKEN")
     generated = _dev_secrets()
@@ -107,13 +105,18 @@ def _environment() -> tuple[dict[str, str], list[object], bool]:
 
 
 def _write_run_file(env: dict[str, str]) -> None:
-    """The local run's URLs and keys, for `python -m ops` and for shells (`set -a; . FILE`)."""
+    """Every setting and dev variable the processes get, for `python -m ops` and for shells
+    (`set -a; . FILE; set +a`), with `API_KEY` and `HEALTH_TOKEN` for the docs' curls."""
+    names = {v["env"] for v in Settings.describe()} | set(_DEV_VARIABLES)
+    prefixes = tuple(n.removesuffix("<phone_number_id>") for n in names if n.endswith(">"))
+    values = {k: v for k, v in env.items() if k in names or k.startswith(prefixes)}
+    values["API_KEY"] = env["MESSAGING_SERVICE_API_KEY"].split(",")[0]
+    values["HEALTH_TOKEN"] = env["HEALTH_CHECK_TOKENS"].split(",")[0]
+    lines = [f"{name}={shlex.quote(value)}" for name, value in sorted(values.items())]
     RUN_FILE.parent.mkdir(parents=True, exist_ok=True)
-    lines = [f"{name}={shlex.quote(env[name])}" for name in _SHARED]
-    RUN_FILE.write_text(
-        "# written by python -m scripts.dev for this run\n" + "\n".join(lines) + "\n"
-    )
-    RUN_FILE.chmod(0o600)
+    RUN_FILE.unlink(missing_ok=True)  # created owner-only: it holds the secrets
+    with os.fdopen(os.open(RUN_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+        f.write("# written by python -m scripts.dev for this run\n" + "\n".join(lines) + "\n")
 
 
 def _redis_cli(redis_url: str) -> str:
@@ -126,16 +129,30 @@ def _redis_cli(redis_url: str) -> str:
     return f"{shlex.quote(cli)} -u {shlex.quote(redis_url)}"
 
 
+_USER_ID = "US.13491208655302741918"  # a business-scoped user id, as the banner's example
+
+
 def _banner(env: dict[str, str]) -> str:
     url = f"http://127.0.0.1:{env['PORT']}"
     key = env["MESSAGING_SERVICE_API_KEY"].split(",")[0]
     numbers = [n.strip() for n in env.get("WHATSAPP_PHONE_NUMBER_ID", "").split(",")]
     to = "+4915112345678"
     text = {"to": to, "type": "text", "text": {"body": "Hello from the messaging service"}}
-    lines = [
-        "",
-        f"  messaging service is up at {url}",
-        f"  API key: {key}",
+    lines = ["", f"  messaging service is up at {url}", f"  API key: {key}"]
+    sim = env.get("SIM_PORT")
+    simulated = bool(sim) and env.get("WHATSAPP_API_BASE_URL", "").endswith(f":{sim}")
+    if simulated:
+        # First, so a free-form send finds the window open even with SERVICE_WINDOW_CHECK.
+        lines += [
+            "",
+            "  the contact writes to you (the simulator plays Meta's webhook):",
+            *_curl(
+                f"http://127.0.0.1:{sim}/_sim/inbound",
+                None,
+                {"from": to, "text": "Hi!", "phone_number_id": numbers[0]},
+            ),
+        ]
+    lines += [
         "",
         "  send a message:",
         *_curl(f"{url}/api/v1/messages/send/", key, {**text, "metadata": {"order_id": 42}}),
@@ -144,24 +161,39 @@ def _banner(env: dict[str, str]) -> str:
         f"    curl -s {url}/api/v1/messages/status/<id>/ -H 'Api-Key: {key}'",
     ]
     if len(numbers) > 1:
+        template = {
+            "to": to,
+            "type": "template",
+            "template": {
+                "name": "order_update",
+                "language": {"code": "en_US"},
+                "components": [{"type": "body", "parameters": [{"type": "text", "text": "42"}]}],
+            },
+        }
         lines += [
             "",
-            f"  send from another business number ({numbers[1]}), sent within an hour or never:",
+            f"  a template (allowed outside the 24 h window) from another business number "
+            f"({numbers[1]}), sent within an hour or never:",
             *_curl(
                 f"{url}/api/v1/messages/send/",
                 key,
-                {**text, "phone_number_id": numbers[1], "validity_period_s": 3600},
+                {**template, "phone_number_id": numbers[1], "validity_period_s": 3600},
             ),
         ]
-    sim = env.get("SIM_PORT")
-    if sim and env.get("WHATSAPP_API_BASE_URL", "").endswith(f":{sim}"):
+    if simulated:
         lines += [
             "",
-            "  the contact writes to you (the simulator plays Meta's webhook):",
+            "  a username user, their number withheld, writes (Meta names them by BSUID):",
             *_curl(
                 f"http://127.0.0.1:{sim}/_sim/inbound",
                 None,
-                {"from": to, "text": "Hi!", "phone_number_id": numbers[-1]},
+                {"user_id": _USER_ID, "username": "@sheena", "text": "Hi, this is Sheena"},
+            ),
+            "  and you answer them by `recipient`, their BSUID:",
+            *_curl(
+                f"{url}/api/v1/messages/send/",
+                key,
+                {"recipient": _USER_ID, "type": "text", "text": {"body": "Hi Sheena!"}},
             ),
         ]
     lines += [
@@ -170,14 +202,20 @@ def _banner(env: dict[str, str]) -> str:
         f"    curl -s {url}/api/v1/templates/ -H 'Api-Key: {key}'",
         "",
         "  the contact's 24 h customer-service window on a number:",
-        f"    curl -s '{url}/api/v1/contacts/{to.lstrip('+')}/?phone_number_id={numbers[-1]}'"
+        f"    curl -s '{url}/api/v1/contacts/{to.lstrip('+')}/?phone_number_id={numbers[0]}'"
         f" -H 'Api-Key: {key}'",
         "",
         f"  DATABASE_URL={env['DATABASE_URL']}",
         f"  REDIS_URL={env['REDIS_URL']}",
         f"  health token: {env['HEALTH_CHECK_TOKENS'].split(',')[0]}",
+        f"  worker metrics: http://127.0.0.1:{env['WORKER_METRICS_PORT']}/metrics"
+        " (the health token as a Bearer token)"
+        if env["WORKER_METRICS_PORT"] != "0"
+        else "  worker metrics: off (WORKER_METRICS_PORT=0)",
         f"  redis-cli: {_redis_cli(env['REDIS_URL'])} XINFO GROUPS "
         f"{shlex.quote(outbound_stream(numbers[0]))}",
+        f"  another shell: set -a; . {RUN_FILE.relative_to(ROOT)}; set +a"
+        "  (every variable, $API_KEY and $HEALTH_TOKEN for the docs' curls)",
         f"  operator CLI: uv run python -m ops streams  (reads {RUN_FILE.relative_to(ROOT)})",
         "",
     ]
@@ -218,16 +256,15 @@ def main() -> None:
     print(f"dev: migrations {'applied: ' + ', '.join(applied) if applied else 'up to date'}")
     _write_run_file(env)
     processes = parse_procfile((ROOT / "Procfile").read_text()).processes
-    manager = Manager(Printer(sys.stdout))
+    supervisor = Supervisor()
     if simulate:
-        manager.add_process("meta", f"{sys.executable} -m simulator.meta", env=env, cwd=ROOT)
-        manager.add_process("hub", f"{sys.executable} -m simulator.hub", env=env, cwd=ROOT)
+        supervisor.add("meta", f"{sys.executable} -m simulator.meta", env=env, cwd=ROOT)
+        supervisor.add("hub", f"{sys.executable} -m simulator.hub", env=env, cwd=ROOT)
     for name in ("web", "worker"):
-        manager.add_process(name, processes[name], env=env, cwd=ROOT)
+        supervisor.add(name, processes[name], env=env, cwd=ROOT)
     threading.Thread(target=_announce_when_up, args=(env,), daemon=True).start()
-    manager.loop()
+    supervisor.run()
     del handles  # embedded servers stop with this process
-    sys.exit(manager.returncode)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from db import marketing_preferences
+from db import contacts, marketing_preferences
+from db.contacts import Sighting
 from db.marketing_preferences import Preference
 from tests.conftest import Services
 from tests.server.test_templates import WABA, body, header, listed, store, template
@@ -136,6 +137,16 @@ SENT = [
     ("authentication", as_template(AUTHENTICATION), "AUTHENTICATION"),
     ("free-form", TEXT, None),
 ]
+
+
+async def test_a_stop_under_a_linked_id_holds_for_a_send_by_phone(app: Served, pool) -> None:
+    """Meta reported the stop by BSUID; a status linked that BSUID to the number since."""
+    await said(pool, (BSUID, "stop", 0, NUMBER))
+    async with pool.acquire() as conn:
+        await contacts.seen(conn, [Sighting(NUMBER, TO, BSUID)])
+    r = await send(app, as_template(MARKETING), to=TO)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["fields"][0]["field"] == "to"
 
 
 @pytest.mark.parametrize(("label", "message", "category"), SENT, ids=[s[0] for s in SENT])
