@@ -4,9 +4,10 @@ Marketing Messages API endpoint (`/{phone_number_id}/marketing_messages`, routed
 send handler: `simulator.meta`).
 
 - `POST /_sim/preferences`: `{"user", "value": "stop"|"resume"[, "phone_number_id",
-  "user_id", "system_message": true]}` records the preference and sends Meta's signed
-  `user_preferences` webhook for it (with `system_message`, the `user_preference_changed`
-  system message instead); answers once the service answered the webhook.
+  "user_id", "system_message": true, "timestamp"]}` records the preference and sends Meta's
+  signed `user_preferences` webhook for it (with `system_message`, the
+  `user_preference_changed` system message instead), stamped `timestamp` (unix seconds,
+  default now); answers once the service answered the webhook.
 - A MARKETING template (by the simulator's catalog) to a user who stopped is accepted with a
   wamid and then fails by status webhook with 131050, as at Meta.
 """
@@ -87,7 +88,8 @@ async def set_preference(request: Request) -> HTTPResponse:
     outbox: Outbox = request.app.ctx.outbox
     if not outbox.url:
         return json({"webhook_status": None})
-    at = int(time.time())
+    at = body.get("timestamp")
+    at = at if isinstance(at, int) and not isinstance(at, bool) else int(time.time())
     if body.get("system_message"):
         payload = outbox.value_envelope(_system_message(user, body["value"], at), number)
     else:

@@ -45,13 +45,13 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def prefer(
-    http: httpx.AsyncClient, stack: Stack, user: str, value: str, **extra: Any
-) -> None:
+async def prefer(http: httpx.AsyncClient, stack: Stack, user: str, value: str, **extra: Any) -> int:
+    """The user stops or resumes at the simulator; returns Meta's time of it (unix seconds)."""
     r = await http.post(
         f"{stack.sim}/_sim/preferences", json={"user": user, "value": value, **extra}
     )
     assert r.status_code == 200 and r.json()["webhook_status"] == 200, r.text
+    return r.json()["timestamp"]
 
 
 async def told(http: httpx.AsyncClient, stack: Stack, user: str, value: str) -> list[dict]:
@@ -72,7 +72,7 @@ def template_send(to: str, sent: dict[str, Any]) -> dict[str, Any]:
 async def test_stop_refused_at_the_door_resume_sent_through_marketing_messages(http, consent):
     await synced(http, consent)
     to = new_recipient()
-    await prefer(http, consent, to, "stop")
+    stopped_at = await prefer(http, consent, to, "stop")
     [stop] = await told(http, consent, to, "stop")
     assert (stop["source"], stop["phone_number_id"]) == (
         "user_preferences",
@@ -88,7 +88,8 @@ async def test_stop_refused_at_the_door_resume_sent_through_marketing_messages(h
     assert utility.status_code == 202, utility.text  # only marketing stops
     await until_status(http, consent, utility.json()["id"], "read")
 
-    await prefer(http, consent, to, "resume", system_message=True)
+    # Meta's times are whole seconds: the resume comes one later (a tie keeps the stop).
+    await prefer(http, consent, to, "resume", system_message=True, timestamp=stopped_at + 1)
     [resume] = await told(http, consent, to, "resume")
     assert resume["source"] == "system_message"
 
