@@ -19,14 +19,23 @@ from typing import Any, Protocol
 import asyncpg
 from redis.asyncio import Redis
 
-from consumers import retries, worker_metrics
+from consumers import preferences, retries, worker_metrics
 from core import broker
 from core.batcher import Batcher
 from core.failures import TRANSIENT
 from core.names import (
     FAILED,
 )
-from db import contacts, hub_events, inbound, messages, service_windows, statuses, webhook_changes
+from db import (
+    contacts,
+    hub_events,
+    inbound,
+    marketing_preferences,
+    messages,
+    service_windows,
+    statuses,
+    webhook_changes,
+)
 from db.contacts import Sighting
 from db.hub_events import HubEvent, event_id
 from db.inbound import NewInbound
@@ -36,6 +45,7 @@ from hub.events import (
     change_event,
     id_change_event,
     id_change_event_id,
+    preferences_event,
     received_event,
     status_event,
 )
@@ -138,6 +148,10 @@ async def write(
             if others:
                 new = await webhook_changes.insert_many(conn, others)
                 events += [change_event(c) for c in others if c.id in new]
+            stated = preferences.facts(applied, known, received, others)
+            if stated:  # only what changed a stored preference makes an event
+                changed = await marketing_preferences.record(conn, stated)
+                events += [preferences_event(p) for p in changed]
             unique: dict[str, HubEvent] = {}
             for e in events:  # two parts may bring the same inbound message
                 unique.setdefault(e.id, e)
@@ -147,7 +161,9 @@ async def write(
             await contacts.seen(conn, _sightings(applied, known, received, id_changes))
     worker_metrics.count_statuses(applied)  # committed: a retried transaction counts once
     made = {i: e for i, e in unique.items() if i in fresh}
-    return [[made.pop(i) for i in p.event_ids() if i in made] for p in parts]
+    per_part = [[made.pop(i) for i in p.event_ids() if i in made] for p in parts]
+    per_part[0] += made.values()  # events no part names beforehand (contact.preferences)
+    return per_part
 
 
 def _sightings(

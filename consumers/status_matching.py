@@ -27,6 +27,7 @@ from consumers.context import Context
 from db import held_statuses, messages
 from db.held_statuses import HeldStatus
 from db.statuses import StatusChange
+from whatsapp.errors import reason_for
 from whatsapp.notifications import StatusUpdate, status_update
 from whatsapp.recipients import Recipient
 
@@ -185,4 +186,5 @@ def _error(e: dict[str, Any]) -> dict[str, Any]:
         "title": e.get("title"),
         "message": e.get("message"),
         "details": data.get("details") if isinstance(data, dict) else None,
+        **reason_for(e.get("code")),
     }

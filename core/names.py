@@ -95,6 +95,7 @@ EXPIRED_ERROR = {
 # Hub event types and outbox states.
 EVENT_MESSAGE_STATUS = "message.status"
 EVENT_MESSAGE_RECEIVED = "message.received"
+EVENT_CONTACT_PREFERENCES = "contact.preferences"  # a contact stopped or resumed marketing
 # Any other webhook field Meta sends (template status, account updates...) is forwarded as
 # `whatsapp.<field>`, Meta's field name verbatim; what we could not read as `webhook.unparsed`.
 EVENT_WHATSAPP_PREFIX = "whatsapp."

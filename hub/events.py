@@ -22,6 +22,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.names import (
+    EVENT_CONTACT_PREFERENCES,
     EVENT_CONTACT_USER_ID_CHANGED,
     EVENT_MESSAGE_RECEIVED,
     EVENT_MESSAGE_STATUS,
@@ -33,6 +34,7 @@ from core.names import (
 )
 from db.hub_events import HubEvent, event_id
 from db.inbound import NewInbound
+from db.marketing_preferences import Preference
 from db.statuses import StatusChange
 from db.webhook_changes import NewChange
 from whatsapp.id_changes import IdChange
@@ -155,6 +157,23 @@ class ContactUserIdChangedEvent(_Event):
     data: UserIdChangedData
 
 
+class PreferencesEventData(_Closed):
+    contact: str = Field(description="the user as Meta named them: wa_id (phone digits) or BSUID")
+    phone_number_id: str = Field(description="the business number the preference is about")
+    value: Literal["stop", "resume"] = Field(description="marketing messages: stop or resume")
+    timestamp: datetime = Field(description="Meta's time of the change")
+    source: Literal["user_preferences", "system_message", "131050"] = Field(
+        description="how Meta said it: the webhook field, the system message, or a failed send"
+    )
+
+
+class ContactPreferencesEvent(_Event):
+    """A contact stopped or resumed marketing messages from a business number."""
+
+    type: Literal[EVENT_CONTACT_PREFERENCES]  # type: ignore[valid-type]
+    data: PreferencesEventData
+
+
 class ChangeData(_Closed):
     field: str = Field(description="Meta's `field`")
     waba_id: str | None = Field(description="the entry's id, the WhatsApp Business Account")
@@ -181,6 +200,7 @@ HUB_EVENTS: dict[str, type[BaseModel]] = {
     EVENT_MESSAGE_STATUS: MessageStatusEvent,
     EVENT_MESSAGE_RECEIVED: MessageReceivedEvent,
     EVENT_CONTACT_USER_ID_CHANGED: ContactUserIdChangedEvent,
+    EVENT_CONTACT_PREFERENCES: ContactPreferencesEvent,
     EVENT_WHATSAPP_PREFIX + "{field}": WhatsAppChangeEvent,
     EVENT_WEBHOOK_UNPARSED: WebhookUnparsedEvent,
 }
@@ -253,6 +273,19 @@ def id_change_event_id(c: IdChange) -> str:
         return event_id("id_change", c.wamid)
     content = orjson.dumps(c.hub_data(), option=orjson.OPT_SORT_KEYS).decode()
     return event_id("id_change", content)
+
+
+def preferences_event(p: Preference) -> HubEvent:
+    """`contact.preferences`: a stored change of a contact's marketing preference."""
+    data = {
+        "contact": p.contact,
+        "phone_number_id": p.phone_number_id,
+        "value": p.value,
+        "timestamp": p.at.isoformat(),
+        "source": p.source,
+    }
+    id_ = event_id("preferences", p.phone_number_id, p.contact, p.value, p.at.isoformat())
+    return _event(EVENT_CONTACT_PREFERENCES, id_, None, data)
 
 
 def new_change(

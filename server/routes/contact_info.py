@@ -1,7 +1,7 @@
 """`GET /api/v1/contacts/{contact_id}/`: what the service knows of a person on a business number:
-the identifiers and username Meta revealed for them (`db.contacts`) and their 24 h
-customer-service window (free-form messages only while it is open), asked by phone number or
-by business-scoped user id (BSUID)."""
+the identifiers and username Meta revealed for them (`db.contacts`), their 24 h
+customer-service window (free-form messages only while it is open) and their marketing
+preference (`server.consent`), asked by phone number or by business-scoped user id (BSUID)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from server.api_errors import (
     unknown_parameters,
 )
 from server.auth import require_api_key
+from server.consent import preference
 from server.openapi.answers import ContactInfo
 from server.openapi.operation import API_KEY, Param, number_param, operation
 from server.web_context import web
@@ -41,7 +42,7 @@ _RULE = f"{PHONE_RULE}, or a business-scoped user id (US.13491208655302741918)"
 
 @bp.get(f"/<{PATH_PARAM}:str>/")
 @operation(
-    "A person's identifiers and customer-service window",
+    "A person's identifiers, customer-service window and marketing preference",
     tag="contacts",
     params=(
         Param(
@@ -70,6 +71,7 @@ async def contact(request: Request, contact_id: str) -> HTTPResponse:
     person = await contacts.get(ctx.pool, number.id, identifier)
     window = await service_windows.get(ctx.pool, number.id, identifier)
     closed = window.closed_at
+    marketing = await preference(ctx.pool, number.id, identifier)
     body = {
         **_known(person, identifier),
         "phone_number_id": number.id,
@@ -80,6 +82,11 @@ async def contact(request: Request, contact_id: str) -> HTTPResponse:
             "closed_by_meta_at": _iso(closed)
             if closed and window.last_inbound_at and closed >= window.last_inbound_at
             else None,
+        },
+        "marketing": {
+            "value": marketing.value if marketing else None,
+            "changed_at": _iso(marketing.at) if marketing else None,
+            "source": marketing.source if marketing else None,
         },
     }
     return json(body)

@@ -28,6 +28,7 @@ TABLES = {
     "held_statuses",
     "service_windows",
     "contacts",
+    "marketing_preferences",
     "templates",
     "template_syncs",
 }

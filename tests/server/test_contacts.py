@@ -15,8 +15,9 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from db import contacts, service_windows
+from db import contacts, marketing_preferences, service_windows
 from db.contacts import Sighting
+from db.marketing_preferences import Preference
 from tests.conftest import Services
 from tests.support.inprocess import Served, serving
 from tests.support.settings import OUTBOUND
@@ -158,3 +159,27 @@ async def test_a_stranger_is_named_by_the_id_asked_about(app: Served, asked, kno
     body = (await client.get(f"/api/v1/contacts/{asked}/")).json()
     assert {k: body[k] for k in known} == known
     assert body["username"] is None and body["service_window"]["open"] is False
+
+
+async def test_the_marketing_preference_is_shown_under_any_of_a_persons_ids(
+    app: Served, pool: asyncpg.Pool
+):
+    """Meta reported the stop by BSUID; the person is linked to their number since: asked by
+    either, the contact shows the stop; a stranger shows none."""
+    client, env = app
+    number = env["WHATSAPP_PHONE_NUMBER_ID"]
+    stopped = datetime(2026, 12, 3, 10, 2, 11, tzinfo=UTC)
+    await marketing_preferences.record(
+        pool, [Preference(number, USER_ID, "stop", stopped, "user_preferences")]
+    )
+    async with pool.acquire() as conn:
+        await contacts.seen(conn, [Sighting(number, TO, USER_ID)])
+    for asked in (TO, USER_ID):
+        body = (await client.get(f"/api/v1/contacts/{asked}/")).json()
+        assert body["marketing"] == {
+            "value": "stop",
+            "changed_at": stopped.isoformat(),
+            "source": "user_preferences",
+        }
+    stranger = (await client.get("/api/v1/contacts/4915100000077/")).json()
+    assert stranger["marketing"] == {"value": None, "changed_at": None, "source": None}
