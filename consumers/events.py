@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from consumers import retries, worker_metrics
+from consumers import preferences, retries, worker_metrics
 from core import broker
 from core.batcher import Batcher
 from core.failures import TRANSIENT
@@ -26,13 +26,31 @@ from core.names import (
     FAILED,
 )
 from core.settings import Settings
-from db import hub_events, inbound, messages, service_windows, statuses, webhook_changes
+from db import (
+    contacts,
+    hub_events,
+    inbound,
+    marketing_preferences,
+    messages,
+    service_windows,
+    statuses,
+    webhook_changes,
+)
+from db.contacts import Sighting
 from db.hub_events import HubEvent, event_id
 from db.inbound import NewInbound
 from db.statuses import StatusChange
 from db.webhook_changes import NewChange
-from hub.events import change_event, received_event, status_event
+from hub.events import (
+    change_event,
+    id_change_event,
+    id_change_event_id,
+    preferences_event,
+    received_event,
+    status_event,
+)
 from whatsapp.errors import OUTSIDE_WINDOW_CODE
+from whatsapp.id_changes import IdChange
 
 
 class Outbox(Protocol):
@@ -49,17 +67,20 @@ logger = logging.getLogger("consumers.events")
 
 @dataclass(frozen=True, slots=True)
 class Changes:
-    """What one batch hands to `record()`: status changes, inbound messages, other changes."""
+    """What one batch hands to `record()`: status changes, inbound messages, other changes,
+    users' id changes."""
 
     statuses: Sequence[StatusChange] = ()
     received: Sequence[NewInbound] = ()
     others: Sequence[NewChange] = ()
+    id_changes: Sequence[IdChange] = ()
 
     def event_ids(self) -> list[str]:
         """The ids of the events these changes would make (each only once)."""
         ids = [event_id(str(c.message_id), c.status) for c in self.statuses]
         ids += [event_id("inbound", m.wamid) for m in self.received]
-        return list(dict.fromkeys(ids + [c.id for c in self.others]))
+        ids += [c.id for c in self.others]
+        return list(dict.fromkeys(ids + [id_change_event_id(c) for c in self.id_changes]))
 
 
 async def record(
@@ -67,6 +88,7 @@ async def record(
     changes: Sequence[StatusChange] = (),
     received: Sequence[NewInbound] = (),
     others: Sequence[NewChange] = (),
+    id_changes: Sequence[IdChange] = (),
     *,
     only_while_sending: bool = False,
 ) -> list[HubEvent]:
@@ -79,9 +101,9 @@ async def record(
     them. A crash after the commit but before the publish loses nothing: the sweeper
     publishes outbox rows that stayed unpublished.
     """
-    if not changes and not received and not others:
+    if not changes and not received and not others and not id_changes:
         return []
-    part = Changes(changes, received, others)
+    part = Changes(changes, received, others, id_changes)
     if only_while_sending:
         [events] = await write(ctx, [part], only_while_sending=True)
     else:
@@ -104,6 +126,7 @@ async def write(
     changes = [c for p in parts for c in p.statuses]
     received = [m for p in parts for m in p.received]
     others = [c for p in parts for c in p.others]
+    id_changes = [c for p in parts for c in p.id_changes]
     events: list[HubEvent] = []
     async with ctx.pool.acquire() as conn:
         # Read before the transaction: what events echo never changes, and every round trip
@@ -120,22 +143,68 @@ async def write(
                 events += [received_event(m) for m in received if m.wamid in new]
                 await service_windows.opened(
                     conn,
-                    [
-                        (m.phone_number_id, m.sender, m.sent_at)
-                        for m in received
-                        if m.phone_number_id
-                    ],
+                    [(m.phone_number_id, m.key, m.sent_at) for m in received if m.phone_number_id],
                 )
+            events += [id_change_event(c) for c in id_changes]
             if others:
                 new = await webhook_changes.insert_many(conn, others)
                 events += [change_event(c) for c in others if c.id in new]
+            stated = preferences.facts(applied, known, received, others)
+            if stated:  # only what changed a stored preference makes an event
+                changed = await marketing_preferences.record(conn, stated)
+                events += [preferences_event(p) for p in changed]
             unique: dict[str, HubEvent] = {}
             for e in events:  # two parts may bring the same inbound message
                 unique.setdefault(e.id, e)
             fresh = await hub_events.insert_many(conn, list(unique.values())) if unique else set()
+            # Last: its lock (taken only when someone is new) is then the last one any
+            # transaction waits for, so writers of people never deadlock on other rows.
+            await contacts.seen(conn, _sightings(applied, known, received, id_changes))
     worker_metrics.count_statuses(applied)  # committed: a retried transaction counts once
     made = {i: e for i, e in unique.items() if i in fresh}
-    return [[made.pop(i) for i in p.event_ids() if i in made] for p in parts]
+    per_part = [[made.pop(i) for i in p.event_ids() if i in made] for p in parts]
+    per_part[0] += made.values()  # events no part names beforehand (contact.preferences)
+    return per_part
+
+
+def _sightings(
+    applied: Sequence[StatusChange],
+    known: dict[uuid.UUID, Any],
+    received: Sequence[NewInbound],
+    id_changes: Sequence[IdChange],
+) -> list[Sighting]:
+    """What statuses, inbound messages and id changes revealed of the people they name, in
+    that order (an id change is the newest news)."""
+    seen = [
+        Sighting(
+            known[c.message_id]["phone_number_id"],
+            c.contact.get("wa_id"),
+            c.contact.get("user_id"),
+            c.contact.get("parent_user_id"),
+            c.contact.get("username"),
+        )
+        for c in applied
+        if c.contact
+    ]
+    seen += [
+        Sighting(m.phone_number_id, m.sender, m.user_id, m.parent_user_id, m.username)
+        for m in received
+        if m.phone_number_id
+    ]
+    seen += [
+        Sighting(
+            c.phone_number_id,
+            c.wa_id,
+            c.user_id,
+            c.parent_user_id,
+            previous=tuple(
+                i for i in (c.previous_wa_id, c.previous_user_id, c.previous_parent_user_id) if i
+            ),
+        )
+        for c in id_changes
+        if c.phone_number_id
+    ]
+    return seen
 
 
 def _windows_closed(

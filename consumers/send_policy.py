@@ -4,15 +4,18 @@
 calls the message has had (this one included) and the settings to one verdict; the sender
 applies it (`consumers.sender`). Nothing here touches Redis, PostgreSQL or the clock.
 
-- an answer: `Sent`, with the BSUID it names (a send by `recipient`);
+- an answer: `Sent`, with the BSUID it names (a send by `recipient`) and Meta's
+  `message_status` (`accepted`, `held_for_quality_assessment`...);
 - no answer after the request left: `AwaitStatus` (never retried);
 - 131048 spam limit, 190 token, 368 blocked, 131031 locked: `PauseNumber`;
 - 131056 pair rate limit: `HoldRecipient`;
 - 130429, 4, 613, 80007, HTTP 429: `BackOff`;
 - 5xx, 1, 2, 131000, 131016, 133004, no connection: `Retry`, `Fail` after SEND_MAX_ATTEMPTS;
-- anything else (100, 131026, 132001, 131047, 131062...): `Fail` (a 131047 failure closes
-  the contact's service window when it is recorded: `consumers.events`; 131062, a template
-  Meta will not send to a BSUID, fails whatever the HTTP status).
+- anything else (100, 131026, 132001, 131047, 131049, 131050, 131062...): `Fail` (a 131047
+  failure closes the contact's service window when it is recorded: `consumers.events`;
+  a 131050 failure records that the contact stopped marketing: `consumers.preferences`;
+  131049, Meta's per-user marketing limit, 131050 and 131062, a template Meta will not send
+  to a BSUID, fail whatever the HTTP status, 131049 and 131050 with a `reason`).
 
 The three throttling verdicts refund the try: only the others count toward SEND_MAX_ATTEMPTS.
 """
@@ -39,6 +42,7 @@ from whatsapp.errors import (
 class Sent:
     wamid: str
     user_id: str | None = None  # the recipient's BSUID, when Meta's answer names one
+    message_status: str | None = None  # Meta's `message_status` of the answer, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +99,7 @@ def decide(
     """The verdict on one Meta call; `attempts` counts it."""
     s = settings
     if isinstance(answer, SendAnswer):
-        return Sent(answer.wamid, answer.user_id)
+        return Sent(answer.wamid, answer.user_id, answer.message_status)
     if isinstance(answer, MetaOutcomeUnknown):
         return AwaitStatus(answer)
     if isinstance(answer, MetaPaused):

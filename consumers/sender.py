@@ -47,6 +47,7 @@ from db.claims import Claim, Parked
 from db.statuses import StatusChange
 from whatsapp.client import SendAnswer, send_message
 from whatsapp.errors import MetaError, MetaUnavailable
+from whatsapp.templates import MARKETING
 
 logger = logging.getLogger("consumers.sender")
 _RECORD_PATIENCE_S = 300  # after that, status webhooks or the sweeper settle the messages
@@ -205,7 +206,7 @@ async def _send(ctx: Context, send: _Send, at: float) -> Outcome:
         worker_metrics.RATE_LIMIT_WAIT.inc(loop.time() - asked)
         send.departure.started = True
         try:
-            answer: SendAnswer | MetaError = await _post(ctx, send.lane.number, row["payload"])
+            answer: SendAnswer | MetaError = await _post(ctx, send.lane.number, row)
         except MetaError as exc:
             answer = exc
         except Exception:  # a bug of ours: never risk a second send of what may have left
@@ -215,12 +216,16 @@ async def _send(ctx: Context, send: _Send, at: float) -> Outcome:
     return await _apply(ctx, send, verdict, fields)
 
 
-async def _post(ctx: Context, number: BusinessNumber, payload: dict[str, Any]) -> SendAnswer:
-    """One Meta call; a connection that never opened is retried at once, briefly."""
+async def _post(ctx: Context, number: BusinessNumber, row: Any) -> SendAnswer:
+    """One Meta call; a connection that never opened is retried at once, briefly. A MARKETING
+    template goes to Meta's Marketing Messages API with MARKETING_MESSAGES_API."""
+    url = number.messages_url
+    if ctx.settings.marketing_messages_api and row["template_category"] == MARKETING:
+        url = number.marketing_messages_url
     return await retries.at_once(
         lambda: worker_metrics.timed(
             worker_metrics.META_SECONDS,
-            send_message(ctx.http, number.messages_url, number.token, payload),
+            send_message(ctx.http, url, number.token, row["payload"]),
         ),
         lambda e: isinstance(e, MetaUnavailable) and not e.http_status,
     )
@@ -236,7 +241,11 @@ async def _apply(ctx: Context, send: _Send, verdict: Verdict, fields: dict[str, 
         )
         # Meta's answer names the BSUID of a send by `recipient`: kept if the row lacks it.
         user_id = verdict.user_id if verdict.user_id != row["recipient_user_id"] else None
-        return StatusChange(message_id, SENT, now, "sender", wamid=verdict.wamid, user_id=user_id)
+        # Meta's `message_status` is kept on the `sent` status's details (the timeline).
+        details = {"message_status": verdict.message_status} if verdict.message_status else None
+        return StatusChange(
+            message_id, SENT, now, "sender", wamid=verdict.wamid, details=details, user_id=user_id
+        )
     exc = verdict.error
     error = exc.as_error()
     worker_metrics.count_meta_error(exc)

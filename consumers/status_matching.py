@@ -1,16 +1,17 @@
-"""Which message a status of Meta's is about, whether it may change it, and what becomes of
-one we cannot place.
+"""Which message a status of Meta's is about, whether it may change it, and what becomes of one
+we cannot place.
 
 A status names our message by the callback data we sent (our id), else by its wamid; both
 are only claims, so a status is applied only to a message that exists and only when it
 passes the cross-check: its webhook's business number (`metadata.phone_number_id`) is the
 message's, and its `recipient_id`, where Meta gives one (a BSUID user's status may have
-none), names the message's recipient (`whatsapp.recipients`: Meta's wa_id can
-differ from the number we sent to). A status that names none of ours, or fails the check,
-is held (`db.held_statuses`) for STATUS_HOLD_S: the sender's write of that wamid may be a
-moment behind Meta's webhook. The scheduler matches held statuses again each pass
-(`retry_held`), with the same check; one still unmatched when its hold runs out is kept as
-foreign, counted and logged with the reason, never forwarded.
+none), names the message's recipient, and so do its `recipient_user_id` and
+`recipient_parent_user_id` (`whatsapp.recipients`: Meta's wa_id can differ from the number
+we sent to; a status of a message sent by BSUID alone has no `recipient_id`). A status that
+names none of ours, or fails the check, is held (`db.held_statuses`) for STATUS_HOLD_S: the
+sender's write of that wamid may be a moment behind Meta's webhook. The scheduler matches
+held statuses again each pass (`retry_held`), with the same check; one still unmatched when
+its hold runs out is kept as foreign, counted and logged with the reason, never forwarded.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from consumers.context import Context
 from db import held_statuses, messages
 from db.held_statuses import HeldStatus
 from db.statuses import StatusChange
+from whatsapp.errors import reason_for
 from whatsapp.notifications import StatusUpdate, status_update
 from whatsapp.recipients import Recipient
 
@@ -35,7 +37,7 @@ logger = logging.getLogger("consumers.status_matching")
 _NO_MESSAGE = "no message of ours has its wamid or id"
 _NO_NUMBER = "its webhook names no business number"
 _OTHER_NUMBER = "its webhook is from another business number than the message's"
-_OTHER_RECIPIENT = "its recipient_id is not the message's recipient"
+_OTHER_RECIPIENT = "its recipient ids are not the message's recipient's"
 _UNREADABLE = "it cannot be read as a status"
 
 
@@ -90,8 +92,10 @@ def _mismatch(u: StatusUpdate, message: Any) -> str | None:
         return _NO_NUMBER
     if u.phone_number_id != message["phone_number_id"]:
         return _OTHER_NUMBER
-    if u.recipient_id is not None and not Recipient(message["recipient"]).reported_as(
-        u.recipient_id
+    recipient = Recipient.stored(message["recipient"], message["recipient_user_id"])
+    if not (
+        recipient.reported_as(wa_id=u.recipient_id, user_id=u.recipient_user_id)
+        and recipient.reported_as(user_id=u.recipient_parent_user_id)
     ):
         return _OTHER_RECIPIENT
     return None
@@ -163,6 +167,8 @@ def _change(message_id: uuid.UUID, u: StatusUpdate) -> StatusChange:
         wamid=u.wamid,
         error=_error(u.errors[0]) if u.errors else None,
         details=details or None,
+        contact=u.contact(),
+        user_id=u.recipient_user_id,  # kept on the message once known
     )
 
 
@@ -180,4 +186,5 @@ def _error(e: dict[str, Any]) -> dict[str, Any]:
         "title": e.get("title"),
         "message": e.get("message"),
         "details": data.get("details") if isinstance(data, dict) else None,
+        **reason_for(e.get("code")),
     }

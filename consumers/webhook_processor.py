@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 from consumers import events, status_matching, templates, worker_metrics
@@ -29,6 +29,7 @@ from db.inbound import NewInbound
 from db.statuses import StatusChange
 from db.webhook_changes import NewChange
 from hub.events import new_change
+from whatsapp.id_changes import IdChange
 from whatsapp.notifications import INVALID_KINDS, UNSTORABLE_ITEM, Notification, parse_webhook
 
 logger = logging.getLogger("consumers.webhook_processor")
@@ -48,25 +49,30 @@ async def handle(ctx: Context, entries: list[Entry], stream: str = "") -> dict[s
         await status_matching.hold(ctx, unknown)
     inbound = inbound_rows(parsed)
     others = change_rows(parsed)
+    id_changes = [c for n in parsed for c in n.id_changes]
     for c in others:
         if c.field in INVALID_KINDS:
             logger.warning(
                 "unreadable webhook item kind=%s event=%s", c.field, c.id, extra={"event_id": c.id}
             )
-    if changes or inbound or others:
+    if changes or inbound or others or id_changes:
         try:
-            await events.record(ctx, changes, inbound, others)
+            await events.record(ctx, changes, inbound, others, id_changes)
         except TRANSIENT:
             raise
         except Exception:  # one item PostgreSQL refuses must not cost its neighbours
-            await _record_one_by_one(ctx, changes, inbound, others)
+            await _record_one_by_one(ctx, changes, inbound, others, id_changes)
     if any(c.field == TEMPLATE_STATUS_FIELD for c in others):  # forwarded above, as any change
         await templates.sync_wanted(ctx)
     return {}
 
 
 async def _record_one_by_one(
-    ctx: Context, changes: list[StatusChange], inbound: list[NewInbound], others: list[NewChange]
+    ctx: Context,
+    changes: list[StatusChange],
+    inbound: list[NewInbound],
+    others: list[NewChange],
+    id_changes: Sequence[IdChange] = (),
 ) -> None:
     """Each item alone; one that still fails goes to the Hub as `webhook.unparsed`, named
     by its ids and the reason (never its content: that is what could not be stored)."""
@@ -77,10 +83,11 @@ async def _record_one_by_one(
         ),
         *((Changes(received=[m]), {"kind": "message", "wamid": m.wamid}) for m in inbound),
         *((Changes(others=[c]), {"kind": "change", "field": c.field, "id": c.id}) for c in others),
+        *((Changes(id_changes=[c]), {"kind": "id_change", "wamid": c.wamid}) for c in id_changes),
     ]
     for one, ids in items:
         try:
-            await events.record(ctx, one.statuses, one.received, one.others)
+            await events.record(ctx, one.statuses, one.received, one.others, one.id_changes)
         except TRANSIENT:
             raise
         except Exception as exc:
@@ -93,7 +100,18 @@ async def _record_one_by_one(
 def inbound_rows(parsed: list[Notification]) -> list[NewInbound]:
     """Inbound messages to store, once per wamid even when Meta's retry is in the batch."""
     rows = (
-        NewInbound(m.wamid, m.phone_number_id, m.sender, m.profile_name, m.type, m.timestamp, m.raw)
+        NewInbound(
+            m.wamid,
+            m.phone_number_id,
+            m.sender,
+            m.profile_name,
+            m.type,
+            m.timestamp,
+            m.raw,
+            m.user_id,
+            m.parent_user_id,
+            m.username,
+        )
         for n in parsed
         for m in n.messages
     )

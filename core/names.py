@@ -137,10 +137,13 @@ EXPIRED_ERROR = {
 # Hub event types and outbox states.
 EVENT_MESSAGE_STATUS = "message.status"
 EVENT_MESSAGE_RECEIVED = "message.received"
+EVENT_CONTACT_PREFERENCES = "contact.preferences"  # a contact stopped or resumed marketing
 # Any other webhook field Meta sends (template status, account updates...) is forwarded as
 # `whatsapp.<field>`, Meta's field name verbatim; what we could not read as `webhook.unparsed`.
 EVENT_WHATSAPP_PREFIX = "whatsapp."
 EVENT_WEBHOOK_UNPARSED = "webhook.unparsed"
+# A user's phone number or business-scoped user id changed (a system message, user_id_update).
+EVENT_CONTACT_USER_ID_CHANGED = "contact.user_id_changed"
 HUB_PENDING = "pending"
 HUB_DELIVERED = "delivered"
 HUB_DEAD = "dead"

@@ -39,6 +39,11 @@ class BusinessNumber:
         return self.url("messages")
 
     @property
+    def marketing_messages_url(self) -> str:
+        """Meta's Marketing Messages API: /messages' body, for MARKETING templates only."""
+        return self.url("marketing_messages")
+
+    @property
     def bearer(self) -> dict[str, str]:
         """The Authorization header of a Meta call made for this number."""
         return {"Authorization": f"Bearer {self.token}"}

@@ -102,6 +102,14 @@ class WorkerSettings:
         default="6",
         help="a recipient's messages wait this long after Meta's pair rate limit (131056)",
     )
+    marketing_messages_api: bool = variable(
+        "MARKETING_MESSAGES_API",
+        casts.boolean,
+        default="false",
+        help="send MARKETING templates (category known from the catalog at accept) through "
+        "Meta's Marketing Messages API, /{phone_number_id}/marketing_messages; the rest "
+        "through /messages",
+    )
     hub_retry_schedule_s: tuple[float, ...] = variable(
         "HUB_RETRY_SCHEDULE_S",
         casts.delays,

@@ -61,8 +61,8 @@ async def claim(
     conn: asyncpg.Connection | asyncpg.Pool, ids: list[UUID], worker: str, number: str
 ) -> list[asyncpg.Record]:
     """Claim (queued -> sending) the messages of `ids` that may be sent now by `worker` from
-    business number `number`: `id`, `recipient`, `recipient_user_id`, `payload`, `attempts`
-    and `sending_at` (the claim's time) of each.
+    business number `number`: `id`, `recipient`, `recipient_user_id`, `payload`, `attempts`,
+    `template_category` and `sending_at` (the claim's time) of each.
 
     A duplicated stream entry or a second worker never claims a message twice; a parked row
     is claimed only once due, an expired one never, another number's never (its own
@@ -80,7 +80,15 @@ async def claim(
         .set(messages.next_attempt_at, None)
         .set(messages.attempts, messages.attempts + 1)
         .where((messages.id == _any(p(ids, "uuid[]"))) & (messages.status == QUEUED) & due)
-        .returning("id", "recipient", "recipient_user_id", "payload", "attempts", "sending_at")
+        .returning(
+            "id",
+            "recipient",
+            "recipient_user_id",
+            "payload",
+            "attempts",
+            "template_category",
+            "sending_at",
+        )
     )
     return await conn.fetch(str(q), *p.args)
 

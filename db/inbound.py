@@ -1,4 +1,5 @@
-"""Inbound messages (`inbound_messages`), stored once per wamid."""
+"""Inbound messages (`inbound_messages`), stored once per wamid; the sender is named by phone
+number (`sender`, null when Meta withholds it), BSUID and parent BSUID."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ _COLUMNS = {
     "type": "text",
     "sent_at": "timestamptz",
     "payload": "jsonb",
+    "sender_user_id": "text",
+    "sender_parent_user_id": "text",
+    "username": "text",
 }
 
 
@@ -28,11 +32,19 @@ _COLUMNS = {
 class NewInbound:
     wamid: str
     phone_number_id: str | None
-    sender: str
+    sender: str | None  # the phone number; None when Meta withheld it
     profile_name: str | None
     type: str
     sent_at: datetime
     payload: dict[str, Any]
+    user_id: str | None = None
+    parent_user_id: str | None = None
+    username: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The identifier the sender's service window is kept under: number, else BSUID."""
+        return self.sender or self.user_id  # type: ignore[return-value]
 
 
 async def insert_many(conn: asyncpg.Connection, rows: list[NewInbound]) -> set[str]:
@@ -43,7 +55,18 @@ async def insert_many(conn: asyncpg.Connection, rows: list[NewInbound]) -> set[s
         inbound,
         _COLUMNS,
         [
-            (r.wamid, r.phone_number_id, r.sender, r.profile_name, r.type, r.sent_at, r.payload)
+            (
+                r.wamid,
+                r.phone_number_id,
+                r.sender,
+                r.profile_name,
+                r.type,
+                r.sent_at,
+                r.payload,
+                r.user_id,
+                r.parent_user_id,
+                r.username,
+            )
             for r in rows
         ],
         conflict=("wamid",),
@@ -58,7 +81,7 @@ async def get(conn: asyncpg.Connection | asyncpg.Pool, wamid: str) -> asyncpg.Re
     q = (
         PostgreSQLQuery.from_(inbound)
         .select("wamid", "phone_number_id", "sender", "profile_name", "type", "sent_at")
-        .select("received_at")
+        .select("sender_user_id", "sender_parent_user_id", "username", "received_at")
         .where(inbound.wamid == p(wamid))
     )
     return await conn.fetchrow(str(q), *p.args)

@@ -1,9 +1,14 @@
-"""Meta's customer-service window (`service_windows`), per business number and contact.
+"""Meta's customer-service window (`service_windows`), per business number and person.
 
 A contact's message to a number opens the window for `WINDOW` from when it was sent; Meta's
 131047 answer ("more than 24 hours have passed") closes it before that. Free-form messages
 are allowed only while it is open; templates always are. Both timestamps only move forward,
 so replays and out-of-order webhooks change nothing.
+
+Rows are kept per identifier (`wa_id`: the phone number, or the BSUID of a user whose number
+Meta withholds), and a window belongs to the person: `get()` answers for every identifier
+`db.contacts` links to the one asked about, so a user who wrote by BSUID is inside their
+window when written to by phone number, and the other way round.
 """
 
 from __future__ import annotations
@@ -12,9 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
-from pypika import PostgreSQLQuery, Table
-
-from db import Params
+from pypika import Table
 
 windows = Table("service_windows")
 WINDOW = timedelta(hours=24)
@@ -30,6 +33,19 @@ INSERT INTO service_windows (phone_number_id, wa_id, closed_at)
 SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
 ON CONFLICT (phone_number_id, wa_id) DO UPDATE SET closed_at =
     GREATEST(service_windows.closed_at, EXCLUDED.closed_at)
+"""
+
+
+# The latest opening and closing over every identifier of the person.
+_PERSON = """
+SELECT max(last_inbound_at) AS last_inbound_at, max(closed_at) AS closed_at
+FROM service_windows
+WHERE phone_number_id = $1 AND wa_id IN (
+    SELECT $2::text
+    UNION ALL
+    SELECT unnest(ARRAY[phone, user_id, parent_user_id]) FROM contacts
+    WHERE phone_number_id = $1 AND (phone = $2 OR user_id = $2 OR parent_user_id = $2)
+)
 """
 
 
@@ -91,17 +107,9 @@ def _latest_of_each(rows: list[tuple[str, str, datetime]]) -> list[tuple[str, st
     return [(number, wa_id, at) for (number, wa_id), at in sorted(latest.items())]
 
 
-async def get(conn: asyncpg.Connection | asyncpg.Pool, phone_number_id: str, wa_id: str) -> Window:
-    p = Params()
-    q = (
-        PostgreSQLQuery.from_(windows)
-        .select(windows.last_inbound_at, windows.closed_at)
-        .where((windows.phone_number_id == p(phone_number_id)) & (windows.wa_id == p(wa_id)))
-    )
-    row = await conn.fetchrow(str(q), *p.args)
-    return Window(
-        phone_number_id,
-        wa_id,
-        row["last_inbound_at"] if row else None,
-        row["closed_at"] if row else None,
-    )
+async def get(
+    conn: asyncpg.Connection | asyncpg.Pool, phone_number_id: str, identifier: str
+) -> Window:
+    """The window of the person a phone number or (parent) BSUID names on a number."""
+    row = await conn.fetchrow(_PERSON, phone_number_id, identifier)
+    return Window(phone_number_id, identifier, row["last_inbound_at"], row["closed_at"])

@@ -48,6 +48,8 @@ class StatusChange:
     wamid: str | None = None
     error: dict[str, Any] | None = None
     details: dict[str, Any] | None = None
+    # The recipient's ids and username Meta's status revealed (`StatusUpdate.contact()`).
+    contact: dict[str, Any] | None = None
     user_id: str | None = None  # the recipient's BSUID, when this report revealed it
 
 
@@ -98,15 +100,17 @@ async def record_statuses(
     )
     new = {(r["message_id"], r["status"]) for r in inserted}
     # Meta's `sent` webhook repeats what the sender recorded, but brings pricing and the
-    # conversation: keep them on the timeline entry that has none, whether that entry is
-    # older or was just inserted from the sender's report in this same batch.
+    # conversation: keep them on the timeline entry that has none of Meta's (the sender's
+    # holds at most Meta's `message_status`), whether that entry is older or was just
+    # inserted from the sender's report in this same batch.
     first: dict[tuple[UUID, str], StatusChange] = {}
     details: dict[tuple[UUID, str], dict[str, Any]] = {}
     for c in changes:
-        first.setdefault((c.message_id, c.status), c)
+        key = (c.message_id, c.status)
+        first.setdefault(key, c)
         if c.details:
-            details.setdefault((c.message_id, c.status), c.details)
-    late = {k: v for k, v in details.items() if k not in new or not first[k].details}
+            details[key] = {**c.details, **details.get(key, {})}  # the first's keys win
+    late = {k: v for k, v in details.items() if k not in new or v != first[k].details}
     if late:
         await conn.executemany(_ADD_DETAILS, [(*k, v) for k, v in sorted(late.items())])
     # Of duplicates within the batch the first wins, as in the INSERT above (`first` keeps
@@ -173,10 +177,16 @@ def _update_status_sql() -> str:
 _UPDATE_STATUS = _update_status_sql()
 _ADD_DETAILS = str(
     PostgreSQLQuery.update(statuses)
-    .set(statuses.details, param("$3", "jsonb"))
+    .set(statuses.details, LiteralValue("$3::jsonb || coalesce(message_statuses.details, '{}')"))
     .where(
         (statuses.message_id == param("$1"))
         & (statuses.status == param("$2", "text"))
-        & statuses.details.isnull()
+        & (
+            statuses.details.isnull()
+            | (
+                LiteralValue("message_statuses.details - 'message_status'")
+                == LiteralValue("'{}'::jsonb")
+            )
+        )
     )
 )

@@ -22,6 +22,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.names import (
+    EVENT_CONTACT_PREFERENCES,
+    EVENT_CONTACT_USER_ID_CHANGED,
     EVENT_MESSAGE_RECEIVED,
     EVENT_MESSAGE_STATUS,
     EVENT_WEBHOOK_UNPARSED,
@@ -32,8 +34,10 @@ from core.names import (
 )
 from db.hub_events import HubEvent, event_id
 from db.inbound import NewInbound
+from db.marketing_preferences import Preference
 from db.statuses import StatusChange
 from db.webhook_changes import NewChange
+from whatsapp.id_changes import IdChange
 from whatsapp.inbound_types import normalise
 from whatsapp.notifications import INVALID_KINDS
 from whatsapp.recipients import Recipient
@@ -59,6 +63,15 @@ class MessageError(BaseModel):
     )
 
 
+class StatusContact(_Closed):
+    """Who Meta's status says the message reached; each field only where Meta gave it."""
+
+    wa_id: str | None = Field(description="the phone number (`recipient_id`)")
+    user_id: str | None = Field(description="the business-scoped user id (BSUID)")
+    parent_user_id: str | None = Field(description="the parent BSUID, when enabled")
+    username: str | None = Field(description="on delivered and read statuses")
+
+
 class StatusEventData(_Closed):
     message_id: UUID
     wamid: str | None
@@ -72,6 +85,9 @@ class StatusEventData(_Closed):
     metadata: dict[str, Any] | None = Field(description="as given to the send request")
     conversation: dict[str, Any] | None
     pricing: dict[str, Any] | None
+    contact: StatusContact | None = Field(
+        description="the recipient's ids and username this status of Meta's revealed"
+    )
 
 
 class ReceivedEventData(BaseModel):
@@ -80,7 +96,13 @@ class ReceivedEventData(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     wamid: str
-    from_: Annotated[str, Field(alias="from", description="the sender's phone number")]
+    from_: Annotated[
+        str | None,
+        Field(alias="from", description="the sender's phone number; null when Meta withholds it"),
+    ]
+    user_id: str | None = Field(description="the sender's business-scoped user id (BSUID)")
+    parent_user_id: str | None = Field(description="the sender's parent BSUID, when enabled")
+    username: str | None = Field(description="the sender's WhatsApp username, if they have one")
     profile_name: str | None
     type: str
     timestamp: datetime
@@ -110,6 +132,48 @@ class MessageReceivedEvent(_Event):
     data: ReceivedEventData
 
 
+class UserIds(_Closed):
+    wa_id: str | None = Field(description="the phone number, when Meta shares it")
+    user_id: str | None = Field(description="the business-scoped user id (BSUID)")
+    parent_user_id: str | None
+
+
+class UserIdChangedData(_Closed):
+    kind: str = Field(
+        description="`user_changed_number`, `user_changed_user_id` (Meta's `system.type`) or"
+        " `user_id_update`"
+    )
+    phone_number_id: str | None = Field(description="the business number the user writes to")
+    timestamp: datetime
+    wamid: str | None = Field(description="the system message's id")
+    previous: UserIds
+    current: UserIds
+
+
+class ContactUserIdChangedEvent(_Event):
+    """A user's phone number or business-scoped user id changed."""
+
+    type: Literal[EVENT_CONTACT_USER_ID_CHANGED]  # type: ignore[valid-type]
+    data: UserIdChangedData
+
+
+class PreferencesEventData(_Closed):
+    contact: str = Field(description="the user as Meta named them: wa_id (phone digits) or BSUID")
+    phone_number_id: str = Field(description="the business number the preference is about")
+    value: Literal["stop", "resume"] = Field(description="marketing messages: stop or resume")
+    timestamp: datetime = Field(description="Meta's time of the change")
+    source: Literal["user_preferences", "system_message", "131050"] = Field(
+        description="how Meta said it: the webhook field, the system message, or a failed send"
+    )
+
+
+class ContactPreferencesEvent(_Event):
+    """A contact stopped or resumed marketing messages from a business number."""
+
+    type: Literal[EVENT_CONTACT_PREFERENCES]  # type: ignore[valid-type]
+    data: PreferencesEventData
+
+
 class ChangeData(_Closed):
     field: str = Field(description="Meta's `field`")
     waba_id: str | None = Field(description="the entry's id, the WhatsApp Business Account")
@@ -135,6 +199,8 @@ class WebhookUnparsedEvent(_Event):
 HUB_EVENTS: dict[str, type[BaseModel]] = {
     EVENT_MESSAGE_STATUS: MessageStatusEvent,
     EVENT_MESSAGE_RECEIVED: MessageReceivedEvent,
+    EVENT_CONTACT_USER_ID_CHANGED: ContactUserIdChangedEvent,
+    EVENT_CONTACT_PREFERENCES: ContactPreferencesEvent,
     EVENT_WHATSAPP_PREFIX + "{field}": WhatsAppChangeEvent,
     EVENT_WEBHOOK_UNPARSED: WebhookUnparsedEvent,
 }
@@ -163,6 +229,7 @@ def status_event(change: StatusChange, message: Any) -> HubEvent:
         "metadata": message["metadata"],
         "conversation": details.get("conversation"),
         "pricing": details.get("pricing"),
+        "contact": change.contact,
     }
     return _event(
         EVENT_MESSAGE_STATUS,
@@ -183,6 +250,9 @@ def received_event(m: NewInbound) -> HubEvent:
     data = {
         "wamid": m.wamid,
         "from": m.sender,
+        "user_id": m.user_id,
+        "parent_user_id": m.parent_user_id,
+        "username": m.username,
         "profile_name": m.profile_name,
         "type": m.type,
         "timestamp": m.sent_at.isoformat(),
@@ -190,6 +260,32 @@ def received_event(m: NewInbound) -> HubEvent:
         **normalise(m.payload),
     }
     return _event(EVENT_MESSAGE_RECEIVED, event_id("inbound", m.wamid), None, data)
+
+
+def id_change_event(c: IdChange) -> HubEvent:
+    """`contact.user_id_changed`: a user's phone number or BSUID changed."""
+    return _event(EVENT_CONTACT_USER_ID_CHANGED, id_change_event_id(c), None, c.hub_data())
+
+
+def id_change_event_id(c: IdChange) -> str:
+    """The system message's, else derived from everything the change says."""
+    if c.wamid is not None:
+        return event_id("id_change", c.wamid)
+    content = orjson.dumps(c.hub_data(), option=orjson.OPT_SORT_KEYS).decode()
+    return event_id("id_change", content)
+
+
+def preferences_event(p: Preference) -> HubEvent:
+    """`contact.preferences`: a stored change of a contact's marketing preference."""
+    data = {
+        "contact": p.contact,
+        "phone_number_id": p.phone_number_id,
+        "value": p.value,
+        "timestamp": p.at.isoformat(),
+        "source": p.source,
+    }
+    id_ = event_id("preferences", p.phone_number_id, p.contact, p.value, p.at.isoformat())
+    return _event(EVENT_CONTACT_PREFERENCES, id_, None, data)
 
 
 def new_change(

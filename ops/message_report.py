@@ -104,6 +104,7 @@ def render(r: dict[str, Any]) -> str:
     """The report as an operator reads it at 3 a.m.: facts first, then the story."""
     if r["direction"] == "inbound":
         pairs = [("wamid", r["wamid"]), ("from", r["sender"]), ("name", r["profile_name"])]
+        pairs += [("user id", r["sender_user_id"]), ("username", r["username"])]
         pairs += [("type", r["type"]), ("sent at", when(r["sent_at"]))]
         pairs += [("received at", when(r["received_at"]))]
         out = [f"inbound message {r['wamid']}", facts(pairs)]

@@ -129,6 +129,9 @@ def _redis_cli(redis_url: str) -> str:
     return f"{shlex.quote(cli)} -u {shlex.quote(redis_url)}"
 
 
+_USER_ID = "US.13491208655302741918"  # a business-scoped user id, as the banner's example
+
+
 def _banner(env: dict[str, str]) -> str:
     url = f"http://127.0.0.1:{env['PORT']}"
     key = env["MESSAGING_SERVICE_API_KEY"].split(",")[0]
@@ -137,7 +140,8 @@ def _banner(env: dict[str, str]) -> str:
     text = {"to": to, "type": "text", "text": {"body": "Hello from the messaging service"}}
     lines = ["", f"  messaging service is up at {url}", f"  API key: {key}"]
     sim = env.get("SIM_PORT")
-    if sim and env.get("WHATSAPP_API_BASE_URL", "").endswith(f":{sim}"):
+    simulated = bool(sim) and env.get("WHATSAPP_API_BASE_URL", "").endswith(f":{sim}")
+    if simulated:
         # First, so a free-form send finds the window open even with SERVICE_WINDOW_CHECK.
         lines += [
             "",
@@ -174,6 +178,22 @@ def _banner(env: dict[str, str]) -> str:
                 f"{url}/api/v1/messages/send/",
                 key,
                 {**template, "phone_number_id": numbers[1], "validity_period_s": 3600},
+            ),
+        ]
+    if simulated:
+        lines += [
+            "",
+            "  a username user, their number withheld, writes (Meta names them by BSUID):",
+            *_curl(
+                f"http://127.0.0.1:{sim}/_sim/inbound",
+                None,
+                {"user_id": _USER_ID, "username": "@sheena", "text": "Hi, this is Sheena"},
+            ),
+            "  and you answer them by `recipient`, their BSUID:",
+            *_curl(
+                f"{url}/api/v1/messages/send/",
+                key,
+                {"recipient": _USER_ID, "type": "text", "text": {"body": "Hi Sheena!"}},
             ),
         ]
     lines += [

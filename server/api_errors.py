@@ -52,6 +52,13 @@ class OutsideServiceWindow(ValidationError):
     code = "outside_service_window"
 
 
+class MarketingOptedOut(ValidationError):
+    """The contact stopped marketing messages from the number: Meta would fail it (131050)."""
+
+    status = 422
+    code = "marketing_opted_out"
+
+
 class UnknownNumber(ValidationError):
     """The request names a business number this service does not send from."""
 

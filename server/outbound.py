@@ -25,11 +25,13 @@ def new_message(
     phone_number_id: str,
     idempotency_key: str | None,
     default_validity_s: float | None,
+    template_category: str | None = None,
     message_id: UUID | None = None,
     now: datetime | None = None,
 ) -> NewMessage:
     """The message `req` asks for, from `phone_number_id`; it expires `validity_period_s`
-    (else `default_validity_s`; neither: never) after `now`."""
+    (else `default_validity_s`; neither: never) after `now`. `template_category` (the
+    catalog's, of a template) is stored beside it, never sent to Meta."""
     message_id = message_id or uuid4()
     payload = req.meta_payload("")
     request_hash = _request_hash(req, payload)
@@ -50,6 +52,7 @@ def new_message(
         metadata=req.metadata,
         phone_number_id=phone_number_id,
         expires_at=expires_at,
+        template_category=template_category,
     )
 
 

@@ -9,7 +9,9 @@ recipient through `/_sim/scenarios`; `/_sim/messages` and `/_sim/stats` show wha
 A send names its user by `to` (a phone number), `recipient` (a business-scoped user id) or
 both, `to` winning as at Meta. A send by BSUID alone is answered with `contacts[0].user_id`
 and no `wa_id`, its statuses carry `recipient_user_id` and no `recipient_id`, and an
-AUTHENTICATION template is refused with 131062.
+AUTHENTICATION template is refused with 131062. `/{phone_number_id}/marketing_messages` (the
+Marketing Messages API) takes the same body and answer; `/_sim/messages` names each call's
+`endpoint`. Marketing consent (`/_sim/preferences`, 131050): `simulator.meta_marketing`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json
 
-from simulator import meta_inbound, meta_media, meta_templates
+from simulator import meta_inbound, meta_marketing, meta_media, meta_templates
 from simulator.meta_checks import check_message, error_body, invalid
 from simulator.meta_inbound import new_wamid
 from simulator.meta_webhooks import Outbox, status_object
@@ -101,6 +103,12 @@ def create_app(config: Config | None = None, name: str = "meta-simulator") -> Sa
         await app.ctx.outbox.stop()
 
     app.add_route(send, "/<version:str>/<phone_number_id:str>/messages", methods=["POST"])
+    app.add_route(
+        send,
+        "/<version:str>/<phone_number_id:str>/marketing_messages",
+        methods=["POST"],
+        name="marketing_messages",
+    )
     app.add_route(set_scenario, "/_sim/scenarios", methods=["POST"])
     app.add_route(meta_inbound.inbound, "/_sim/inbound", methods=["POST"])
     app.add_route(messages, "/_sim/messages", methods=["GET"])
@@ -108,11 +116,12 @@ def create_app(config: Config | None = None, name: str = "meta-simulator") -> Sa
     app.add_route(reset, "/_sim/reset", methods=["POST"])
     meta_media.register(app)
     meta_templates.register(app)
+    meta_marketing.register(app)
     return app
 
 
 async def send(request: Request, version: str, phone_number_id: str) -> HTTPResponse:
-    """Meta's `POST /{version}/{phone_number_id}/messages`."""
+    """Meta's `POST /{version}/{phone_number_id}/messages` (and `/marketing_messages`)."""
     ctx = request.app.ctx
     config: Config = ctx.config
     recorder: Recorder = ctx.recorder
@@ -146,11 +155,16 @@ async def send(request: Request, version: str, phone_number_id: str) -> HTTPResp
     if accepted:  # Meta takes the message as it arrives, whether or not the answer gets back
         wamid = new_wamid()
         callback_data = body.get("biz_opaque_callback_data")
-        recorder.record(to, raw, wamid, 200, callback_data, phone_number_id)
+        endpoint = request.path.rsplit("/", 1)[-1]
+        recorder.record(to, raw, wamid, 200, callback_data, phone_number_id, endpoint)
         statuses = scenario.statuses
         if config.service_window and body.get("type") != "template":
             if not ctx.windows.is_open(phone_number_id, to):
                 statuses = [{"status": "sent"}, OUTSIDE_WINDOW]  # Meta accepts, then fails it
+        if ctx.consent.has_stopped(phone_number_id, to) and meta_marketing.is_marketing(
+            request.app, body
+        ):
+            statuses = [meta_marketing.MARKETING_STOPPED]  # accepted, then failed: 131050
         user_id = body.get("recipient")
         _schedule_statuses(
             ctx, scenario, statuses, wamid, to, user_id, callback_data, phone_number_id
@@ -212,6 +226,7 @@ async def reset(request: Request) -> HTTPResponse:
     ctx = request.app.ctx
     ctx.scenarios.clear()
     ctx.windows.reset()
+    ctx.consent.reset()
     ctx.recorder.reset()
     ctx.outbox.reset()
     meta_media.reset(request.app)

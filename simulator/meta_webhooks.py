@@ -1,5 +1,12 @@
 """Meta's side of webhooks: status objects, the signed envelope, and batched delivery.
 
+Every user has a business-scoped user id (BSUID, `user_id_of`: derived from their number, so
+it is stable across runs) in every webhook: a status of a send to a number carries it as
+`recipient_user_id` beside `recipient_id`; a send to a BSUID has no `recipient_id`
+(`simulator.meta` takes it off), as Meta does for a user whose number is withheld. Delivered
+and read POSTs carry `contacts[]` with the username of the users who have one
+(`Outbox.usernames`, set by `/_sim/inbound`).
+
 Statuses wait in a heap until due; a flusher collects what is due every `batch_ms` and POSTs
 it, up to 1,000 statuses per POST, as Meta batches them. A POST the service does not answer
 200 is retried with backoff (same bytes), then given up and counted.
@@ -27,6 +34,7 @@ _BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 _CONCURRENCY = 32
 _TIMEOUT_S = 10.0
 _CONVERSATION_STATUSES = {"sent", "delivered"}
+_USERNAME_STATUSES = {"delivered", "read"}
 _PRICED_STATUSES = {"sent", "delivered"}
 
 
@@ -58,17 +66,33 @@ def envelope(phone_number_id: str, value: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def user_id_of(phone: str) -> str:
+    """The simulated BSUID of the user with this number."""
+    return "US." + str(int(hashlib.sha256(phone.encode()).hexdigest(), 16))[:20]
+
+
+def is_user_id(to: str) -> bool:
+    return "." in to
+
+
 def status_object(
     wamid: str, spec: dict[str, Any], to: str, at: float, callback_data: Any
 ) -> dict[str, Any]:
     """One entry of `value.statuses`; `spec` is `{"status": ...}` plus error fields for failed."""
     name = spec["status"]
+    # `simulator.meta` takes `recipient_id` off the statuses of a send by BSUID alone.
     status: dict[str, Any] = {
         "id": wamid,
         "status": name,
         "timestamp": str(int(at)),
         "recipient_id": to,
     }
+    if not is_user_id(to):
+        status["recipient_user_id"] = user_id_of(to)
+    elif to[2:7] == ".ENT.":
+        status["recipient_parent_user_id"] = to
+    else:
+        status["recipient_user_id"] = to
     if callback_data is not None:
         status["biz_opaque_callback_data"] = callback_data
     if name in _CONVERSATION_STATUSES:
@@ -111,6 +135,7 @@ class Outbox:
         self._client: httpx.AsyncClient | None = None
         self._flusher: asyncio.Task[None] | None = None
         self.stats = WebhookStats()
+        self.usernames: dict[str, str] = {}  # BSUID -> the username the user adopted
 
     @property
     def pending(self) -> int:
@@ -141,6 +166,7 @@ class Outbox:
         self._tasks.clear()
         self._heap.clear()
         self.stats = WebhookStats()
+        self.usernames.clear()
 
     def schedule(
         self, due: float, status: dict[str, Any], copies: int = 1, number: str | None = None
@@ -180,8 +206,25 @@ class Outbox:
         for (_, number), statuses in lanes.items():
             for i in range(0, len(statuses), MAX_STATUSES_PER_POST):
                 chunk = statuses[i : i + MAX_STATUSES_PER_POST]
-                body = orjson.dumps(self.value_envelope({"statuses": chunk}, number))
+                value: dict[str, Any] = {"statuses": chunk}
+                if contacts := self._contacts(chunk):
+                    value = {"contacts": contacts, **value}
+                body = orjson.dumps(self.value_envelope(value, number))
                 self._spawn(self._deliver(body, len(chunk)))
+
+    def _contacts(self, statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Meta's `contacts[]` of a status POST: the username of each delivered or read
+        recipient who has one."""
+        contacts: dict[str, dict[str, Any]] = {}
+        for s in statuses:
+            user_id = s.get("recipient_user_id")
+            username = self.usernames.get(user_id) if user_id else None
+            if username and s["status"] in _USERNAME_STATUSES:
+                contact = {"profile": {"username": username}, "user_id": user_id}
+                if "recipient_id" in s:
+                    contact["wa_id"] = s["recipient_id"]
+                contacts.setdefault(user_id, contact)
+        return list(contacts.values())
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)

@@ -1,6 +1,7 @@
 """Meta's 24 h customer-service window, as the simulator plays it (`SIM_SERVICE_WINDOW=true`).
 
-A user's message to a business number opens the window for 24 h; a free-form (non-template)
+A user's message to a business number opens the window for 24 h, under the number and the
+BSUIDs it came by; a free-form (non-template)
 send outside it is accepted with a wamid and then fails by status webhook with 131047, as
 Meta does. Off by default, so sends to numbers that never wrote are delivered.
 """
@@ -11,6 +12,7 @@ import time
 from typing import Any
 
 WINDOW_S = 24 * 3600
+_SENDER_KEYS = ("from", "from_user_id", "from_parent_user_id")
 OUTSIDE_WINDOW = {
     "status": "failed",
     "code": 131047,
@@ -30,13 +32,13 @@ class Windows:
         self._last.clear()
 
     def wrote(self, payload: dict[str, Any]) -> None:
-        """Note the users whose messages a webhook payload carries, per business number."""
+        """Note the users whose messages a webhook payload carries, per business number,
+        under each id the message names them by (number, BSUID, parent BSUID)."""
         for value in _values(payload):
             metadata = value.get("metadata")
             number = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
             for message in value.get("messages") or ():
-                # A user is known by phone (`from`, withheld for a username user) and BSUID.
-                for key in ("from", "from_user_id"):
+                for key in _SENDER_KEYS:
                     sender = message.get(key) if isinstance(message, dict) else None
                     if isinstance(number, str) and isinstance(sender, str):
                         self._last[(number, sender)] = time.time()

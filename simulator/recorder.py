@@ -40,10 +40,10 @@ class Recorder:
 
     def reset(self) -> None:
         """Forget every call and counter."""
-        # (to, raw body, wamid, status code, at, business number); raw bytes cost far less
-        # than parsed JSON.
-        self._calls: deque[tuple[str | None, bytes, str | None, int | None, float, str]] = deque(
-            maxlen=MAX_CALLS
+        # (to, raw body, wamid, status code, at, business number, endpoint); raw bytes cost
+        # far less than parsed JSON.
+        self._calls: deque[tuple[str | None, bytes, str | None, int | None, float, str, str]] = (
+            deque(maxlen=MAX_CALLS)
         )
         self._callbacks: dict[str, None] = {}
         self._per_second: dict[int, int] = {}
@@ -60,12 +60,13 @@ class Recorder:
         status_code: int | None,
         callback_data: Any = None,
         number: str = "",
+        endpoint: str = "messages",
     ) -> None:
-        """Count one send call from business `number`; `status_code` None means the
-        connection was dropped."""
+        """Count one send call from business `number` to `endpoint` (`messages`,
+        `marketing_messages`); `status_code` None means the connection was dropped."""
         at = time.time()
         self.requests += 1
-        self._calls.append((to, raw, wamid, status_code, at, number))
+        self._calls.append((to, raw, wamid, status_code, at, number, endpoint))
         if status_code != 200:
             self.rejected += 1
             return
@@ -98,6 +99,7 @@ class Recorder:
                 "status_code": c[3],
                 "at": c[4],
                 "phone_number_id": c[5],
+                "endpoint": c[6],
             }
             for c in reversed(picked)
         ]

@@ -1,10 +1,12 @@
-"""Fault injection for the Meta simulator: what to answer per recipient, and which statuses follow.
+"""Fault injection for the Meta simulator: what to answer per recipient, and which statuses
+follow.
 
-A scenario is set with `POST /_sim/scenarios` for one recipient or for `*` (every recipient
-without one of its own). Its `responses` queue is consumed one item per send call; when it is
-empty, sends succeed. Its `statuses` are the webhooks sent after each success, in order.
-Its `windows` answer every send inside a time span (seconds after the scenario was set)
-with one response, e.g. 5xx for two seconds or bursts of 130429, as real outages come.
+A scenario is set with `POST /_sim/scenarios` for one recipient (a number or a BSUID) or for
+`*` (every recipient without one of its own). Its `responses` queue is consumed one item per
+send call; when it is empty, sends succeed. Its `statuses` are the webhooks sent after each
+success, in order. Its `windows` answer every send inside a time span (seconds after the
+scenario was set) with one response, e.g. 5xx for two seconds or bursts of 130429, as real
+outages come.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator.meta_checks import error_body
+from simulator.meta_webhooks import is_user_id
 from simulator.recorder import digits
 
 STATUSES = ("sent", "delivered", "read", "played", "failed")
@@ -58,9 +61,9 @@ def parse_scenario(body: Any) -> tuple[str, Scenario]:
     if not isinstance(body, dict):
         raise ValueError("body must be a JSON object")
     to = body.get("to")
-    key = "*" if to == "*" else digits(to)
+    key = to if to == "*" or (isinstance(to, str) and is_user_id(to)) else digits(to)
     if key is None:
-        raise ValueError("'to' must be a phone number or '*'")
+        raise ValueError("'to' must be a phone number, a BSUID or '*'")
     responses = body.get("responses", [])
     if not isinstance(responses, list) or not all(isinstance(r, dict) for r in responses):
         raise ValueError("'responses' must be a list of objects")

@@ -60,7 +60,8 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 _EMPTY_TABLES = (
     "DELETE FROM hub_events; DELETE FROM message_statuses; DELETE FROM inbound_messages; "
     "DELETE FROM webhook_changes; DELETE FROM held_statuses; DELETE FROM service_windows; "
-    "DELETE FROM messages; DELETE FROM templates; DELETE FROM template_syncs"
+    "DELETE FROM marketing_preferences; "
+    "DELETE FROM messages; DELETE FROM templates; DELETE FROM template_syncs; DELETE FROM contacts"
 )
 
 

@@ -31,10 +31,12 @@ from whatsapp.recipients import parse_user_id
 
 @dataclass(frozen=True, slots=True)
 class SendAnswer:
-    """Meta's 200 to a send: the wamid, and the BSUID `contacts[0].user_id` names, if any."""
+    """Meta's 200 to a send: the wamid, the BSUID `contacts[0].user_id` names, if any, and
+    `messages[0].message_status` (`accepted`, `held_for_quality_assessment`...), if given."""
 
     wamid: str
     user_id: str | None = None
+    message_status: str | None = None
 
 
 async def send_message(
@@ -61,7 +63,8 @@ async def send_message(
     answer = json_or_none(content)
     if status == 200:
         try:
-            return SendAnswer(answer["messages"][0]["id"], _user_id(answer))
+            sent = answer["messages"][0]
+            return SendAnswer(sent["id"], _user_id(answer), _message_status(sent))
         except (KeyError, IndexError, TypeError):
             raise MetaOutcomeUnknown(
                 "outcome_unknown",
@@ -82,6 +85,11 @@ def _user_id(answer: dict[str, Any]) -> str | None:
         return parse_user_id(user_id) if isinstance(user_id, str) else None
     except ValueError:
         return None
+
+
+def _message_status(sent: dict[str, Any]) -> str | None:
+    status = sent.get("message_status")
+    return status if isinstance(status, str) else None
 
 
 def open_client(timeout_s: float, token: str | None = None) -> httpx.AsyncClient:

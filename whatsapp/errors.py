@@ -8,7 +8,8 @@
   expired or invalid 190, account locked): pause sending and alert, keep the messages.
 - `MetaRejected`: permanent; the message fails with Meta's code, title and details. Some
   codes are permanent whatever the HTTP status (131062: Meta will not send this message to
-  a business-scoped user id).
+  a business-scoped user id; 131049 and 131050, the marketing refusals, which also carry a
+  `reason` in plain words: `reason_for`).
 - `MetaOutcomeUnknown`: the request may have reached Meta (timeout after sending, broken
   answer). Never retried, because a retry could send the message twice.
 """
@@ -33,7 +34,21 @@ OUTSIDE_WINDOW_CODE = 131047
 # "Business-scoped User ID recipients are not supported for this message": authentication
 # templates (one-tap, zero-tap, copy-code) need the phone number. Sending again cannot help.
 USER_ID_UNSUPPORTED_CODE = 131062
-_PERMANENT_CODES = {USER_ID_UNSUPPORTED_CODE}
+# Meta's per-user marketing limit ("not delivered to maintain healthy ecosystem engagement"):
+# the user got enough marketing messages lately, from any business. Meta penalises quick
+# retries, so the message fails; a later send (after a day) may go.
+MARKETING_LIMIT_CODE = 131049
+# The user stopped marketing messages from this business number: the stop is recorded too.
+MARKETING_STOPPED_CODE = 131050
+_PERMANENT_CODES = {USER_ID_UNSUPPORTED_CODE, MARKETING_LIMIT_CODE, MARKETING_STOPPED_CODE}
+_REASONS = {
+    MARKETING_LIMIT_CODE: "Meta's per-user marketing limit: the user received enough marketing "
+    "messages lately (from any business); not retried, since quick retries count against "
+    "the number; a marketing template may go again after about a day",
+    MARKETING_STOPPED_CODE: "the user stopped marketing messages from this business number; "
+    "not retried; recorded, so marketing templates to them are refused (422 "
+    "marketing_opted_out) until they resume",
+}
 
 
 class MetaError(Exception):
@@ -64,6 +79,7 @@ class MetaError(Exception):
             "message": self.message,
             "details": self.details,
             "http_status": self.http_status,
+            **reason_for(self.code),
         }
 
 
@@ -115,6 +131,16 @@ def error_from_response(status: int, body: Any) -> MetaError:
     else:
         cls = MetaRejected
     return cls(code, title, message, details, status, err.get("error_subcode"))
+
+
+def reason_for(code: Any) -> dict[str, str]:
+    """`{"reason": ...}`, what a failure with Meta's `code` means in plain words, for the codes
+    whose title does not say it (131049, 131050); `{}` for the others."""
+    try:
+        reason = _REASONS.get(int(code))
+    except (TypeError, ValueError):
+        return {}
+    return {"reason": reason} if reason else {}
 
 
 def json_or_none(content: bytes) -> Any:

@@ -9,10 +9,12 @@ Leniency, so one odd object never costs the rest of the POST, and nothing raises
 - A body that is not JSON, not an object with an `entry` list, or nested too deep to read
   at all is one `OtherChange("invalid_body", {"reason": ..., "item": {"bytes", "sha256",
   "head"}})`: its size, hash and first 1,000 bytes (`whatsapp.holdable`).
-- A status without `id` / `status` / `timestamp`, or a message without `id` / `from` /
-  `type` / `timestamp`, is skipped and reported in `others` as `invalid_status` /
-  `invalid_message`; an entry or change of the wrong shape as `invalid_entry` /
-  `invalid_change`. Their value is `{"reason": ..., "item": <the object as received>}`.
+- A status without `id` / `status` / `timestamp`, or a message without `id` / `type` /
+  `timestamp` or without a sender (`from`, the phone number, or `from_user_id`, the BSUID
+  Meta gives alone when the user's number is withheld), is skipped and reported in
+  `others` as `invalid_status` / `invalid_message`; an entry or change of the wrong shape
+  as `invalid_entry` / `invalid_change`. Their value is `{"reason": ..., "item": <the
+  object as received>}`.
 - An item that cannot be held (nested deeper than `MAX_DEPTH` levels, a number out of
   range) is reported the same way, with only its top-level strings, numbers and booleans as
   `item`; its neighbours go through. Items are checked one by one only when the whole POST
@@ -24,19 +26,35 @@ Leniency, so one odd object never costs the rest of the POST, and nothing raises
   time)`; a `value.errors` array (Meta could not deliver an inbound message to us) as
   `OtherChange("errors", {"metadata": ..., "errors": [...]})`.
 - A message of a type we do not know is kept, with `content = message.get(type)`.
+- A user's identifiers: a message's sender and a status's recipient are named by phone
+  number (`from`, `recipient_id`), BSUID (`from_user_id`, `recipient_user_id`) and parent
+  BSUID, each where Meta gives it; the change's `contacts[]` (matched by `wa_id` or
+  `user_id`) adds the profile name, the username and the ids the item left out. A system
+  message saying a user's number or BSUID changed, and each item of a `user_id_update`
+  change, is an `IdChange` (`whatsapp.id_changes`), not a message.
 - Text PostgreSQL and JSON cannot hold is cleaned, not refused: a NUL character, a lone
   UTF-16 surrogate (`"\\ud83d"`) or bytes that are not UTF-8, anywhere in the POST, become
   U+FFFD, so the item that holds them and its neighbours all go through.
+
+The items' types live in `whatsapp.webhook_items`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from whatsapp import holdable
+from whatsapp import holdable, id_changes
 from whatsapp.holdable import MAX_DEPTH
+from whatsapp.id_changes import USER_ID_UPDATE_FIELD, IdChange
+from whatsapp.webhook_items import (
+    Contacts,
+    InboundMessage,
+    Notification,
+    OtherChange,
+    StatusUpdate,
+    username,
+)
 
 __all__ = [
     "ERRORS_FIELD",
@@ -48,6 +66,7 @@ __all__ = [
     "INVALID_STATUS",
     "MAX_DEPTH",
     "UNSTORABLE_ITEM",
+    "IdChange",
     "InboundMessage",
     "Notification",
     "OtherChange",
@@ -70,57 +89,6 @@ INVALID_KINDS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class StatusUpdate:
-    """One entry of `value.statuses`: what became of a message we sent."""
-
-    wamid: str
-    status: str
-    timestamp: datetime
-    recipient_id: str | None
-    callback_data: str | None
-    errors: list[dict]
-    conversation: dict | None
-    pricing: dict | None
-    phone_number_id: str | None
-    raw: dict
-
-
-@dataclass(frozen=True, slots=True)
-class InboundMessage:
-    """One entry of `value.messages`: a WhatsApp user wrote to us."""
-
-    wamid: str
-    sender: str
-    profile_name: str | None
-    type: str
-    timestamp: datetime
-    content: Any  # Meta's object under the type's key (a list for `contacts`), or None
-    context: dict | None
-    phone_number_id: str | None
-    raw: dict
-
-
-@dataclass(frozen=True, slots=True)
-class OtherChange:
-    """A change that is not a status or a message, or an item we could not read: kept whole
-    so it can be stored and forwarded rather than lost."""
-
-    field: str
-    value: dict
-    entry_id: str | None = None  # the WhatsApp Business Account id of the entry
-    time: int | None = None  # the entry's `time` (unix seconds), when Meta sends one
-
-
-@dataclass(frozen=True, slots=True)
-class Notification:
-    """Everything one POST carried, in the order Meta sent it."""
-
-    statuses: list[StatusUpdate]
-    messages: list[InboundMessage]
-    others: list[OtherChange]
-
-
 def parse_webhook(body: bytes | str | dict) -> Notification:
     """Turn one webhook POST into typed updates, keeping whatever it cannot type in `others`;
     never raises."""
@@ -138,14 +106,14 @@ def parse_webhook(body: bytes | str | dict) -> Notification:
             continue
         for change in changes:
             parser.change(change)
-    return Notification(parser.statuses, parser.messages, parser.others)
+    return Notification(parser.statuses, parser.messages, parser.others, parser.id_changes)
 
 
 def status_update(status: dict, phone_number_id: str | None) -> StatusUpdate | None:
     """One `value.statuses` object as a `StatusUpdate` (None when it is not a valid one):
     how a status kept as received (a held one) is read again."""
     parser = _Parser()
-    parser._status(status, phone_number_id)
+    parser._status(status, phone_number_id, Contacts(None))
     return parser.statuses[0] if parser.statuses else None
 
 
@@ -166,13 +134,23 @@ def _entries(body: bytes | str | dict) -> list:
 class _Parser:
     """Accumulates one POST's results; `now` is computed once, and only if needed."""
 
-    __slots__ = ("_now", "careful", "entry_id", "messages", "others", "statuses", "time")
+    __slots__ = (
+        "_now",
+        "careful",
+        "entry_id",
+        "id_changes",
+        "messages",
+        "others",
+        "statuses",
+        "time",
+    )
 
     def __init__(self, careful: bool = False) -> None:
         self.careful = careful  # the POST cannot be held whole: check each item
         self.statuses: list[StatusUpdate] = []
         self.messages: list[InboundMessage] = []
         self.others: list[OtherChange] = []
+        self.id_changes: list[IdChange] = []
         self._now: datetime | None = None
         self.entry_id: str | None = None  # of the entry being parsed
         self.time: int | None = None
@@ -198,24 +176,22 @@ class _Parser:
         if not isinstance(field, str) or not isinstance(value, dict):
             self.invalid(INVALID_CHANGE, "change needs a string 'field' and object 'value'", change)
             return
+        if field == USER_ID_UPDATE_FIELD and self._user_id_update(value):
+            return
         if field != MESSAGES_FIELD:
             if not self.unheld(INVALID_CHANGE, change):
                 self.others.append(OtherChange(field, value, self.entry_id, self.time))
             return
-        metadata = value.get("metadata")
-        phone_number_id = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
-        if not isinstance(phone_number_id, str):
-            phone_number_id = None
+        phone_number_id = _phone_number_id(value)
         statuses = self._list(value, "statuses", change)
         messages = self._list(value, "messages", change)
         errors = self._list(value, "errors", change)
+        contacts = Contacts(value.get("contacts") if statuses or messages else None)
         for status in statuses:
-            self._status(status, phone_number_id)
-        if messages:
-            names, only_name = _profile_names(value.get("contacts"))
-            for message in messages:
-                self._message(message, phone_number_id, names, only_name)
-        failed = {"metadata": metadata, "errors": errors}
+            self._status(status, phone_number_id, contacts)
+        for message in messages:
+            self._message(message, phone_number_id, contacts)
+        failed = {"metadata": value.get("metadata"), "errors": errors}
         if errors and not self.unheld(INVALID_CHANGE, failed):
             self.others.append(OtherChange(ERRORS_FIELD, failed, self.entry_id, self.time))
 
@@ -226,7 +202,23 @@ class _Parser:
         self.invalid(INVALID_CHANGE, f"value.{key} is not a list", change)
         return []
 
-    def _status(self, status: Any, phone_number_id: str | None) -> None:
+    def _user_id_update(self, value: dict) -> bool:
+        """A `user_id_update` change as id changes; False (keep it whole) when none reads."""
+        items = value.get(USER_ID_UPDATE_FIELD)
+        if not isinstance(items, list) or self.unheld(INVALID_CHANGE, value):
+            return False
+        phone_number_id = _phone_number_id(value)
+        read = []
+        for item in items:
+            ts = item.get("timestamp") if isinstance(item, dict) else None
+            at = self._time(ts if ts is not None else self.time)
+            read.append(id_changes.from_update_item(item, phone_number_id, at))
+        if not read or None in read:
+            return False
+        self.id_changes += read  # type: ignore[arg-type]
+        return True
+
+    def _status(self, status: Any, phone_number_id: str | None, contacts: Contacts) -> None:
         if self.unheld(INVALID_STATUS, status):
             return
         if not isinstance(status, dict):
@@ -243,7 +235,9 @@ class _Parser:
             return
         errors = status.get("errors")
         errors = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
-        recipient_id = status.get("recipient_id")
+        recipient_id = _str(status.get("recipient_id"))
+        user_id = _str(status.get("recipient_user_id"))
+        contact = contacts.of(recipient_id, user_id, only=False)
         callback_data = status.get("biz_opaque_callback_data")
         conversation = status.get("conversation")
         pricing = status.get("pricing")
@@ -252,54 +246,64 @@ class _Parser:
                 wamid=wamid,
                 status=state,
                 timestamp=self._time(ts),
-                recipient_id=recipient_id if isinstance(recipient_id, str) else None,
+                recipient_id=recipient_id,
                 callback_data=callback_data if isinstance(callback_data, str) else None,
                 errors=errors,
                 conversation=conversation if isinstance(conversation, dict) else None,
                 pricing=pricing if isinstance(pricing, dict) else None,
                 phone_number_id=phone_number_id,
                 raw=status,
+                recipient_user_id=user_id or _str(contact.get("user_id")),
+                recipient_parent_user_id=_str(status.get("recipient_parent_user_id"))
+                or _str(contact.get("parent_user_id")),
+                username=username(contact),
             )
         )
 
-    def _message(
-        self,
-        message: Any,
-        phone_number_id: str | None,
-        names: dict[str, str],
-        only_name: str | None,
-    ) -> None:
+    def _message(self, message: Any, phone_number_id: str | None, contacts: Contacts) -> None:
         if self.unheld(INVALID_MESSAGE, message):
             return
         if not isinstance(message, dict):
             self.invalid(INVALID_MESSAGE, "message is not an object", message)
             return
         wamid = message.get("id")
-        sender = message.get("from")
+        sender = _str(message.get("from"))
+        user_id = _str(message.get("from_user_id"))
         kind = message.get("type")
         ts = message.get("timestamp")
-        if not (_text(wamid) and _text(sender) and _text(kind)):
-            self.invalid(INVALID_MESSAGE, "message needs string 'id', 'from' and 'type'", message)
+        # An id change names the user in its `system` object: it needs no sender.
+        if kind == "system" and _text(wamid) and ts is not None:
+            change = id_changes.from_system_message(message, phone_number_id, self._time(ts))
+            if change is not None:
+                self.id_changes.append(change)
+                return
+        if not (_text(wamid) and (sender or user_id) and _text(kind)):
+            reason = "message needs string 'id', 'type' and 'from' or 'from_user_id'"
+            self.invalid(INVALID_MESSAGE, reason, message)
             return
         if ts is None:
             self.invalid(INVALID_MESSAGE, "message has no 'timestamp'", message)
             return
         content = message.get(kind)
         context = message.get("context")
-        # Meta warns that a user's wa_id and phone number may not match; with a single
-        # contact in the change, that contact is the sender.
-        name = names.get(sender, only_name)
+        contact = contacts.of(sender, user_id)
+        profile = contact.get("profile")
+        name = profile.get("name") if isinstance(profile, dict) else None
         self.messages.append(
             InboundMessage(
                 wamid=wamid,
                 sender=sender,
-                profile_name=name,
+                profile_name=name if isinstance(name, str) else None,
                 type=kind,
                 timestamp=self._time(ts),
                 content=content,
                 context=context if isinstance(context, dict) else None,
                 phone_number_id=phone_number_id,
                 raw=message,
+                user_id=user_id or _str(contact.get("user_id")),
+                parent_user_id=_str(message.get("from_parent_user_id"))
+                or _str(contact.get("parent_user_id")),
+                username=username(contact),
             )
         )
 
@@ -331,19 +335,11 @@ def _text(value: Any) -> bool:
     return isinstance(value, str) and value != ""
 
 
-def _profile_names(contacts: Any) -> tuple[dict[str, str], str | None]:
-    """Map wa_id -> profile name, plus the name of the only contact when there is just one."""
-    names: dict[str, str] = {}
-    if not isinstance(contacts, list):
-        return names, None
-    name = None
-    for contact in contacts:
-        profile = contact.get("profile") if isinstance(contact, dict) else None
-        name = profile.get("name") if isinstance(profile, dict) else None
-        if isinstance(name, str):
-            wa_id = contact.get("wa_id")
-            if isinstance(wa_id, str):
-                names[wa_id] = name
-        else:
-            name = None
-    return names, name if len(contacts) == 1 else None
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _phone_number_id(value: dict) -> str | None:
+    metadata = value.get("metadata")
+    number = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
+    return number if isinstance(number, str) else None

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 APPROVED = "APPROVED"
+MARKETING = "MARKETING"  # a template category: consent (131050) and Meta's marketing endpoint
 NAMED = "NAMED"
 POSITIONAL = "POSITIONAL"
 MEDIA_HEADERS = {"IMAGE": "image", "VIDEO": "video", "GIF": "video", "DOCUMENT": "document"}

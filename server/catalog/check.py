@@ -41,17 +41,20 @@ REFUSALS = (
 _NEEDS_PHONE = "AUTHENTICATION"
 
 
-async def check_template(cache: TemplateCache | None, req: SendRequest) -> None:
-    """Raise a `TemplateRefused` (422) for a template send Meta would refuse; a no-op for
-    other types, without a WABA id (`cache` None) and while the catalog was never synced."""
+async def check_template(cache: TemplateCache | None, req: SendRequest) -> str | None:
+    """Raise a `TemplateRefused` (422) for a template send Meta would refuse; else the
+    template's category (MARKETING, UTILITY, AUTHENTICATION) as the catalog lists it. None
+    for other types, without a WABA id (`cache` None) and while the catalog was never synced."""
     if cache is None or req.type != "template":
-        return
+        return None
     catalog = await cache.current()
-    if catalog is not None:
-        by_user_id = req.to is None
-        refusal = refused(catalog, req.template, by_user_id)  # type: ignore[attr-defined]
-        if refusal is not None:
-            raise refusal
+    if catalog is None:
+        return None
+    sent: SentTemplate = req.template  # type: ignore[attr-defined]
+    refusal = refused(catalog, sent, by_user_id=req.to is None)
+    if refusal is not None:
+        raise refusal
+    return catalog.by_name[sent.name][sent.language.code].category
 
 
 def refused(

@@ -204,10 +204,29 @@ class ServiceWindow(_Closed):
     closed_by_meta_at: datetime | None = Field(description="Meta's 131047, if it came since")
 
 
+class MarketingConsent(_Closed):
+    """The contact's latest marketing preference on this number, by Meta's time (its
+    `user_preferences` webhook, the `user_preference_changed` system message, or a 131050);
+    null fields while Meta reported none."""
+
+    value: Literal["stop", "resume"] | None = Field(
+        description="stop: MARKETING templates are refused (422 marketing_opted_out)"
+    )
+    changed_at: datetime | None = Field(description="Meta's time of the change")
+    source: Literal["user_preferences", "system_message", "131050"] | None
+
+
 class ContactInfo(_Closed):
-    wa_id: str
+    """A person on a business number: each identifier Meta revealed for them (null while
+    unknown) and their service window, whichever identifier they wrote with."""
+
+    wa_id: str | None = Field(description="the phone number; null while Meta withholds it")
+    user_id: str | None = Field(description="the business-scoped user id (BSUID)")
+    parent_user_id: str | None = Field(description="the parent BSUID, when enabled")
+    username: str | None = Field(description="the user's WhatsApp username")
     phone_number_id: str
     service_window: ServiceWindow
+    marketing: MarketingConsent
 
 
 class MarkedRead(_Closed):

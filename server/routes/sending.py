@@ -23,6 +23,7 @@ from db import messages, service_windows, statuses
 from db.messages import NewMessage
 from server.api_errors import (
     Conflict,
+    MarketingOptedOut,
     NotFound,
     OutsideServiceWindow,
     PayloadTooLarge,
@@ -32,6 +33,7 @@ from server.api_errors import (
 )
 from server.auth import require_api_key
 from server.catalog.check import REFUSALS, check_template
+from server.consent import require_marketing_consent
 from server.middleware.bodies import read_body
 from server.openapi.answers import Accepted, MessageStatus
 from server.openapi.operation import API_KEY, Body, Param, Reply, operation
@@ -87,6 +89,7 @@ _TIMESTAMPS = (
         UnknownNumber,
         OutsideServiceWindow,
         *REFUSALS,
+        MarketingOptedOut,
         Conflict,
         PayloadTooLarge,
         Unavailable,
@@ -101,7 +104,8 @@ async def send(request: Request) -> HTTPResponse:
     key = _idempotency_key(request.headers.get("Idempotency-Key"))
     req = parse_send_request(body)
     number = ctx.number(req.phone_number_id)
-    await check_template(ctx.templates, req)  # against the catalog, if any
+    category = await check_template(ctx.templates, req)  # against the catalog, if any
+    await require_marketing_consent(ctx.pool, number.id, req.addressee, category)
     if ctx.settings.service_window_check and req.type != "template":
         await _require_open_window(ctx.pool, number.id, req.addressee.key)
     message = new_message(
@@ -109,6 +113,7 @@ async def send(request: Request) -> HTTPResponse:
         phone_number_id=number.id,
         idempotency_key=key,
         default_validity_s=ctx.settings.message_validity_s,
+        template_category=category,
     )
     logs.bind(message_id=str(message.id))  # on every line of this request, the access line too
     outcome = await ctx.sends.submit(message)

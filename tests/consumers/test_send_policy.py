@@ -67,6 +67,7 @@ NO_WAMID = MetaOutcomeUnknown("outcome_unknown", "Meta answered 200 without a me
 UNKNOWN = b'{"error": {"code": 987654, "message": "(#987654) New to us"}}'
 WAMID = SendAnswer("wamid.HBgLMTIzNDU2Nzg5MA==")
 BY_USER_ID = SendAnswer("wamid.HBgLMTIzNDU2Nzg5MQ==", "US.13491208655302741918")
+HELD = SendAnswer("wamid.HBgLMTIzNDU2Nzg5Mg==", None, "held_for_quality_assessment")
 
 
 def wait(attempts: int) -> float:
@@ -88,6 +89,7 @@ CASES = [
     Case("wamid: sent", WAMID, 1, Sent),
     Case("wamid, last call: sent", WAMID, LAST, Sent),
     Case("wamid naming a BSUID: sent, BSUID kept", BY_USER_ID, 1, Sent),
+    Case("wamid, held for quality assessment: sent, message_status kept", HELD, 1, Sent),
     # the request may have left: never retried, whatever the count
     Case("timeout after sending: await status", TIMED_OUT, 1, AwaitStatus),
     Case("timeout after sending, last call: await status", TIMED_OUT, LAST, AwaitStatus),
@@ -151,6 +153,12 @@ CASES = [
     Case("131062 authentication template to a BSUID: fail", meta(131062), 1, Fail),
     Case("131062 on a 500: fail, never retried", meta(131062, 500), 1, Fail),
     Case("131062 on a 429: fail, never backed off", meta(131062, 429), 1, Fail),
+    # the marketing refusals: failed at once and never retried (Meta penalises quick retries)
+    Case("131049 per-user marketing limit: fail", meta(131049), 1, Fail),
+    Case("131049 on a 500: fail, never retried", meta(131049, 500), 1, Fail),
+    Case("131049 on a 429: fail, never backed off", meta(131049, 429), 1, Fail),
+    Case("131050 user stopped marketing: fail", meta(131050), 1, Fail),
+    Case("131050 on a 503: fail, never retried", meta(131050, 503), 1, Fail),
     Case("132001 no such template (404): fail", meta(132001), 1, Fail),
     Case("131042 payment issue: fail", meta(131042), 1, Fail),
     Case("133010 number not registered: fail", meta(133010), 1, Fail),
@@ -170,7 +178,12 @@ def test_each_answer_and_attempt_count_has_one_verdict(case: Case) -> None:
     verdict = decide(case.answer, case.attempts, S, jitter=_no_jitter)
     assert type(verdict) is case.verdict
     if isinstance(verdict, Sent):
-        assert (verdict.wamid, verdict.user_id) == (case.answer.wamid, case.answer.user_id)
+        answer = case.answer
+        assert (verdict.wamid, verdict.user_id, verdict.message_status) == (
+            answer.wamid,
+            answer.user_id,
+            answer.message_status,
+        )
         return
     assert verdict.error is case.answer  # Meta's code, title and details, as recorded
     assert getattr(verdict, "seconds", None) == case.seconds
@@ -194,3 +207,17 @@ def test_retry_waits_are_jittered_by_a_fifth_either_way() -> None:
 
     assert retry_delay_s(S, 3, jitter) == 2.0 * 1.2
     assert asked == [(0.8, 1.2)]
+
+
+REASONS = [
+    ("131049: Meta's per-user marketing limit", 131049, "per-user marketing limit"),
+    ("131050: the user stopped marketing", 131050, "stopped marketing messages"),
+    ("131026: Meta's title says it", 131026, None),
+]
+
+
+@pytest.mark.parametrize(("label", "code", "says"), REASONS, ids=[r[0] for r in REASONS])
+def test_the_marketing_failures_carry_a_reason_in_plain_words(label, code, says) -> None:
+    error = decide(meta(code), 1, S).error.as_error()
+    assert error["code"] == code and error["title"]  # Meta's, as recorded
+    assert (says in error["reason"]) if says else ("reason" not in error)

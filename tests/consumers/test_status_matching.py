@@ -84,7 +84,11 @@ async def read_message(pool, recipient: str = R) -> NewMessage:
 
 
 def failed_post(
-    wamid: str, number: str | None, recipient_id: str | None, callback: str | None = None
+    wamid: str,
+    number: str | None,
+    recipient_id: str | None,
+    callback: str | None = None,
+    user_id: str | None = None,
 ) -> str:
     """Meta's `failed` status webhook (recorded fixture) from business `number` about `wamid`;
     None leaves the field out (a BSUID user's status has no recipient_id)."""
@@ -92,6 +96,7 @@ def failed_post(
     value = payload["entry"][0]["changes"][0]["value"]
     item = value["statuses"][0]
     item.update(id=wamid, recipient_id=recipient_id, biz_opaque_callback_data=callback)
+    item.update(recipient_user_id=user_id)
     value["metadata"]["phone_number_id"] = number
     for fields in (item, value["metadata"]):
         for key in [k for k, v in fields.items() if v is None]:
@@ -99,6 +104,8 @@ def failed_post(
     return orjson.dumps(payload).decode()
 
 
+USER, USER2 = "US.13491208655302741918", "US.20731208655302741777"
+PARENT = "US.ENT.11815799212886844830"
 BR9, BR8 = "5511987654321", "551187654321"  # a Brazilian mobile with and without its 9
 
 
@@ -110,6 +117,7 @@ class Cross:
     recipient_id: str | None  # Meta's wa_id in the status
     applied: bool
     by_callback: bool = False  # named by our id, else by wamid
+    user_id: str | None = None  # Meta's recipient_user_id in the status
 
 
 CROSS = [
@@ -132,6 +140,11 @@ CROSS = [
         "Argentina: Meta's wa_id with the 9 after 54", NUMBER, "541151234567", "5491151234567", True
     ),
     Cross("Germany: an extra digit is another user", NUMBER, R, "49151123456789", False),
+    Cross("sent by number, the status adds the BSUID", NUMBER, R, R, True, user_id=USER),
+    Cross("sent by BSUID: no recipient_id, its BSUID", NUMBER, USER, None, True, user_id=USER),
+    Cross("sent by BSUID, another BSUID", NUMBER, USER, None, False, user_id=USER2),
+    Cross("sent by parent BSUID, the user's BSUID", NUMBER, PARENT, None, True, user_id=USER),
+    Cross("sent by BSUID, no ids at all: the number decides", NUMBER, USER, None, True),
 ]
 
 
@@ -142,7 +155,7 @@ async def test_a_status_is_applied_only_when_number_and_recipient_match(ctx, poo
     if case.by_callback:  # Meta's answer was lost: only our id links the status to it
         await pool.execute("UPDATE messages SET wamid = NULL WHERE id = $1", m.id)
         wamid, callback = "wamid.unanswered", str(m.id)
-    await process(ctx, failed_post(wamid, case.number, case.recipient_id, callback))
+    await process(ctx, failed_post(wamid, case.number, case.recipient_id, callback, case.user_id))
 
     assert (await messages.get(pool, m.id))["status"] == ("failed" if case.applied else "read")
     assert await pool.fetchval("SELECT count(*) FROM held_statuses") == (not case.applied)

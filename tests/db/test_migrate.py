@@ -27,6 +27,8 @@ TABLES = {
     "webhook_changes",
     "held_statuses",
     "service_windows",
+    "contacts",
+    "marketing_preferences",
     "templates",
     "template_syncs",
 }

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from db import service_windows
+from db import contacts, service_windows
+from db.contacts import Sighting
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 N, C = "106540352242922", "4915112345678"
@@ -60,3 +61,45 @@ async def test_one_call_may_name_a_contact_many_times_and_the_latest_time_counts
     await service_windows.closed(pool, [(N, C, h(1)), (N, C, h(3)), (N, C, h(1))])
     window = await service_windows.get(pool, N, C)
     assert (window.last_inbound_at, window.closed_at) == (h(5), h(3))
+
+
+USER = "US.13491208655302741918"
+PARENT = "US.ENT.11815799212886844830"
+
+
+@pytest.mark.parametrize(
+    ("wrote_by", "closed_by", "asked"),
+    [
+        (USER, None, C),
+        (C, None, USER),
+        (USER, None, PARENT),
+        (USER, C, USER),
+        (C, USER, C),
+    ],
+    ids=[
+        "wrote by BSUID, asked by number",
+        "wrote by number, asked by BSUID",
+        "wrote by BSUID, asked by parent BSUID",
+        "Meta closed it for the number, asked by BSUID",
+        "Meta closed it for the BSUID, asked by number",
+    ],
+)
+async def test_the_window_belongs_to_the_person(
+    pool: asyncpg.Pool, wrote_by: str, closed_by: str | None, asked: str
+) -> None:
+    async with pool.acquire() as conn:
+        await contacts.seen(conn, [Sighting(N, C, USER, PARENT, "@sheena")])
+    await service_windows.opened(pool, [(N, wrote_by, h(0))])
+    if closed_by:
+        await service_windows.closed(pool, [(N, closed_by, h(2))])
+    window = await service_windows.get(pool, N, asked)
+    assert window.last_inbound_at == h(0)
+    assert window.is_open(h(3)) is (closed_by is None)
+    await service_windows.opened(pool, [(N, asked, h(4))])  # a new message reopens it
+    assert (await service_windows.get(pool, N, wrote_by)).is_open(h(5))
+
+
+async def test_an_unlinked_bsuid_has_its_own_window(pool: asyncpg.Pool) -> None:
+    await service_windows.opened(pool, [(N, USER, h(0))])
+    assert (await service_windows.get(pool, N, USER)).is_open(h(1))
+    assert not (await service_windows.get(pool, N, C)).is_open(h(1))

@@ -79,17 +79,22 @@ def test_the_env_file_holds_every_variable_and_the_docs_names(dev: DevRun):
     assert oct(RUN_FILE.stat().st_mode & 0o777) == "0o600"
 
 
+def _banner_curls(output: list[str]) -> list[str]:
+    """The banner's curl commands, each joined from its continued lines."""
+    text = "".join(output)
+    banner = text[text.rindex("messaging service is up at") : text.index("operator CLI:")]
+    joined = re.sub(r"\\\n\s*", "", banner)
+    return [line.strip() for line in joined.splitlines() if line.strip().startswith("curl ")]
+
+
 async def test_the_banners_curls_show_each_feature(dev: DevRun):
     """The contact writes first, so the free-form send finds the window open (the run has
     SERVICE_WINDOW_CHECK=true), a send from each number (a template from the second), and the
     window opens on the number written to."""
-    text = "".join(dev.output)
-    banner = text[text.rindex("messaging service is up at") : text.index("operator CLI:")]
-    joined = re.sub(r"\\\n\s*", "", banner)
-    curls = [line.strip() for line in joined.splitlines() if line.strip().startswith("curl ")]
+    curls = _banner_curls(dev.output)
     assert "/_sim/inbound" in curls[0], "the contact writes before the first send"
-    sends = [c for c in curls if "/api/v1/messages/send/" in c]
-    [inbound] = [c for c in curls if "/_sim/inbound" in c]
+    sends = [c for c in curls if "/api/v1/messages/send/" in c and '"to"' in c]
+    [inbound] = [c for c in curls if "/_sim/inbound" in c and '"from"' in c]
     [window] = [c for c in curls if "/api/v1/contacts/" in c]
     assert len(sends) == 2 and '"phone_number_id": "106540352242923"' in sends[1]
 
@@ -163,6 +168,20 @@ async def _contact_writes(dev: DevRun, number: str = "106540352242922") -> None:
             return r.json()["service_window"]["open"]
 
         await eventually(opened)
+
+
+async def test_the_banners_username_user_writes_and_is_answered_by_bsuid(dev: DevRun):
+    curls = _banner_curls(dev.output)
+    [writes] = [c for c in curls if "/_sim/inbound" in c and '"user_id"' in c]
+    [answer] = [c for c in curls if "/api/v1/messages/send/" in c and '"recipient"' in c]
+    for command, status in ((writes, 200), (answer, 202)):
+        done = await asyncio.to_thread(
+            subprocess.run,
+            ["bash", "-c", command + " -o /dev/null -w '%{http_code}'"],
+            capture_output=True,
+            text=True,
+        )
+        assert done.stdout == str(status), (command, done.stdout, done.stderr)
 
 
 async def test_the_template_catalog_curl_lists_the_simulators_templates(dev: DevRun):

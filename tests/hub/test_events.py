@@ -17,11 +17,13 @@ from hub.events import (
     HUB_EVENTS,
     change_event,
     event_model,
+    id_change_event,
     new_change,
     received_event,
     status_event,
 )
 from tests.conftest import ROOT
+from whatsapp.id_changes import IdChange
 
 AT = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 MESSAGE = {
@@ -69,6 +71,59 @@ BUILT = [
                 "text",
                 AT,
                 {**TEXT, "text": {"body": "hi"}},
+            )
+        ),
+    ),
+    (
+        "delivered, with the ids Meta revealed",
+        status_event(
+            StatusChange(
+                uuid.uuid4(),
+                "delivered",
+                AT,
+                "meta",
+                contact={
+                    "wa_id": None,
+                    "user_id": "US.1",
+                    "parent_user_id": None,
+                    "username": "@a",
+                },
+            ),
+            MESSAGE,
+        ),
+    ),
+    (
+        "received from a BSUID alone",
+        received_event(
+            NewInbound(
+                "wamid.B",
+                "1065",
+                None,
+                None,
+                "text",
+                AT,
+                {**TEXT, "from": None},
+                "US.1",
+                None,
+                "@a",
+            )
+        ),
+    ),
+    (
+        "user id changed",
+        id_change_event(
+            IdChange(
+                "user_changed_user_id",
+                "1065",
+                AT,
+                "wamid.S",
+                None,
+                "US.1",
+                None,
+                None,
+                "US.2",
+                None,
+                {},
             )
         ),
     ),

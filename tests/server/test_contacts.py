@@ -1,7 +1,8 @@
 """The 24 h customer-service window at the API, served in-process on real PostgreSQL and
 Redis: with SERVICE_WINDOW_CHECK a free-form send outside the window is a 422 at once (Meta
 is never asked), a template always goes, a contact's message opens it; and
-`GET /api/v1/contacts/{wa_id}/` says so."""
+`GET /api/v1/contacts/{contact_id}/` says so, for a person asked by phone number (`+`,
+`%2B`) or business-scoped user id."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from db import service_windows
+from db import contacts, marketing_preferences, service_windows
+from db.contacts import Sighting
+from db.marketing_preferences import Preference
 from tests.conftest import Services
 from tests.support.inprocess import Served, serving
 from tests.support.settings import OUTBOUND
@@ -79,12 +82,21 @@ async def test_a_contacts_message_opens_it_for_24_hours(app: Served, pool: async
 @pytest.mark.parametrize(
     ("path", "params", "status", "field"),
     [
-        ("/api/v1/contacts/not-a-number/", {}, 400, "wa_id"),
+        ("/api/v1/contacts/not-a-number/", {}, 400, "contact_id"),
+        ("/api/v1/contacts/US.not-a-bsuid/", {}, 400, "contact_id"),
+        ("/api/v1/contacts/%2B0123/", {}, 400, "contact_id"),
         (f"/api/v1/contacts/{TO}/", {"phone_number_id": "999"}, 422, "phone_number_id"),
         (f"/api/v1/contacts/{TO}/", {"phone_number_id": ""}, 422, "phone_number_id"),
         (f"/api/v1/contacts/{TO}/", {"number": "1"}, 400, "number"),
     ],
-    ids=["wa_id", "unknown number", "empty number", "unknown parameter"],
+    ids=[
+        "not a number",
+        "not a BSUID",
+        "encoded + and too short",
+        "unknown number",
+        "empty number",
+        "unknown parameter",
+    ],
 )
 async def test_a_bad_contact_request_names_its_field(app: Served, path, params, status, field):
     client, _ = app
@@ -99,3 +111,75 @@ async def test_without_the_check_free_form_goes_as_before(
     async with serving(database_url, services.redis_url) as (client, _):
         r = await client.post("/api/v1/messages/send/", content=orjson.dumps(TEXT))
     assert r.status_code == 202, r.text
+
+
+USER_ID = "US.13491208655302741918"
+PARENT = "US.ENT.11815799212886844830"
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [TO, "+" + TO, "%2B" + TO, "%2b" + TO, USER_ID, PARENT],
+    ids=["digits", "plus", "%2B", "%2b", "BSUID", "parent BSUID"],
+)
+async def test_a_person_is_found_by_any_of_their_ids(app: Served, pool: asyncpg.Pool, asked):
+    """They wrote by BSUID alone; Meta revealed their number on a status since: every id
+    answers with all of them, the username and the window their message opened."""
+    client, env = app
+    number = env["WHATSAPP_PHONE_NUMBER_ID"]
+    wrote = datetime.now(UTC) - timedelta(hours=1)
+    await service_windows.opened(pool, [(number, USER_ID, wrote)])
+    async with pool.acquire() as conn:
+        await contacts.seen(conn, [Sighting(number, None, USER_ID, PARENT, "@sheena")])
+        await contacts.seen(conn, [Sighting(number, TO, USER_ID)])
+    r = await client.get(f"/api/v1/contacts/{asked}/")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["wa_id"], body["user_id"], body["parent_user_id"], body["username"]) == (
+        TO,
+        USER_ID,
+        PARENT,
+        "@sheena",
+    )
+    assert body["service_window"]["open"] is True
+    assert datetime.fromisoformat(body["service_window"]["last_inbound_at"]) == wrote
+
+
+@pytest.mark.parametrize(
+    ("asked", "known"),
+    [
+        (TO, {"wa_id": TO, "user_id": None, "parent_user_id": None}),
+        (USER_ID, {"wa_id": None, "user_id": USER_ID, "parent_user_id": None}),
+        (PARENT, {"wa_id": None, "user_id": None, "parent_user_id": PARENT}),
+    ],
+    ids=["phone", "BSUID", "parent BSUID"],
+)
+async def test_a_stranger_is_named_by_the_id_asked_about(app: Served, asked, known):
+    client, _ = app
+    body = (await client.get(f"/api/v1/contacts/{asked}/")).json()
+    assert {k: body[k] for k in known} == known
+    assert body["username"] is None and body["service_window"]["open"] is False
+
+
+async def test_the_marketing_preference_is_shown_under_any_of_a_persons_ids(
+    app: Served, pool: asyncpg.Pool
+):
+    """Meta reported the stop by BSUID; the person is linked to their number since: asked by
+    either, the contact shows the stop; a stranger shows none."""
+    client, env = app
+    number = env["WHATSAPP_PHONE_NUMBER_ID"]
+    stopped = datetime(2026, 12, 3, 10, 2, 11, tzinfo=UTC)
+    await marketing_preferences.record(
+        pool, [Preference(number, USER_ID, "stop", stopped, "user_preferences")]
+    )
+    async with pool.acquire() as conn:
+        await contacts.seen(conn, [Sighting(number, TO, USER_ID)])
+    for asked in (TO, USER_ID):
+        body = (await client.get(f"/api/v1/contacts/{asked}/")).json()
+        assert body["marketing"] == {
+            "value": "stop",
+            "changed_at": stopped.isoformat(),
+            "source": "user_preferences",
+        }
+    stranger = (await client.get("/api/v1/contacts/4915100000077/")).json()
+    assert stranger["marketing"] == {"value": None, "changed_at": None, "source": None}

@@ -36,6 +36,7 @@ class Call:
     status: int
     raw: bytes
     headers: dict[str, str]
+    path: str = ""  # Meta: /{version}/{phone_number_id}/messages or .../marketing_messages
 
 
 @dataclass
@@ -59,7 +60,8 @@ class Scripted:
         key = request.headers.get("webhook-id") or str(body.get("to", ""))
         queue = self.script[key] if self.script.get(key) else self.script["*"]
         status, payload, headers = queue.popleft() if queue else OK
-        self.calls.append(Call(time.monotonic(), key, body, status, raw, dict(request.headers)))
+        headers_ = dict(request.headers)
+        self.calls.append(Call(time.monotonic(), key, body, status, raw, headers_, request.path))
         if key in self.held:  # taken, as Meta takes a message, and answered only later
             await self.held[key].wait()
         return web.json_response(payload, status=status, headers=headers)

@@ -105,6 +105,9 @@ CASES = [
     ("131048 spam rate limit", _answer(400, _meta_error(131048)), MetaPaused),
     ("131026 undeliverable", _answer(400, _meta_error(131026, "not on WhatsApp")), MetaRejected),
     ("131062 to a BSUID", _answer(400, _meta_error(131062)), MetaRejected),
+    ("131049 per-user marketing limit", _answer(400, _meta_error(131049)), MetaRejected),
+    ("131049 on a 503", _answer(503, _meta_error(131049)), MetaRejected),
+    ("131050 user stopped marketing", _answer(400, _meta_error(131050)), MetaRejected),
     ("190 token expired", _answer(401, _meta_error(190)), MetaPaused),
     ("200 without an id", _answer(200, {"messages": []}), MetaOutcomeUnknown),
     ("hung up after the request", _hang_up, MetaOutcomeUnknown),
@@ -153,3 +156,19 @@ async def test_rejection_keeps_metas_code_and_details(client):
         await server.wait_closed()
     assert caught.value.as_error()["code"] == 131026
     assert caught.value.as_error()["details"] == "not on WhatsApp"
+
+
+STATUSES = [("accepted", "accepted"), ("held", "held_for_quality_assessment"), ("none", None)]
+
+
+@pytest.mark.parametrize(("label", "status"), STATUSES, ids=[s[0] for s in STATUSES])
+async def test_metas_message_status_is_kept(client, label, status):
+    sent = {"id": "wamid.X", **({"message_status": status} if status else {})}
+    server = await asyncio.start_server(_answer(200, {"messages": [sent]}), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        url = f"http://127.0.0.1:{port}/v26.0/1/marketing_messages"
+        assert await send_message(client, url, "t", {}) == SendAnswer("wamid.X", None, status)
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from consumers.webhook_processor import change_rows, inbound_rows
-from hub.events import change_event, received_event
+from hub.events import change_event, id_change_event, received_event
 from whatsapp.inbound_types import normalise
 from whatsapp.notifications import Notification, parse_webhook
 
@@ -30,6 +30,7 @@ W_PROMO = "wamid.HBgLMTYzMTU1NTgxNTEVAgARGBI2QUUzNDc4NEE2NTAzMUU0MDMA"
 CB_ORDER = "0197824c-5a1e-7c3b-9f2d-3e8a41b6c7d0"
 CB_PROMO = "0197824c-6b40-7e11-8a5c-1d2e3f4a5b6c"
 
+NO_SENDER = "message needs string 'id', 'type' and 'from' or 'from_user_id'"
 NOW = -1  # expected timestamp placeholder: "the parse time", for unparsable timestamps
 
 
@@ -505,7 +506,7 @@ CASES = [
         "message without `from` is skipped and reported",
         "message_text.json",
         patch=_delete(("messages", 0, "from")),
-        others=[("invalid_message", {"reason": "message needs string 'id', 'from' and 'type'"})],
+        others=[("invalid_message", {"reason": NO_SENDER})],
     ),
     # --- several entries and changes; other fields --------------------------------------
     Case(
@@ -760,6 +761,9 @@ def received(
     data = {
         "wamid": wamid,
         "from": sender,
+        "user_id": None,
+        "parent_user_id": None,
+        "username": None,
         "profile_name": name,
         "type": kind,
         "timestamp": _at(ts).isoformat(),
@@ -1118,15 +1122,19 @@ HUB_CASES = [
         ],
     ),
     HubCase(
-        "system: user changed number",
+        "system: user changed number, a contact.user_id_changed (not a message)",
         "message_system_number_change.json",
         [
-            received(
-                SHEENA,
-                "wamid.HBgLMTY1MDU1NTEyMzQVAgASGBRBOUU0NEI4QjFBMDM4QjYyOTdFNQA=",
-                1750271010,
-                "system",
-                _content("message_system_number_change.json"),
+            (
+                "contact.user_id_changed",
+                {
+                    "kind": "user_changed_number",
+                    "phone_number_id": PNID,
+                    "timestamp": _at(1750271010).isoformat(),
+                    "wamid": "wamid.HBgLMTY1MDU1NTEyMzQVAgASGBRBOUU0NEI4QjFBMDM4QjYyOTdFNQA=",
+                    "previous": {"wa_id": SHEENA[0], "user_id": None, "parent_user_id": None},
+                    "current": {"wa_id": "16505559876", "user_id": None, "parent_user_id": None},
+                },
             )
         ],
     ),
@@ -1267,6 +1275,7 @@ def hub_events_of(body: bytes) -> list[tuple[str, dict]]:
     parsed = [parse_webhook(body)]
     built = [received_event(m) for m in inbound_rows(parsed)]
     built += [change_event(c) for c in change_rows(parsed)]
+    built += [id_change_event(c) for n in parsed for c in n.id_changes]
     return [(e.type, e.payload["data"]) for e in built]
 
 
