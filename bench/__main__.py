@@ -43,7 +43,7 @@ SCENARIOS: dict[str, Callable[[Bench], Awaitable[Result]]] = {
 
 async def _run(args: argparse.Namespace) -> list[Result]:
     results = []
-    async with running_services() as (server_url, redis_url):
+    async with running_services(args.redis_cluster) as (server_url, redis_url):
         for name in args.scenario or list(SCENARIOS):
             print(f"== scenario {name}", flush=True)
             bench = Bench(args, server_url, redis_url)
@@ -94,6 +94,12 @@ def main() -> None:
         "--redis-url-query",
         default="",
         help="appended to the processes' REDIS_URL, e.g. max_connections=1000 (pool size)",
+    )
+    parser.add_argument(
+        "--redis-cluster",
+        action="store_true",
+        help="run on a Redis Cluster: a 6-node one of /usr/bin/redis-server (3 masters, 3 "
+        "replicas), or REDIS_URL's node if set; the processes get REDIS_CLUSTER=true",
     )
     parser.add_argument("--out", default="bench-report", help="report path without suffix")
     parser.add_argument(

@@ -17,20 +17,23 @@ from bench.shared import Sim
 from core.names import groups, number_of
 
 
-async def backlog(redis: Redis, numbers: tuple[str, ...]) -> dict[str, dict[str, int]]:
+async def backlog(
+    redis: Redis, numbers: tuple[str, ...], shards: int = 1
+) -> dict[str, dict[str, int]]:
     """XLEN and the group's pending count of every stream (handled entries are deleted,
-    so XLEN is what is waiting or in work); an outbound stream is named by its number."""
-    out = {}
-    for stream, group in groups(numbers):
+    so XLEN is what is waiting or in work); an outbound stream is named by its number, the
+    webhook and Hub-event shards are summed as `webhooks` and `hub-events`."""
+    out: dict[str, dict[str, int]] = {}
+    for stream, group in groups(numbers, shards):
         length = await redis.xlen(stream)
         try:
             infos = {g["name"]: g for g in await redis.xinfo_groups(stream)}
         except ResponseError:  # no stream yet
             infos = {}
-        out[number_of(stream) or stream.split(":")[-1]] = {
-            "xlen": length,
-            "pending": int(infos.get(group, {}).get("pending", 0)),
-        }
+        name = number_of(stream) or stream.split(":")[1]
+        sums = out.setdefault(name, {"xlen": 0, "pending": 0})
+        sums["xlen"] += length
+        sums["pending"] += int(infos.get(group, {}).get("pending", 0))
     return out
 
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import fcntl
 import os
+import re
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -16,12 +17,13 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import asyncpg
-from redis.asyncio import Redis
 
 from bench.load import LoadResult, Target
 from bench.load import run as run_load
 from bench.procs import Usage, load_average, serving, tree_of
+from core import broker
 from db.migrate import migrate
+from harness.cluster import Cluster
 from harness.embedded import DEFAULT_DATA_DIR, services
 from harness.stack import Stack, new_stack, wait_until_up, with_database
 
@@ -47,14 +49,22 @@ class Result:
 
 
 @contextlib.asynccontextmanager
-async def running_services() -> AsyncIterator[tuple[str, str]]:
-    """(PostgreSQL server URL, Redis URL) for the whole run; embedded ones stop at the end."""
+async def running_services(redis_cluster: bool = False) -> AsyncIterator[tuple[str, str]]:
+    """(PostgreSQL server URL, Redis URL) for the whole run; embedded ones stop at the end.
+    `redis_cluster`: a 6-node Redis Cluster of the system's redis-server (harness.cluster)
+    instead, unless REDIS_URL names one (then REDIS_CLUSTER=true says it is a cluster)."""
     with _one_run_at_a_time():
-        pg, redis_url, handles = services(DEFAULT_DATA_DIR / "bench", dict(os.environ))
+        environ = dict(os.environ)
+        cluster = Cluster.start() if redis_cluster and not environ.get("REDIS_URL") else None
+        if cluster is not None:
+            environ["REDIS_URL"] = cluster.url
+        pg, redis_url, handles = services(DEFAULT_DATA_DIR / "bench", environ)
         try:
             yield pg, redis_url
         finally:
             handles.clear()
+            if cluster is not None:
+                cluster.stop()
 
 
 @contextlib.contextmanager
@@ -85,7 +95,9 @@ class Bench:
         self.redis_url = redis_url
         self.database_url = with_database(server_url, DATABASE)
         self.stack: Stack | None = None
-        self.redis = Redis.from_url(redis_url, decode_responses=True)
+        self.cluster = bool(getattr(args, "redis_cluster", False))
+        self.redis_ports: list[int] = []
+        self.redis = broker.connect(redis_url, cluster=self.cluster)
 
     async def start(self, *procs: str, **env: str) -> Stack:
         """Fresh database and Redis, then `procs` (of web, worker, sim, sink), up and ready."""
@@ -97,7 +109,12 @@ class Bench:
             await admin.close()
         await migrate(self.database_url)
         await self.redis.flushdb()
+        if self.cluster:  # every node, replicas too (the client itself knows the masters)
+            nodes = await self.redis.cluster_nodes()
+            self.redis_ports = [int(re.search(r":(\d+)", a)[1]) for a in nodes]  # type: ignore[index]
         settings = dict(a.split("=", 1) for a in self.args.env)
+        if self.cluster:
+            settings.setdefault("REDIS_CLUSTER", "true")
         if query := getattr(self.args, "redis_url_query", ""):
             # e.g. max_connections=1000: redis-py reads pool options from the URL
             sep = "&" if "?" in self.redis_url else "?"
@@ -134,11 +151,14 @@ class Bench:
         groups = {name: tree_of(proc.pid) for name, proc in self.stack.procs.items()}
         pg_socket = dict(parse_qsl(urlsplit(self.server_url).query)).get("host", "")
         redis_socket = urlsplit(self.redis_url).path if self.redis_url.startswith("unix") else ""
+        # A cluster node's process title names its address.
+        nodes = [f":{port} " for port in self.redis_ports]
+        redis = [serving("redis-server", needle) for needle in nodes or [redis_socket]]
         return Usage(
             {
                 **groups,
                 "postgres": serving("postgres", pg_socket),
-                "redis": serving("redis-server", redis_socket),
+                "redis": lambda procs: set().union(*(found(procs) for found in redis)),
             }
         )
 

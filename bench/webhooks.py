@@ -15,11 +15,12 @@ import orjson
 
 from bench.load import Target
 from bench.scenario import Bench, Result
-from core.names import WEBHOOKS_STREAM
+from core.names import webhook_streams
 from simulator.meta_webhooks import envelope, sign, status_object
 
 RATE, P99_MS, BATCH_MS = 10_000, 10, 250
 _BATCHES = 20
+WEBHOOKS_STREAM = webhook_streams()[0]  # the one shard (STREAM_SHARDS=1, the default)
 
 
 def _statuses_body(phone_number_id: str, count: int) -> bytes:

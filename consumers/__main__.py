@@ -1,7 +1,8 @@
 """`python -m consumers [name ...]`: run the named consumers (default: all, plus the sweeper).
 
 The registry below is the list of consumers; add a line to add one. `sender` is one consumer
-per business number of WHATSAPP_PHONE_NUMBER_ID, each on its own stream.
+per business number of WHATSAPP_PHONE_NUMBER_ID, each on its own stream; `webhooks` and
+`hub` one per shard of their stream (STREAM_SHARDS).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from core.settings import Settings, SettingsError
 
 CONSUMERS: dict[str, Callable[[Settings], list[Consumer]]] = {
     "sender": lambda s: sender.consumers(s.numbers),  # a number's stream -> Meta
-    "webhooks": lambda s: [webhook_processor.CONSUMER],  # Meta webhooks -> PostgreSQL -> hub
-    "hub": lambda s: [hub_forwarder.CONSUMER],  # hub stream -> the Hub
+    "webhooks": lambda s: webhook_processor.consumers(s.stream_shards),  # Meta -> PG -> hub
+    "hub": lambda s: hub_forwarder.consumers(s.stream_shards),  # hub streams -> the Hub
 }
 
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import aiohttp
 import asyncpg
-from redis.asyncio import Redis
 
 import db
 from consumers import events
@@ -43,7 +42,7 @@ class Lane:
 class Context:
     settings: Settings
     pool: asyncpg.Pool
-    redis: Redis
+    redis: broker.Client
     http: aiohttp.ClientSession  # Meta's and the Hub's calls
     lanes: dict[str, Lane]  # by phone_number_id, the default first
     hub_calls: asyncio.Semaphore  # Hub calls in flight in this process
@@ -61,9 +60,8 @@ class Context:
 
 async def open_context(settings: Settings, stop: asyncio.Event | None = None) -> Context:
     pool = await db.create_pool(settings.database_url, min_size=1, max_size=10)
-    ctx = build_context(
-        settings, pool, broker.connect(settings.redis_url), http_session(settings), stop
-    )
+    redis = await broker.open_client(settings.redis_url, settings.redis_cluster)
+    ctx = build_context(settings, pool, redis, http_session(settings), stop)
     await ctx.liveness.register()
     return ctx
 
@@ -71,7 +69,7 @@ async def open_context(settings: Settings, stop: asyncio.Event | None = None) ->
 def build_context(
     settings: Settings,
     pool: asyncpg.Pool,
-    redis: Redis,
+    redis: broker.Client,
     http: aiohttp.ClientSession,
     stop: asyncio.Event | None = None,
 ) -> Context:

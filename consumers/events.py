@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
-from redis.asyncio import Redis
 
 from consumers import preferences, retries, worker_metrics
 from core import broker
@@ -26,6 +25,7 @@ from core.failures import TRANSIENT
 from core.names import (
     FAILED,
 )
+from core.settings import Settings
 from db import (
     contacts,
     hub_events,
@@ -57,7 +57,8 @@ class Outbox(Protocol):
     """What `record()` writes through: the worker's context (`consumers.context`) is one."""
 
     pool: asyncpg.Pool
-    redis: Redis
+    redis: broker.Client
+    settings: Settings
     writes: Batcher[Changes, list[HubEvent]]
 
 
@@ -112,7 +113,7 @@ async def record(
         # changes applied and makes no new events). Retry here; the sweeper is the last net.
         async for attempt in retries.until_stored(patience_s=30):
             with attempt:
-                await broker.publish_hub_events(ctx.redis, events)
+                await broker.publish_hub_events(ctx.redis, events, ctx.settings.stream_shards)
         _log_queued(events)
     return events
 

@@ -27,7 +27,7 @@ from consumers import hub_policy, retries, worker_metrics
 from consumers.context import Context
 from consumers.runner import Consumer, Entry
 from core.failures import nothing_sent
-from core.names import HUB_DELIVERED, HUB_FORWARDERS_GROUP, HUB_PAUSED_KEY, HUB_STREAM
+from core.names import HUB_DELIVERED, HUB_FORWARDERS_GROUP, HUB_PAUSED_KEY, hub_streams
 from core.pauses import read_pause, set_pause
 from db import hub_events
 from db.hub_events import Attempt
@@ -154,4 +154,6 @@ async def _pause(ctx: Context, seconds: float) -> None:
     logger.error("ALERT Hub deliveries paused for %.0fs: the Hub answered 410 Gone", seconds)
 
 
-CONSUMER = Consumer("hub", HUB_STREAM, HUB_FORWARDERS_GROUP, handle)
+def consumers(shards: int = 1) -> list[Consumer]:
+    """One consumer per shard of the Hub-event stream (STREAM_SHARDS)."""
+    return [Consumer("hub", s, HUB_FORWARDERS_GROUP, handle) for s in hub_streams(shards)]

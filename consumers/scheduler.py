@@ -30,7 +30,9 @@ async def publish_due(ctx: Context) -> dict[str, int]:
     rows = await hub_events.republish_due(ctx.pool)
     if rows:
         await broker.publish_hub_events(
-            ctx.redis, [HubEvent(r["id"], r["type"], r["message_id"], {}) for r in rows]
+            ctx.redis,
+            [HubEvent(r["id"], r["type"], r["message_id"], {}) for r in rows],
+            ctx.settings.stream_shards,
         )
     return {"messages": len(ids), "hub_events": len(rows)}
 

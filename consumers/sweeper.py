@@ -4,7 +4,10 @@
   published again, on its number's stream (of the numbers this worker sends from).
   Harmless if it was published: the sender's claim is atomic.
 - An outbox event committed but never published is published again (the forwarder skips
-  delivered ones).
+  delivered ones). That also recovers whatever a Redis failover lost (an acknowledged XADD
+  the replica never got): PostgreSQL is the record, the streams only a hint.
+- Entries left in the unsharded webhook and Hub-event streams of before STREAM_SHARDS are
+  moved to shard 0 (`adopt_legacy`), so an upgrade with entries waiting loses none.
 - "Never got written" means: older than SWEEP_STALE_S *and* published before the point the
   consumer group has read up to. A long but healthy backlog is therefore left alone instead
   of being published twice.
@@ -33,13 +36,16 @@ from consumers.context import Context
 from consumers.periodic import periodic
 from core import broker
 from core.names import (
+    DEAD_LETTER_SUFFIX,
     EXPIRED_ERROR,
     FAILED,
     HUB_FORWARDERS_GROUP,
-    HUB_STREAM,
+    LEGACY_STREAMS,
     OUTCOME_UNKNOWN,
     SENDERS_GROUP,
     SWEEP_LOCK_KEY,
+    hub_streams,
+    legacy_target,
 )
 from db import claims, hub_events, messages
 from db.hub_events import HubEvent
@@ -58,6 +64,7 @@ UNKNOWN_OUTCOME = {
 async def sweep_once(ctx: Context) -> dict[str, int]:
     """One pass; returns what it did, for logs and tests."""
     s = ctx.settings
+    shards = s.stream_shards
     now = datetime.now(UTC)
     margin = timedelta(seconds=s.sweep_stale_s)
     queued = []  # each number's, by how far its own stream has been read
@@ -66,13 +73,15 @@ async def sweep_once(ctx: Context) -> dict[str, int]:
         queued += await messages.republish_stale(ctx.pool, n.id, read_up_to - margin)
     if queued:
         await broker.publish_outbound(ctx.redis, queued)
-    pending = await hub_events.republish_stale(
-        ctx.pool, await _read_up_to(ctx.redis, HUB_STREAM, HUB_FORWARDERS_GROUP, now) - margin
+    hub_read_up_to = min(
+        [await _read_up_to(ctx.redis, h, HUB_FORWARDERS_GROUP, now) for h in hub_streams(shards)]
     )
+    pending = await hub_events.republish_stale(ctx.pool, hub_read_up_to - margin)
     if pending:
         await broker.publish_hub_events(
-            ctx.redis, [HubEvent(r["id"], r["type"], r["message_id"], {}) for r in pending]
+            ctx.redis, [HubEvent(r["id"], r["type"], r["message_id"], {}) for r in pending], shards
         )
+    moved = await adopt_legacy(ctx.redis)
     requeued = await liveness.recover(ctx.pool, ctx.redis, s.stream_idle_timeout_s)
     stuck = await claims.unanswered(ctx.pool, s.send_outcome_timeout_s)
     if stuck:
@@ -92,14 +101,38 @@ async def sweep_once(ctx: Context) -> dict[str, int]:
         "outcome_unknown": len(stuck),
         "expired": len(expired),
         **requeued,
+        "legacy_entries": moved,
     }
     if any(done.values()):
         logger.info(
             "sweep republished_queued=%d republished_hub_events=%d failed_outcome_unknown=%d "
-            "failed_expired=%d requeued_from_dead_workers=%d",
+            "failed_expired=%d requeued_from_dead_workers=%d moved_legacy_entries=%d",
             *done.values(),
         )
     return done
+
+
+async def adopt_legacy(redis: broker.Client, batch: int = 500) -> int:
+    """Move what is left in the unsharded streams of before (`messaging:webhooks`,
+    `messaging:hub-events` and their `:dead`) to shard 0's; returns how many entries.
+
+    Copy, then delete: a crash in between leaves an entry on both, handled twice, which the
+    webhook processor and the Hub forwarder take (repeats are no-ops); never on neither.
+    Entries a worker of the old version still holds are handled again the same way.
+    """
+    moved = 0
+    for legacy in (s + suffix for s in LEGACY_STREAMS for suffix in ("", DEAD_LETTER_SUFFIX)):
+        entries = await redis.xrange(legacy, count=batch)
+        if not entries:
+            continue
+        async with redis.pipeline(transaction=False) as pipe:
+            for _, fields in entries:
+                pipe.xadd(legacy_target(legacy), fields)
+            await pipe.execute()
+        await redis.xdel(legacy, *[i for i, _ in entries])
+        moved += len(entries)
+        logger.warning("moved %d entries of %s to %s", len(entries), legacy, legacy_target(legacy))
+    return moved
 
 
 async def _read_up_to(redis: Any, stream: str, group: str, now: datetime) -> datetime:

@@ -13,6 +13,7 @@ like any other unreadable item, so no entry is dead-lettered for what it holds.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
@@ -23,7 +24,7 @@ from consumers.events import Changes
 from consumers.runner import Consumer, Entry
 from core import logs
 from core.failures import TRANSIENT
-from core.names import TEMPLATE_STATUS_FIELD, WEBHOOK_PROCESSORS_GROUP, WEBHOOKS_STREAM
+from core.names import TEMPLATE_STATUS_FIELD, WEBHOOK_PROCESSORS_GROUP, webhook_streams
 from db.inbound import NewInbound
 from db.statuses import StatusChange
 from db.webhook_changes import NewChange
@@ -35,12 +36,12 @@ logger = logging.getLogger("consumers.webhook_processor")
 T = TypeVar("T")
 
 
-async def handle(ctx: Context, entries: list[Entry]) -> dict[str, str]:
+async def handle(ctx: Context, entries: list[Entry], stream: str = "") -> dict[str, str]:
     """Parse, match, store and queue one batch; nothing to dead-letter (`{}`): a body that
     cannot be used is forwarded as `webhook.unparsed` like an item that cannot."""
     # Each batch runs in a task of its own: its lines name the Meta POSTs (entries) they
     # came from, which the web's access line of each POST names too.
-    logs.bind(stream=WEBHOOKS_STREAM, entry_ids=[e.id for e in entries])
+    logs.bind(stream=stream, entry_ids=[e.id for e in entries])
     parsed = [parse_webhook(e.fields.get("body", "")) for e in entries]  # never raises
     worker_metrics.count_webhook(parsed)
     changes, unknown = await status_matching.match(ctx, [s for n in parsed for s in n.statuses])
@@ -131,4 +132,15 @@ def _first_of_each(items: Iterable[T], key: Callable[[T], str]) -> list[T]:
 
 
 # One POST may carry 1,000 statuses (~1.7 MB once parsed): 20 entries bound a batch's memory.
-CONSUMER = Consumer("webhooks", WEBHOOKS_STREAM, WEBHOOK_PROCESSORS_GROUP, handle, batch_size=20)
+def consumers(shards: int = 1) -> list[Consumer]:
+    """One consumer per shard of the webhook stream (STREAM_SHARDS)."""
+    return [
+        Consumer(
+            "webhooks",
+            s,
+            WEBHOOK_PROCESSORS_GROUP,
+            functools.partial(handle, stream=s),
+            batch_size=20,
+        )
+        for s in webhook_streams(shards)
+    ]

@@ -165,6 +165,11 @@ def boolean(value: str) -> bool:
     return text in {"true", "1", "yes"}
 
 
+def boolean_or_auto(value: str) -> bool | None:
+    """true, false, or `auto` (None: the caller decides, asking the server say)."""
+    return None if value.strip().lower() == "auto" else boolean(value)
+
+
 def level(value: str) -> str:
     level = value.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:

@@ -1,7 +1,8 @@
 """Which failures are worth trying again, for the web (a 503) and the workers (a retry).
 
-- `OUTAGES`: PostgreSQL or Redis unreachable. The web answers 503; a consumer retries the
-  same work in place, without counting it against the entry.
+- `OUTAGES`: PostgreSQL or Redis unreachable (or a Redis Cluster failing over). The web
+  answers 503; a consumer retries the same work in place, without counting it against the
+  entry.
 - `TRANSIENT`: an outage, or PostgreSQL aborting one of two concurrent transactions (a
   deadlock, a serialization failure): nobody's fault, and the retry succeeds.
 - `nothing_sent(exc)`: an HTTP call whose connection never opened, so nothing reached the
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import aiohttp
 import asyncpg
+from redis.exceptions import ClusterDownError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -29,6 +31,10 @@ OUTAGES = (
     asyncpg.InternalClientError,
     RedisConnectionError,
     RedisTimeoutError,
+    # A Redis Cluster between a master lost and its replica promoted.
+    ClusterDownError,
+    TryAgainError,
+    SlotNotCoveredError,
 )
 
 TRANSIENT = (*OUTAGES, asyncpg.DeadlockDetectedError, asyncpg.SerializationError)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from core.names import HUB_STREAM, WEBHOOKS_STREAM, WORKER_KEY, number_of
+from core.names import HUB_PREFIX, WORKER_KEY, number_of, shard_of
 
 _TITLES = {"sender": "sender", "webhooks": "webhook processor", "hub": "Hub forwarder"}
 
@@ -56,7 +56,9 @@ def role_of(stream: str) -> Role | None:
     """The role of the workers that read `stream` (None: a stream no worker reads)."""
     if number := number_of(stream):
         return Role("sender", number)
-    return {WEBHOOKS_STREAM: Role("webhooks"), HUB_STREAM: Role("hub")}.get(stream)
+    if shard_of(stream) is None:
+        return None
+    return Role("hub") if stream.startswith(HUB_PREFIX) else Role("webhooks")
 
 
 def beat(roles: Iterable[Role]) -> str:

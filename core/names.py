@@ -2,18 +2,26 @@
 
 Streams carry small, flat, human-readable entries so `redis-cli XRANGE` tells the story:
 
-- outbound_stream(n) `message_id`                     one entry per message to send from number n
-- WEBHOOKS_STREAM    `body`, `received_at`            Meta's raw webhook POST body, verified
-- HUB_STREAM         `event_id`, `type`, `message_id` one entry per event to POST to the Hub
+- outbound_stream(n)  `message_id`                     one entry per message to send from number n
+- webhook_streams(N) `body`, `received_at`            Meta's raw webhook POST body, verified
+- hub_streams(N)     `event_id`, `type`, `message_id` one entry per event to POST to the Hub
 - `<stream>:dead`   the original fields + `error`, `deliveries`, `source_id`, `failed_at`
 
-Every key about one business number carries its id as a Redis Cluster hash tag (`{...}`), so
-a number's stream, schedule and pauses live on one cluster slot and numbers spread across them.
+Every stream carries a Redis Cluster hash tag (`{...}`), and so do the keys used with it in
+one transaction (its `:dead` stream, its `messaging:last-errors:<stream>` hash): a number's
+stream, schedule and pauses share its slot, and the webhook and Hub streams are STREAM_SHARDS
+shards each, `messaging:webhooks:{w0}`... and `messaging:hub-events:{h0}`..., so no single
+slot carries every webhook or every Hub event.
 """
 
+import zlib
+
 OUTBOUND_PREFIX = "messaging:outbound:"
-WEBHOOKS_STREAM = "messaging:webhooks"
-HUB_STREAM = "messaging:hub-events"
+WEBHOOKS_PREFIX = "messaging:webhooks:"
+HUB_PREFIX = "messaging:hub-events:"
+# The unsharded names of before the shards (no hash tag): what is left in them is moved to
+# shard 0 (consumers/sweeper.py), then they are gone.
+LEGACY_STREAMS = ("messaging:webhooks", "messaging:hub-events")
 
 SENDERS_GROUP = "senders"
 WEBHOOK_PROCESSORS_GROUP = "webhook-processors"
@@ -40,7 +48,8 @@ HUB_PAUSED_KEY = "messaging:hub-paused"  # JSON reason; set when the Hub answers
 # taking back its claims sooner, never the record (consumers/liveness.py).
 WORKER_KEY = "messaging:worker:{worker_id}"
 # Why each entry of a stream last failed (hash: entry id -> error), so the entry that is
-# dead-lettered after STREAM_MAX_DELIVERIES says why, whichever consumer saw it fail.
+# dead-lettered after STREAM_MAX_DELIVERIES says why, whichever consumer saw it fail. It holds
+# the stream's name, hash tag and all, so it shares the stream's slot.
 LAST_ERRORS_KEY = "messaging:last-errors:{stream}"
 
 
@@ -61,12 +70,45 @@ def number_of(stream: str) -> str | None:
     return tag[1:-1] or None
 
 
-def groups(numbers: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    """(stream, consumer group) pairs: one outbound stream per number, then the shared two."""
+def webhook_streams(shards: int = 1) -> tuple[str, ...]:
+    """The webhook stream's shards: `messaging:webhooks:{w0}`, `{w1}`..."""
+    return tuple(f"{WEBHOOKS_PREFIX}{{w{i}}}" for i in range(shards))
+
+
+def hub_streams(shards: int = 1) -> tuple[str, ...]:
+    """The Hub-event stream's shards: `messaging:hub-events:{h0}`, `{h1}`..."""
+    return tuple(f"{HUB_PREFIX}{{h{i}}}" for i in range(shards))
+
+
+def hub_stream_of(key: str, shards: int = 1) -> str:
+    """The shard of an event keyed by `key` (its message's id): one message, one shard, so
+    its events keep their order."""
+    return hub_streams(shards)[zlib.crc32(key.encode()) % shards]
+
+
+def shard_of(stream: str) -> int | None:
+    """The shard number of a webhook or Hub-event stream's name, else None."""
+    for prefix, letter in ((WEBHOOKS_PREFIX, "w"), (HUB_PREFIX, "h")):
+        tag = stream.removeprefix(prefix)
+        if tag != stream and tag.startswith("{" + letter) and tag.endswith("}"):
+            return int(tag[2:-1]) if tag[2:-1].isdigit() else None
+    return None
+
+
+def legacy_target(stream: str) -> str:
+    """Where entries of a legacy (untagged) stream or its `:dead` stream go: shard 0's."""
+    base = stream.removesuffix(DEAD_LETTER_SUFFIX)
+    shard = webhook_streams()[0] if base == LEGACY_STREAMS[0] else hub_streams()[0]
+    return shard + stream[len(base) :]
+
+
+def groups(numbers: tuple[str, ...], shards: int = 1) -> tuple[tuple[str, str], ...]:
+    """(stream, consumer group) pairs: one outbound stream per number, then the webhook and
+    the Hub-event shards."""
     return (
         *((outbound_stream(n), SENDERS_GROUP) for n in numbers),
-        (WEBHOOKS_STREAM, WEBHOOK_PROCESSORS_GROUP),
-        (HUB_STREAM, HUB_FORWARDERS_GROUP),
+        *((s, WEBHOOK_PROCESSORS_GROUP) for s in webhook_streams(shards)),
+        *((s, HUB_FORWARDERS_GROUP) for s in hub_streams(shards)),
     )
 
 

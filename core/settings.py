@@ -46,6 +46,20 @@ class SharedSettings:
         help="Redis URL: redis://, rediss:// or unix://",
         secret=True,
     )
+    redis_cluster: bool | None = variable(
+        "REDIS_CLUSTER",
+        casts.boolean_or_auto,
+        default="false",
+        help="true: REDIS_URL is a Redis Cluster node (redis-py's cluster client); auto: ask "
+        "the server at start (INFO cluster), so Redis must answer then",
+    )
+    stream_shards: int = variable(
+        "STREAM_SHARDS",
+        casts.int_in(1, 64),
+        default="1",
+        help="shards of the webhook stream and of the Hub-event stream, each on its own cluster "
+        "slot; raise it (never lower it with entries waiting) to spread them over the masters",
+    )
     phone_number_ids: tuple[str, ...] = variable(
         "WHATSAPP_PHONE_NUMBER_ID",
         casts.numbers,

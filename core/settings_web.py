@@ -78,6 +78,14 @@ class WebSettings:
         help="largest accepted webhook POST, signed or not: its signature needs it all (Meta "
         "sends at most 3 MB)",
     )
+    webhook_wait_replicas: int = variable(
+        "WEBHOOK_WAIT_REPLICAS",
+        casts.int_in(0, 5),
+        default="0",
+        help="replicas that must hold a webhook's stream entry (Redis WAIT, up to 1 s) before "
+        "Meta gets its 200, so a failover cannot lose it (short of an attached replica: 503, "
+        "Meta retries); 1 on a Redis Cluster, 0: no wait",
+    )
     max_concurrent_uploads: int = variable(
         "MAX_CONCURRENT_UPLOADS",
         casts.int_in(1, 256),

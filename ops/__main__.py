@@ -160,7 +160,8 @@ async def _with_pool(use: Callable[[Any], Awaitable[Any]]) -> Any:
 
 
 async def _with_redis(use: Callable[[Any], Awaitable[Any]]) -> Any:
-    redis = broker.connect(Settings.one("REDIS_URL", environ()))
+    # ops reads only REDIS_URL: it asks the server whether it is a cluster node.
+    redis = await broker.open_client(Settings.one("REDIS_URL", environ()), cluster=None)
     try:
         return await use(redis)
     finally:

@@ -11,12 +11,12 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from core.broker import Client as Redis
 from core.broker import group_lag
 from core.heartbeats import live_workers
-from core.names import DEAD_LETTER_SUFFIX, OUTBOUND_PREFIX, dead_letter_stream, groups, number_of
+from core.names import DEAD_LETTER_SUFFIX, dead_letter_stream, groups, number_of, shard_of
 from ops.render import duration, table, when
 
 # What the runner adds to an entry when it dead-letters it (consumers/runner.py).
@@ -30,21 +30,27 @@ Groups = tuple[tuple[str, str], ...]
 async def known_groups(redis: Redis, configured: tuple[str, ...] = ()) -> Groups:
     """Every stream and its group: one outbound stream per business number, configured
     (WHATSAPP_PHONE_NUMBER_ID, when ops can read it) or found in Redis (a stream or its dead
-    letters, so a number no longer configured still shows), then the shared ones."""
+    letters, so a number no longer configured still shows), then the webhook and Hub-event
+    shards, as many as found (at least one). On a cluster SCAN visits every master."""
     numbers = set(configured)
-    async for key in redis.scan_iter(match=f"{OUTBOUND_PREFIX}*", count=1000, _type="stream"):
-        if number := number_of(key.removesuffix(DEAD_LETTER_SUFFIX)):
+    shards = 1
+    async for key in redis.scan_iter(match="messaging:*", count=1000, _type="stream"):
+        stream = key.removesuffix(DEAD_LETTER_SUFFIX)
+        if number := number_of(stream):
             numbers.add(number)
-    return groups(tuple(sorted(numbers)))
+        elif (shard := shard_of(stream)) is not None:
+            shards = max(shards, shard + 1)
+    return groups(tuple(sorted(numbers)), shards)
 
 
 def stream_named(name: str, known: Groups) -> str:
-    """`messaging:outbound:{1065}`, `outbound:{1065}`, `outbound:1065`, `webhooks` or any
-    of those with `:dead` -> the stream; `outbound` alone when there is one number."""
+    """`messaging:outbound:{1065}`, `outbound:{1065}`, `outbound:1065`, `webhooks:w0` or
+    any of those with `:dead` -> the stream; `outbound`, `webhooks` or `hub-events` alone
+    when there is one of that kind."""
     name = name.removesuffix(DEAD_LETTER_SUFFIX).removeprefix("messaging:")
-    outbound = [s for s, _ in known if number_of(s)]
-    if name == "outbound" and len(outbound) == 1:
-        return outbound[0]
+    of_kind = [s for s, _ in known if s.removeprefix("messaging:").startswith(f"{name}:")]
+    if len(of_kind) == 1:
+        return of_kind[0]
     for stream, _ in known:
         short = stream.removeprefix("messaging:")
         if name in (short, short.replace("{", "").replace("}", "")):

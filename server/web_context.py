@@ -14,7 +14,6 @@ from functools import partial
 
 import asyncpg
 import httpx
-from redis.asyncio import Redis
 from sanic import Request
 
 import db
@@ -33,10 +32,10 @@ from whatsapp import client as meta
 class WebContext:
     settings: Settings
     pool: asyncpg.Pool
-    redis: Redis
+    redis: broker.Client
     meta: httpx.AsyncClient  # the web's own Meta calls (mark read, media); tokens per number
     sends: Batcher[NewMessage, Outcome]  # concurrent sends share one INSERT and one XADD
-    webhook_bodies: Batcher[bytes, str]  # Meta's POSTs share one XADD
+    webhook_bodies: Batcher[bytes, tuple[str, str]]  # Meta's POSTs share one XADD
     uploads: asyncio.Semaphore  # media uploads in flight (MAX_CONCURRENT_UPLOADS)
     templates: TemplateCache | None  # None without WHATSAPP_BUSINESS_ACCOUNT_ID: no checks
     openapi: bytes | None = None  # the OpenAPI document, built on its first request
@@ -53,7 +52,7 @@ class WebContext:
 async def open_web(settings: Settings) -> WebContext:
     """Open the process's resources (concurrent requests share their round trips)."""
     pool = await db.create_pool(settings.database_url, min_size=1, max_size=10)
-    redis = broker.connect(settings.redis_url)
+    redis = await broker.open_client(settings.redis_url, settings.redis_cluster)
     waba_id = settings.whatsapp_business_account_id
     return WebContext(
         settings=settings,
@@ -61,7 +60,14 @@ async def open_web(settings: Settings) -> WebContext:
         redis=redis,
         meta=meta.open_client(settings.http_timeout_s),
         sends=send_batcher(pool, redis),
-        webhook_bodies=Batcher(partial(broker.publish_webhooks, redis)),
+        webhook_bodies=Batcher(
+            partial(
+                broker.publish_webhooks,
+                redis,
+                shards=settings.stream_shards,
+                wait_replicas=settings.webhook_wait_replicas,
+            )
+        ),
         uploads=asyncio.Semaphore(settings.max_concurrent_uploads),
         templates=TemplateCache(pool, waba_id) if waba_id else None,
     )

@@ -10,8 +10,8 @@ Consumer tests get `ctx`, the context a worker builds, with Meta and the Hub pla
 by overriding `worker_env`.
 
 Every test gets one group marker (docs/development.md, "Fast feedback"): `faults` under
-tests/faults, `e2e` under tests/e2e or when it uses the session `stack` of real processes,
-`slow` or `e2e` when it says so itself, `unit` otherwise.
+tests/faults, `cluster` under tests/cluster, `e2e` under tests/e2e or when it uses the
+session `stack` of real processes, `slow` or `e2e` when it says so itself, `unit` otherwise.
 """
 
 from __future__ import annotations
@@ -36,7 +36,11 @@ from harness.stack import Stack, new_stack, redis_db_of, with_database, with_red
 from tests.support.edge import Scripted, scripted_server, worker_context
 
 ROOT = Path(__file__).resolve().parent.parent
-_GROUP_DIRS = {"faults": ROOT / "tests" / "faults", "e2e": ROOT / "tests" / "e2e"}
+_GROUP_DIRS = {
+    "faults": ROOT / "tests" / "faults",
+    "e2e": ROOT / "tests" / "e2e",
+    "cluster": ROOT / "tests" / "cluster",
+}
 # Holds no unit test, and schemathesis builds its cases while collecting (~10 s).
 _SCHEMATHESIS = ROOT / "tests" / "server" / "test_schemathesis.py"
 
@@ -63,8 +67,8 @@ _EMPTY_TABLES = (
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` selects by them
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Give each test one group: faults or e2e by its directory, e2e when it uses the `stack`
-    of real processes, else its own `e2e` or `slow` mark, else unit."""
+    """Give each test one group: faults, cluster or e2e by its directory, e2e when it uses
+    the `stack` of real processes, else its own `e2e` or `slow` mark, else unit."""
     for item in items:
         group = next((g for g, d in _GROUP_DIRS.items() if item.path.is_relative_to(d)), None)
         if group is None and "stack" in item.fixturenames:

@@ -57,7 +57,8 @@ async def health(request: Request) -> HTTPResponse:
     pool, redis, settings = ctx.pool, ctx.redis, ctx.settings
     body: dict[str, Any] = {}
     body["postgres"], dead_events = await _check(_postgres(pool))
-    body["redis"], found = await _check(_redis(redis, settings.phone_number_ids))
+    numbers, shards = settings.phone_number_ids, settings.stream_shards
+    body["redis"], found = await _check(_redis(redis, numbers, shards))
     streams, workers = found or ({}, {})
     body["workers"] = [
         {"id": w, "roles": [r.name for r in roles]} for w, roles in sorted(workers.items())
@@ -98,7 +99,10 @@ async def _alerts(redis: Any, settings: Any) -> list[dict[str, Any]]:
     """Pauses, for a person to look at: sending on a number stopped by Meta, deliveries
     stopped by the Hub."""
     numbers = settings.numbers
-    *sends, hub = await redis.mget(*(n.paused_key for n in numbers), HUB_PAUSED_KEY)
+    async with redis.pipeline(transaction=False) as pipe:  # keys of many slots on a cluster
+        for key in (*(n.paused_key for n in numbers), HUB_PAUSED_KEY):
+            pipe.get(key)
+        *sends, hub = await pipe.execute()
     found = [
         ("sending_paused", {"phone_number_id": n.id}, raw)
         for n, raw in zip(numbers, sends, strict=True)
@@ -124,13 +128,15 @@ async def _postgres(pool: Any) -> int:
         return await hub_events.dead(conn)
 
 
-async def _redis(redis: Any, numbers: tuple[str, ...]) -> tuple[dict[str, Any], Workers]:
+async def _redis(
+    redis: Any, numbers: tuple[str, ...], shards: int = 1
+) -> tuple[dict[str, Any], Workers]:
     """Each stream's state and how many live workers read it; the live workers."""
     await redis.ping()
     workers = await live_workers(redis)
     live = live_per_role(workers)
     out = {}
-    for stream, group in groups(numbers):
+    for stream, group in groups(numbers, shards):
         role = role_of(stream)
         info: dict[str, Any] = {
             "group": group,

@@ -18,7 +18,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, raw
 
 from core import exposition
-from core.broker import group_lag
+from core.broker import any_node, group_lag
 from core.heartbeats import Workers, live_per_role, live_workers, role_of
 from core.names import HUB_PAUSED_KEY, SEND_PAUSED_KEY, dead_letter_stream, groups
 from server.api_errors import Unavailable
@@ -52,19 +52,23 @@ async def metrics(request: Request) -> HTTPResponse:
     """The web's counters and every stream's state, read from Redis at scrape time."""
     require_health_token(request)
     ctx = web(request)
-    families = await redis_families(ctx.redis, ctx.settings.phone_number_ids)
+    s = ctx.settings
+    families = await redis_families(ctx.redis, s.phone_number_ids, s.stream_shards)
     body = exposition.render(exposition.Snapshot(families))
     return raw(body, content_type=exposition.CONTENT_TYPE_LATEST)
 
 
-async def redis_families(redis: Redis, numbers: tuple[str, ...]) -> list[GaugeMetricFamily]:
-    """Streams, consumer groups, dead letters and pauses (one pipelined round trip), then
-    the live workers."""
+async def redis_families(
+    redis: Redis, numbers: tuple[str, ...], shards: int = 1
+) -> list[GaugeMetricFamily]:
+    """Streams, consumer groups, dead letters and pauses (one pipelined round trip; on a
+    cluster, one per master), then the live workers."""
     up = GaugeMetricFamily("messaging_redis_up", "1 if Redis answered this scrape's queries")
-    pairs = groups(numbers)
+    pairs = groups(numbers, shards)
     try:
         async with redis.pipeline(transaction=False) as pipe:
-            pipe.time()  # entry ids are stamped with Redis's clock: ages are read against it
+            # Entry ids are stamped with Redis's clock: ages are read against it.
+            pipe.execute_command("TIME", **any_node(redis))
             for stream, _ in pairs:
                 pipe.xlen(stream)
                 pipe.xinfo_groups(stream)

@@ -68,7 +68,7 @@ async def receive(request: Request) -> HTTPResponse:
     # The signature needs the whole body: a bogus one costs the sender at most Meta's largest.
     body = await read_body(request, settings.webhook_max_body_bytes)
     verify_meta_signature(body, signature, settings.app_secret)
-    entry_id = await ctx.webhook_bodies.submit(body)
-    logs.bind(stream="messaging:webhooks", entry_id=entry_id)  # where the worker picks it up
+    stream, entry_id = await ctx.webhook_bodies.submit(body)
+    logs.bind(stream=stream, entry_id=entry_id)  # where the worker picks it up
     WEBHOOKS_RECEIVED.inc()
     return json({"received": True})

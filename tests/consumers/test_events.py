@@ -10,12 +10,12 @@ import asyncpg
 from redis.asyncio import Redis
 
 from consumers import events
-from core.names import HUB_STREAM
 from db import messages
 from db.hub_events import event_id
 from db.inbound import NewInbound
 from db.statuses import StatusChange
 from tests.db.test_statuses import new_message
+from tests.support.settings import HUB_STREAM
 
 
 async def test_concurrent_batches_about_the_same_messages_make_each_event_once(

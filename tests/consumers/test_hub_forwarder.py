@@ -18,11 +18,12 @@ from standardwebhooks import Webhook
 from consumers import hub_forwarder, scheduler
 from consumers.context import Context
 from consumers.runner import Entry
-from core.names import HUB_PAUSED_KEY, HUB_STREAM
+from core.names import HUB_PAUSED_KEY
 from db import hub_events
 from db.hub_events import HubEvent
 from tests.conftest import ROOT
 from tests.support.edge import Reply, Scripted, worker_context
+from tests.support.settings import HUB_STREAM
 
 SCHEDULE = "10,20"  # two retries after the first attempt: three POSTs in all
 

@@ -17,13 +17,12 @@ import pytest
 
 from consumers import events, webhook_processor
 from consumers.runner import Entry
-from core.names import HUB_STREAM
 from db import marketing_preferences, messages
 from db.messages import NewMessage
 from db.statuses import StatusChange
 from tests.consumers.test_sender import row, send
 from tests.support.edge import meta_error, worker_context
-from tests.support.settings import NUMBER
+from tests.support.settings import HUB_STREAM, NUMBER
 from tests.whatsapp.test_notifications import FIXTURES
 
 USER, BSUID = "16315558151", "US.13491208655302741918"

@@ -14,11 +14,11 @@ import pytest
 from consumers import liveness, scheduler, sender
 from consumers.context import Context
 from consumers.runner import Entry
-from core.names import HUB_STREAM, PAIR_LIMIT_KEY, SEND_PAUSED_KEY, WORKER_KEY
+from core.names import PAIR_LIMIT_KEY, SEND_PAUSED_KEY, WORKER_KEY
 from db import messages, service_windows
 from db.messages import NewMessage
 from tests.support.edge import OK, Reply, meta_error, worker_context
-from tests.support.settings import NUMBER, OUTBOUND
+from tests.support.settings import HUB_STREAM, NUMBER, OUTBOUND
 
 A, B = "4915100000001", "4915100000002"
 

@@ -13,11 +13,10 @@ import pytest
 
 from consumers import status_matching, webhook_processor, worker_metrics
 from consumers.runner import Entry
-from core.names import HUB_STREAM
 from db import messages
 from db.messages import NewMessage
 from tests.db.test_statuses import new_message
-from tests.support.settings import NUMBER
+from tests.support.settings import HUB_STREAM, NUMBER
 from tests.whatsapp.test_notifications import FIXTURES
 
 OTHER = "106540352242923"  # a second business number of ours

@@ -12,11 +12,11 @@ from redis.asyncio import Redis
 
 from consumers import events, sweeper
 from core import broker
-from core.names import HUB_STREAM, WORKER_KEY
+from core.names import WORKER_KEY
 from db import claims, hub_events, messages
 from db.hub_events import HubEvent
 from db.messages import NewMessage
-from tests.support.settings import NUMBER, OUTBOUND
+from tests.support.settings import HUB_STREAM, NUMBER, OUTBOUND
 
 AGED = "now() - interval '1 hour'"
 
@@ -97,6 +97,7 @@ async def test_stale_pending_hub_event_is_republished(ctx: SimpleNamespace) -> N
         "outcome_unknown": 0,
         "expired": 0,
         "requeued": 0,
+        "legacy_entries": 0,
     }
     [(_, entry)] = await ctx.redis.xrange(HUB_STREAM)
     assert entry == {"event_id": event_id, "type": "message.received", "message_id": ""}
@@ -175,6 +176,7 @@ async def test_rows_that_need_no_repair_are_left_alone(ctx: SimpleNamespace, mak
         "outcome_unknown": 0,
         "expired": 0,
         "requeued": 0,
+        "legacy_entries": 0,
     }
     assert await ctx.pool.fetch("SELECT * FROM messages ORDER BY id") == before
     assert await ctx.redis.xlen(OUTBOUND) == 0
@@ -228,3 +230,21 @@ async def test_a_parked_message_past_its_validity_fails_expired(ctx) -> None:
     assert (row["status"], row["error"]["code"]) == ("failed", "expired")
     assert await stream_field(ctx.redis, HUB_STREAM, "message_id") == [str(message_id)]
     assert (await sweeper.sweep_once(ctx))["expired"] == 0
+
+
+async def test_entries_left_in_the_unsharded_streams_are_moved_to_shard_0(ctx) -> None:
+    """An upgrade with entries waiting in `messaging:webhooks` / `messaging:hub-events` (the
+    names before STREAM_SHARDS) and their dead letters: the sweep moves them, fields and all,
+    to shard 0's streams, where the consumers and `ops` find them; nothing is left behind."""
+    legacy = {
+        "messaging:webhooks": ("messaging:webhooks:{w0}", {"body": "{}", "received_at": "1.0"}),
+        "messaging:hub-events": ("messaging:hub-events:{h0}", {"event_id": "evt_1", "type": "x"}),
+        "messaging:webhooks:dead": ("messaging:webhooks:{w0}:dead", {"body": "{}", "error": "e"}),
+    }
+    for old, (_, fields) in legacy.items():
+        await ctx.redis.xadd(old, fields)
+    assert (await sweeper.sweep_once(ctx))["legacy_entries"] == 3
+    for old, (new, fields) in legacy.items():
+        assert await ctx.redis.xlen(old) == 0
+        assert [f for _, f in await ctx.redis.xrange(new)] == [fields]
+    assert (await sweeper.sweep_once(ctx))["legacy_entries"] == 0

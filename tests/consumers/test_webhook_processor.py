@@ -15,9 +15,10 @@ from redis.asyncio import Redis
 
 from consumers import webhook_processor
 from consumers.runner import Entry, Runner
-from core.names import HUB_STREAM, WEBHOOKS_STREAM, dead_letter_stream
+from core.names import dead_letter_stream
 from db import service_windows
 from db.inbound import NewInbound
+from tests.support.settings import HUB_STREAM, WEBHOOKS_STREAM
 from tests.whatsapp.test_notifications import FIXTURES
 from tests.whatsapp.test_unusable_bodies import BODIES, ITEMS
 
@@ -150,7 +151,7 @@ async def test_a_body_nested_100000_deep_is_forwarded_never_dead_lettered(
 ) -> None:
     """Through the real stream runner: the entry is acknowledged, its stream and dead-letter
     stream are empty, and the Hub has its `webhook.unparsed`."""
-    runner = Runner(webhook_processor.CONSUMER, ctx, "deep", asyncio.Event(), block_ms=20)
+    runner = Runner(webhook_processor.consumers()[0], ctx, "deep", asyncio.Event(), block_ms=20)
     runner.idle_timeout_s, runner.max_deliveries = 0.1, 1  # a failure would be dead at once
     await runner.ensure_group()
     await redis.xadd(WEBHOOKS_STREAM, {"body": "[" * 100_000 + "]" * 100_000})

@@ -6,16 +6,18 @@ import pytest
 from redis.asyncio import Redis
 
 from core.heartbeats import Role, beat, live_per_role, live_workers, parse_beat, role_of, worker_key
-from core.names import HUB_STREAM, WEBHOOKS_STREAM, dead_letter_stream, outbound_stream
+from core.names import dead_letter_stream, hub_streams, outbound_stream, webhook_streams
 
 
 @pytest.mark.parametrize(
     ("stream", "role"),
     [
         (outbound_stream("106540352242922"), Role("sender", "106540352242922")),
-        (WEBHOOKS_STREAM, Role("webhooks")),
-        (HUB_STREAM, Role("hub")),
-        (dead_letter_stream(HUB_STREAM), None),
+        (webhook_streams(3)[0], Role("webhooks")),
+        (webhook_streams(3)[2], Role("webhooks")),
+        (hub_streams(3)[1], Role("hub")),
+        (dead_letter_stream(hub_streams()[0]), None),
+        ("messaging:webhooks", None),  # the unsharded name of before: no worker reads it
     ],
 )
 def test_the_role_of_each_stream(stream: str, role: Role | None) -> None:

@@ -13,12 +13,11 @@ import pytest
 from redis.asyncio import Redis
 
 from consumers import events
-from core.names import HUB_STREAM
 from db import claims, messages, statuses
 from db.messages import NewMessage
 from db.statuses import StatusChange
 from hub.events import status_event
-from tests.support.settings import NUMBER
+from tests.support.settings import HUB_STREAM, NUMBER
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 ERROR = {"code": 131026, "title": "Message undeliverable", "message": "receiver incapable"}

@@ -205,7 +205,7 @@ async def test_one_message_id_follows_the_message_from_request_to_hub_event(clie
         if w.get("path") == "/webhooks/whatsapp/" and w.get("entry_id")
     }
     [reported] = [q for q in queued.values() if q["message_status"] == "delivered"]
-    assert reported["stream"] == "messaging:webhooks" and set(reported["entry_ids"]) & posts
+    assert reported["stream"] == "messaging:webhooks:{w0}" and set(reported["entry_ids"]) & posts
     for line in worker:
         if line["msg"].startswith("hub event delivered"):
             assert line["wamid"] == status["wamid"] and line["attempt"] >= 1

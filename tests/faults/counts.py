@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from core.names import HUB_STREAM, WEBHOOKS_STREAM, dead_letter_stream, groups
+from core.names import dead_letter_stream, groups
 from tests.faults.harness import FaultStack, Sent
-from tests.support.settings import NUMBER, OUTBOUND
+from tests.support.settings import HUB_STREAM, NUMBER, OUTBOUND, WEBHOOKS_STREAM
 
 STREAMS = (OUTBOUND, WEBHOOKS_STREAM, HUB_STREAM)
 GROUP_OF = dict(groups((NUMBER,)))

@@ -27,14 +27,7 @@ from consumers import (
 from consumers.context import Context
 from consumers.runner import Consumer, Entry, Runner
 from core.heartbeats import Role
-from core.names import (
-    DELIVERED,
-    HUB_FORWARDERS_GROUP,
-    HUB_STREAM,
-    SENDERS_GROUP,
-    WEBHOOK_PROCESSORS_GROUP,
-    WEBHOOKS_STREAM,
-)
+from core.names import DELIVERED, HUB_FORWARDERS_GROUP, SENDERS_GROUP, WEBHOOK_PROCESSORS_GROUP
 from db import claims, messages
 from db.inbound import NewInbound
 from db.messages import NewMessage
@@ -42,7 +35,7 @@ from db.statuses import StatusChange
 from tests.conftest import ROOT, Services
 from tests.consumers.test_status_matching import status_post
 from tests.support.edge import Scripted
-from tests.support.settings import NUMBER, OUTBOUND
+from tests.support.settings import HUB_STREAM, NUMBER, OUTBOUND, WEBHOOKS_STREAM
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]  # a process per question
 SECRET_TEXT = f"the text nobody may read {uuid.uuid4().hex}"

@@ -13,10 +13,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from core.heartbeats import Role, beat, worker_key
-from core.names import HUB_STREAM, SEND_PAUSED_KEY, WEBHOOKS_STREAM
+from core.names import SEND_PAUSED_KEY
 from core.pauses import set_pause
 from tests.server.test_send_api import client
-from tests.support.settings import NUMBER, OUTBOUND
+from tests.support.settings import HUB_STREAM, NUMBER, OUTBOUND, WEBHOOKS_STREAM
 
 __all__ = ["client"]  # the fixture: the web served in-process
 TOKEN = {"Authorization": "Bearer health-token-1"}

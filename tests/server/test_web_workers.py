@@ -12,10 +12,10 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from core.names import WEBHOOKS_STREAM
 from harness.stack import Stack, new_stack, wait_until_up
 from simulator.meta_webhooks import sign
 from tests.conftest import Services
+from tests.support.settings import WEBHOOKS_STREAM
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]  # the web as a real process
 

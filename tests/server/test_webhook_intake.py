@@ -11,10 +11,10 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from core.names import WEBHOOKS_STREAM
 from simulator.meta_webhooks import sign
 from tests.conftest import Services
 from tests.support.inprocess import Served, serving
+from tests.support.settings import WEBHOOKS_STREAM
 
 
 @pytest.fixture

@@ -14,3 +14,6 @@ VALID = {
 }
 NUMBER = VALID["WHATSAPP_PHONE_NUMBER_ID"]  # the default business number of the tests
 OUTBOUND = f"messaging:outbound:{{{NUMBER}}}"  # its stream (core.names.outbound_stream)
+# The webhook and Hub-event streams with one shard (STREAM_SHARDS=1): shard 0 of each.
+WEBHOOKS_STREAM = "messaging:webhooks:{w0}"  # core.names.webhook_streams()[0]
+HUB_STREAM = "messaging:hub-events:{h0}"  # core.names.hub_streams()[0]
