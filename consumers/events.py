@@ -109,6 +109,7 @@ async def write(
         # inside it holds row locks for one more turn of the event loop.
         known = await messages.contexts(conn, [c.message_id for c in changes]) if changes else {}
         async with conn.transaction():
+            priced = await statuses.record_pricing(conn, changes)  # before: it locks in order
             applied = await statuses.record_statuses(
                 conn, changes, only_while_sending=only_while_sending
             )
@@ -133,6 +134,7 @@ async def write(
                 unique.setdefault(e.id, e)
             fresh = await hub_events.insert_many(conn, list(unique.values())) if unique else set()
     worker_metrics.count_statuses(applied)  # committed: a retried transaction counts once
+    worker_metrics.count_billable(priced)
     made = {i: e for i, e in unique.items() if i in fresh}
     return [[made.pop(i) for i in p.event_ids() if i in made] for p in parts]
 

@@ -44,6 +44,7 @@ class NewMessage:
     phone_number_id: str  # the business number it goes from
     expires_at: datetime | None = None  # not written to Meta by then: failed, `expired`
     recipient_user_id: str | None = None  # the BSUID the caller named, beside or instead of `to`
+    caller: str = "default"  # the name of the API key the send came with
 
 
 _COLUMNS = {
@@ -57,6 +58,7 @@ _COLUMNS = {
     "phone_number_id": "text",
     "expires_at": "timestamptz",
     "recipient_user_id": "text",
+    "caller": "text",
 }
 
 

@@ -3,7 +3,8 @@
 A status only ever moves a message up in rank (`status_rank()` of the migrations: queued,
 sending, sent, delivered, read, played, then failed); each status keeps its first timestamp;
 every statement locks rows in one order, so concurrent batches (webhooks and sender) never
-deadlock.
+deadlock. The first status carrying Meta's `pricing` sets the message's pricing columns
+(`record_pricing`); later ones never change them.
 """
 
 from __future__ import annotations
@@ -19,9 +20,19 @@ from pypika import functions as fn
 from pypika.terms import Case, LiteralValue
 
 import db
-from core.names import DELIVERED, FAILED, OUTCOME_UNKNOWN, PLAYED, READ, SENDING, SENT
+from core.names import (
+    DELIVERED,
+    FAILED,
+    OUTCOME_UNKNOWN,
+    PLAYED,
+    READ,
+    SENDING,
+    SENT,
+    STATUSES,
+)
 from db import Params
 from db.messages import messages, param
+from whatsapp.pricing import Pricing
 
 statuses = Table("message_statuses")
 _any = CustomFunction("ANY", ["array"])
@@ -120,6 +131,48 @@ async def record_statuses(
     return applied
 
 
+async def record_pricing(conn: asyncpg.Connection, changes: list[StatusChange]) -> list[Priced]:
+    """Set the pricing of messages that have none from the first of `changes` that carries
+    Meta's `pricing` (the earliest status, by rank); return the messages priced now.
+
+    Call inside the transaction, before `record_statuses`: when any change brings pricing,
+    every message of `changes` is locked here, in id order, so the status updates that
+    follow take no lock out of that order.
+    """
+    first: dict[UUID, Pricing] = {}
+    for c in sorted(changes, key=lambda c: (c.message_id, _rank_of(c.status))):
+        pricing = Pricing.from_meta((c.details or {}).get("pricing"))
+        if pricing is not None:
+            first.setdefault(c.message_id, pricing)
+    if not first:
+        return []
+    await conn.execute(_LOCK_ALL, sorted({c.message_id for c in changes}))
+    ids = sorted(first)
+    rows = await conn.fetch(
+        _SET_PRICING,
+        ids,
+        [first[i].billable for i in ids],
+        [first[i].model for i in ids],
+        [first[i].type for i in ids],
+        [first[i].category for i in ids],
+    )
+    return [Priced(r["id"], r["phone_number_id"], r["billable"], r["category"]) for r in rows]
+
+
+def _rank_of(status: str) -> int:
+    return STATUSES.index(status) if status in STATUSES else len(STATUSES)
+
+
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """A message whose pricing was just set (the worker counts the billable ones)."""
+
+    message_id: UUID
+    phone_number_id: str
+    billable: bool | None
+    category: str | None
+
+
 async def _lock_sending(conn: asyncpg.Connection, changes: list[StatusChange]) -> set[UUID]:
     p = Params()
     q = (
@@ -171,6 +224,20 @@ def _update_status_sql() -> str:
 
 
 _UPDATE_STATUS = _update_status_sql()
+# The lock an UPDATE of non-key columns takes (FOR UPDATE would block the FK checks of the
+# timeline's inserts), taken in id order.
+_LOCK_ALL = "SELECT id FROM messages WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE"
+# Only a message without pricing gets it (`priced_at IS NULL`), so RETURNING names exactly the
+# messages priced by this call: a repeated webhook prices nothing twice.
+_SET_PRICING = """
+UPDATE messages AS m SET
+    pricing_billable = v.billable, pricing_model = v.model, pricing_type = v.type,
+    pricing_category = v.category, priced_at = now()
+FROM unnest($1::uuid[], $2::boolean[], $3::text[], $4::text[], $5::text[])
+    AS v (id, billable, model, type, category)
+WHERE m.id = v.id AND m.priced_at IS NULL
+RETURNING m.id, m.phone_number_id, m.pricing_billable AS billable, m.pricing_category AS category
+"""
 _ADD_DETAILS = str(
     PostgreSQLQuery.update(statuses)
     .set(statuses.details, param("$3", "jsonb"))

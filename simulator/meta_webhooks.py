@@ -28,6 +28,7 @@ _CONCURRENCY = 32
 _TIMEOUT_S = 10.0
 _CONVERSATION_STATUSES = {"sent", "delivered"}
 _PRICED_STATUSES = {"sent", "delivered"}
+_UTILITY = {"billable": True, "pricing_model": "PMP", "type": "regular", "category": "utility"}
 
 
 @dataclass
@@ -59,9 +60,15 @@ def envelope(phone_number_id: str, value: dict[str, Any]) -> dict[str, Any]:
 
 
 def status_object(
-    wamid: str, spec: dict[str, Any], to: str, at: float, callback_data: Any
+    wamid: str,
+    spec: dict[str, Any],
+    to: str,
+    at: float,
+    callback_data: Any,
+    pricing: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One entry of `value.statuses`; `spec` is `{"status": ...}` plus error fields for failed."""
+    """One entry of `value.statuses`; `spec` is `{"status": ...}` plus error fields for failed;
+    `pricing` goes on `sent` and `delivered` (default: a billable utility message)."""
     name = spec["status"]
     status: dict[str, Any] = {
         "id": wamid,
@@ -80,7 +87,7 @@ def status_object(
             "origin": {"type": "utility"},
         }
     if name in _PRICED_STATUSES:
-        status["pricing"] = {"billable": True, "pricing_model": "PMP", "category": "utility"}
+        status["pricing"] = pricing or _UTILITY
     if name == "failed":
         title = spec.get("title", "Message undeliverable")
         status["errors"] = [
