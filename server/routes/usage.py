@@ -102,11 +102,12 @@ async def usage_report(request: Request) -> HTTPResponse:
 
 
 def _period(given: dict[str, str], problems: list[dict[str, str]]) -> tuple[datetime, datetime]:
-    """[from, to): `to` defaults to now, `from` to the first day of `to`'s month (UTC)."""
+    """[from, to): `to` defaults to now, `from` to the first day of the month `to` ends (UTC)."""
     now = datetime.now(UTC)
     end = _instant(given, "to", problems, whole_day=True) or now
+    last_day = (end - timedelta(microseconds=1)).date()  # `to` is exclusive
     start = _instant(given, "from", problems) or datetime.combine(
-        end.date().replace(day=1), time(), UTC
+        last_day.replace(day=1), time(), UTC
     )
     if start >= end and not problems:
         problems.append({"field": "to", "message": "must be after from"})
