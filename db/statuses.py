@@ -30,9 +30,9 @@ from core.names import (
     SENT,
     STATUSES,
 )
+from core.pricing import Pricing
 from db import Params
 from db.messages import messages, param
-from whatsapp.pricing import Pricing
 
 statuses = Table("message_statuses")
 _any = CustomFunction("ANY", ["array"])

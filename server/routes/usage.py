@@ -105,10 +105,13 @@ def _period(given: dict[str, str], problems: list[dict[str, str]]) -> tuple[date
     """[from, to): `to` defaults to now, `from` to the first day of the month `to` ends (UTC)."""
     now = datetime.now(UTC)
     end = _instant(given, "to", problems, whole_day=True) or now
-    last_day = (end - timedelta(microseconds=1)).date()  # `to` is exclusive
-    start = _instant(given, "from", problems) or datetime.combine(
-        last_day.replace(day=1), time(), UTC
-    )
+    start = _instant(given, "from", problems)
+    if start is None:
+        try:
+            last_day = (end - timedelta(microseconds=1)).date()  # `to` is exclusive
+        except OverflowError:
+            last_day = end.date()
+        start = datetime.combine(last_day.replace(day=1), time(), UTC)
     if start >= end and not problems:
         problems.append({"field": "to", "message": "must be after from"})
     return start, end
@@ -125,10 +128,10 @@ def _instant(
             day = date.fromisoformat(text) + timedelta(days=1 if whole_day else 0)
             return datetime.combine(day, time(), UTC)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):  # OverflowError: beyond year 1 to 9999 in UTC
         problems.append({"field": name, "message": f"must be {_WHEN}"})
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _by(rows: list[UsageRow], card: RateCard | None, key: Any) -> dict[str, dict[str, Any]]:
