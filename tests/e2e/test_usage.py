@@ -1,7 +1,8 @@
 """Usage end to end, with real processes: a caller with a named key (`billing:KEY`) sends a
 marketing template and a free-form reply inside the user's window; the simulator prices
 their statuses as Meta does, the status API shows the pricing and the caller, and
-`GET /api/v1/usage/` counts them by category, number and caller."""
+`GET /api/v1/usage/` counts them by category, number and caller. And the simulator's pricing
+of each kind of send, table-driven."""
 
 from __future__ import annotations
 
@@ -79,3 +80,42 @@ async def test_a_marketing_template_and_a_free_reply_show_in_usage(client, stack
     }
     assert usage["by_phone_number"] == {number: {"messages": 2, "billable": 1, "free": 1}}
     assert usage["totals"] == {"messages": 2, "billable": 1, "free": 1}
+
+
+def _template(name: str) -> dict:
+    return {"type": "template", "template": {"name": name, "language": {"code": "en_US"}}}
+
+
+# label, whether the user wrote first (window open), the send, Meta's pricing of it
+SIMULATED = [
+    ("marketing template", False, {"type": "template", "template": WELCOME_OFFER},
+     (True, "regular", "marketing")),
+    ("authentication template", False, _template("verification_code"),
+     (True, "regular", "authentication")),
+    ("utility template, window closed", False, _template("order_update"),
+     (True, "regular", "utility")),
+    ("utility template in the window: free", True, _template("order_update"),
+     (False, "free_customer_service", "utility")),
+    ("free-form in the window", True, {"type": "text", "text": {"body": "Sure"}},
+     (False, "free_customer_service", "service")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("label", "wrote", "body", "pricing"), SIMULATED, ids=[s[0] for s in SIMULATED]
+)
+async def test_the_simulator_prices_as_meta(
+    client, stack, label: str, wrote: bool, body: dict, pricing: tuple
+) -> None:
+    to = new_recipient()
+    if wrote:
+        r = await client.post(f"{stack.sim}/_sim/inbound", json={"from": to, "text": "Hello"})
+        assert r.status_code == 200, r.text
+    r = await send(client, stack, {"to": to, **body})
+    assert r.status_code == 202, r.text
+
+    async def priced() -> dict | None:
+        return (await status_of(client, stack, r.json()["id"]))["pricing"]
+
+    got = await eventually(priced)
+    assert (got["billable"], got["type"], got["category"], got["model"]) == (*pricing, "PMP")
