@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from core.api_keys import parse
 from db import messages
 from db.messages import NewMessage
 from tests.conftest import Services
@@ -177,6 +178,19 @@ async def test_bad_queries_are_400_naming_the_field(
     r = await usage(app, **params)
     assert r.status_code == 400, r.text
     assert [f["field"] for f in r.json()["error"]["fields"]] == fields
+
+
+async def test_each_message_records_the_caller_of_its_key(app: Served) -> None:
+    """`billing:KEY` sends as billing; a bare key, the rotating-out one too, as default."""
+    client, env = app
+    keys = {k.key: k.caller for k in parse(env["MESSAGING_SERVICE_API_KEY"])}
+    assert sorted(keys.values()) == ["billing", "default", "default"]
+    body = {"to": "+4915112345678", "type": "text", "text": {"body": "Shipped"}}
+    for key, caller in keys.items():
+        r = await client.post("/api/v1/messages/send/", json=body, headers={"Api-Key": key})
+        assert r.status_code == 202, r.text
+        status = await client.get(r.headers["Location"], headers={"Api-Key": key})
+        assert (status.json()["caller"], status.json()["pricing"]) == (caller, None)
 
 
 async def test_it_needs_the_api_key(app: Served) -> None:
