@@ -109,10 +109,8 @@ async def write(
         # inside it holds row locks for one more turn of the event loop.
         known = await messages.contexts(conn, [c.message_id for c in changes]) if changes else {}
         async with conn.transaction():
-            priced = await statuses.record_pricing(conn, changes)  # before: it locks in order
-            applied = await statuses.record_statuses(
-                conn, changes, only_while_sending=only_while_sending
-            )
+            recorded = await statuses.record(conn, changes, only_while_sending=only_while_sending)
+            applied = recorded.applied
             events += [status_event(c, known[c.message_id]) for c in applied]
             await service_windows.closed(conn, _windows_closed(applied, known))
             if received:
@@ -134,7 +132,7 @@ async def write(
                 unique.setdefault(e.id, e)
             fresh = await hub_events.insert_many(conn, list(unique.values())) if unique else set()
     worker_metrics.count_statuses(applied)  # committed: a retried transaction counts once
-    worker_metrics.count_billable(priced)
+    worker_metrics.count_billable(recorded.priced)
     made = {i: e for i, e in unique.items() if i in fresh}
     return [[made.pop(i) for i in p.event_ids() if i in made] for p in parts]
 

@@ -4,7 +4,7 @@ A status only ever moves a message up in rank (`status_rank()` of the migrations
 sending, sent, delivered, read, played, then failed); each status keeps its first timestamp;
 every statement locks rows in one order, so concurrent batches (webhooks and sender) never
 deadlock. The first status carrying Meta's `pricing` sets the message's pricing columns
-(`record_pricing`); later ones never change them.
+(`record`); later ones never change them.
 """
 
 from __future__ import annotations
@@ -76,20 +76,47 @@ async def timeline(
     return await conn.fetch(str(q), *p.args)
 
 
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """A message whose pricing was just set (the worker counts the billable ones)."""
+
+    message_id: UUID
+    phone_number_id: str
+    billable: bool | None
+    category: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What `record` changed: the new status reports, and the messages priced now."""
+
+    applied: list[StatusChange]
+    priced: list[Priced]
+
+
 async def record_statuses(
     conn: asyncpg.Connection, changes: list[StatusChange], *, only_while_sending: bool = False
 ) -> list[StatusChange]:
-    """Add status reports to the timeline and apply the new ones to their messages.
+    """`record`'s new status reports."""
+    return (await record(conn, changes, only_while_sending=only_while_sending)).applied
 
-    Returns the reports that were new (a duplicate webhook returns nothing). A message's
-    status only ever moves up in rank; each status keeps its own first timestamp.
+
+async def record(
+    conn: asyncpg.Connection, changes: list[StatusChange], *, only_while_sending: bool = False
+) -> Recorded:
+    """Add status reports to the timeline, apply the new ones to their messages, and price
+    the messages the first report carrying Meta's `pricing` is about.
+
+    Returns the reports that were new (a duplicate webhook applies nothing, but may still
+    bring pricing) and the messages priced now. A message's status only ever moves up in
+    rank; each status keeps its own first timestamp; pricing is set once.
     `only_while_sending` applies the changes only to messages still `sending` (the sweeper's
     verdicts must not overwrite a status that landed meanwhile). Call inside a transaction.
     """
     if only_while_sending:
         changes = [c for c in changes if c.message_id in await _lock_sending(conn, changes)]
     if not changes:
-        return []
+        return Recorded([], [])
     # Every statement takes its locks in (message_id, status) order, so concurrent batches
     # (a webhook batch and a sender batch, say) can never deadlock.
     changes = sorted(changes, key=lambda c: (c.message_id, c.status))
@@ -123,21 +150,22 @@ async def record_statuses(
     # Of duplicates within the batch the first wins, as in the INSERT above (`first` keeps
     # the sorted order, so the updates lock rows in it too).
     applied = [c for k, c in first.items() if k in new]
+    priced = await _record_pricing(conn, changes)
     if applied:
         await conn.executemany(
             _UPDATE_STATUS,
             [(c.message_id, c.status, c.occurred_at, c.wamid, c.error, c.user_id) for c in applied],
         )
-    return applied
+    return Recorded(applied, priced)
 
 
-async def record_pricing(conn: asyncpg.Connection, changes: list[StatusChange]) -> list[Priced]:
+async def _record_pricing(conn: asyncpg.Connection, changes: list[StatusChange]) -> list[Priced]:
     """Set the pricing of messages that have none from the first of `changes` that carries
     Meta's `pricing` (the earliest status, by rank); return the messages priced now.
 
-    Call inside the transaction, before `record_statuses`: when any change brings pricing,
-    every message of `changes` is locked here, in id order, so the status updates that
-    follow take no lock out of that order.
+    Runs between the timeline's rows and the status updates: when any change brings pricing,
+    every message of `changes` is locked here, in id order, so no statement of the batch takes
+    a lock out of the order the others take them in.
     """
     first: dict[UUID, Pricing] = {}
     for c in sorted(changes, key=lambda c: (c.message_id, _rank_of(c.status))):
@@ -161,16 +189,6 @@ async def record_pricing(conn: asyncpg.Connection, changes: list[StatusChange]) 
 
 def _rank_of(status: str) -> int:
     return STATUSES.index(status) if status in STATUSES else len(STATUSES)
-
-
-@dataclass(frozen=True, slots=True)
-class Priced:
-    """A message whose pricing was just set (the worker counts the billable ones)."""
-
-    message_id: UUID
-    phone_number_id: str
-    billable: bool | None
-    category: str | None
 
 
 async def _lock_sending(conn: asyncpg.Connection, changes: list[StatusChange]) -> set[UUID]:
