@@ -96,6 +96,7 @@ def secrets_of(settings: Any) -> list[str]:
             if isinstance(value, dict):
                 value = tuple(value.values())
             values = list(value) if isinstance(value, tuple) else [value]
+            # An ApiKey (caller, key) is secret by its key alone: the caller's name is not.
             out += [getattr(v, "key", v) if isinstance(v, tuple) else str(v) for v in values]
     return out + [p for v in out if "://" in v and (p := _password(v))]
 
