@@ -133,9 +133,8 @@ async def write(
         # inside it holds row locks for one more turn of the event loop.
         known = await messages.contexts(conn, [c.message_id for c in changes]) if changes else {}
         async with conn.transaction():
-            applied = await statuses.record_statuses(
-                conn, changes, only_while_sending=only_while_sending
-            )
+            recorded = await statuses.record(conn, changes, only_while_sending=only_while_sending)
+            applied = recorded.applied
             events += [status_event(c, known[c.message_id]) for c in applied]
             await service_windows.closed(conn, _windows_closed(applied, known))
             if received:
@@ -161,6 +160,7 @@ async def write(
             # transaction waits for, so writers of people never deadlock on other rows.
             await contacts.seen(conn, _sightings(applied, known, received, id_changes))
     worker_metrics.count_statuses(applied)  # committed: a retried transaction counts once
+    worker_metrics.count_billable(recorded.priced)
     made = {i: e for i, e in unique.items() if i in fresh}
     per_part = [[made.pop(i) for i in p.event_ids() if i in made] for p in parts]
     per_part[0] += made.values()  # events no part names beforehand (contact.preferences)

@@ -31,6 +31,12 @@ MESSAGE_STATUSES = Counter(
     "Statuses messages reached (sent, delivered, read, failed), once per message and status",
     ["status", "source"],
 )
+BILLABLE_MESSAGES = Counter(
+    "messaging_billable_messages",
+    "Messages Meta priced as billable, by pricing category and business number; once per "
+    "message, when its first status with pricing is stored",
+    ["category", "phone_number_id"],
+)
 MESSAGES_FAILED = Counter(
     "messaging_messages_failed",
     "Messages that ended failed, by error code (Meta's, or outcome_unknown)",
@@ -94,6 +100,14 @@ def count_statuses(applied: Iterable[Any]) -> None:
         MESSAGE_STATUSES.labels(change.status, change.source).inc()
         if change.status == FAILED:
             MESSAGES_FAILED.labels(str((change.error or {}).get("code"))).inc()
+
+
+def count_billable(priced: Iterable[Any]) -> None:
+    """Messages whose pricing was just set (`db.statuses.record_pricing`); the free ones are
+    not counted."""
+    for p in priced:
+        if p.billable:
+            BILLABLE_MESSAGES.labels(p.category or "unknown", p.phone_number_id).inc()
 
 
 def count_webhook(parsed: Iterable[Any]) -> None:

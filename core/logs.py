@@ -95,7 +95,9 @@ def secrets_of(settings: Any) -> list[str]:
             value = getattr(settings, f.name)
             if isinstance(value, dict):
                 value = tuple(value.values())
-            out += list(value) if isinstance(value, tuple) else [str(value)]
+            values = list(value) if isinstance(value, tuple) else [value]
+            # An ApiKey (caller, key) is secret by its key alone: the caller's name is not.
+            out += [getattr(v, "key", v) if isinstance(v, tuple) else str(v) for v in values]
     return out + [p for v in out if "://" in v and (p := _password(v))]
 
 

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core import casts
+from core import api_keys, casts, rate_card
+from core.api_keys import ApiKey
 from core.env import variable
+from core.rate_card import RateCard
 
 
 @dataclass(frozen=True, kw_only=True)
 class WebSettings:
-    api_keys: tuple[str, ...] = variable(
+    api_keys: tuple[ApiKey, ...] = variable(
         "MESSAGING_SERVICE_API_KEY",
-        casts.csv,
-        help="Api-Key values the Hub may send; comma-separated so keys can rotate",
+        api_keys.parse,
+        help="Api-Key values callers may send, comma-separated: `name:key` names the caller "
+        "(usage counts by it), a bare key is the caller `default`; several keys of one name "
+        "rotate",
         secret=True,
         read_by=("web",),
         absent=(),
@@ -105,4 +109,13 @@ class WebSettings:
         default="",
         help="a message not written to Meta this long after it was accepted fails `expired` "
         "(a send's `validity_period_s` wins); empty: no limit",
+    )
+    usage_rate_card: RateCard | None = variable(
+        "USAGE_RATE_CARD_PATH",
+        rate_card.load,
+        default="",
+        help="a rate card file (JSON or .csv: country calling code x pricing category -> "
+        "price, one currency) that GET /api/v1/usage/ turns counts into an estimated cost "
+        "with; Meta's invoice is the truth; empty: counts only",
+        read_by=("web",),
     )

@@ -45,6 +45,7 @@ class NewMessage:
     expires_at: datetime | None = None  # not written to Meta by then: failed, `expired`
     recipient_user_id: str | None = None  # the BSUID the caller named, beside or instead of `to`
     template_category: str | None = None  # the catalog's category of a template (MARKETING...)
+    caller: str = "default"  # the name of the API key the send came with
 
 
 _COLUMNS = {
@@ -59,6 +60,7 @@ _COLUMNS = {
     "expires_at": "timestamptz",
     "recipient_user_id": "text",
     "template_category": "text",
+    "caller": "text",
 }
 
 

@@ -3,7 +3,8 @@
 A status only ever moves a message up in rank (`status_rank()` of the migrations: queued,
 sending, sent, delivered, read, played, then failed); each status keeps its first timestamp;
 every statement locks rows in one order, so concurrent batches (webhooks and sender) never
-deadlock.
+deadlock. The first status carrying Meta's `pricing` sets the message's pricing columns
+(`record`); later ones never change them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,17 @@ from pypika import functions as fn
 from pypika.terms import Case, LiteralValue
 
 import db
-from core.names import DELIVERED, FAILED, OUTCOME_UNKNOWN, PLAYED, READ, SENDING, SENT
+from core.names import (
+    DELIVERED,
+    FAILED,
+    OUTCOME_UNKNOWN,
+    PLAYED,
+    READ,
+    SENDING,
+    SENT,
+    STATUSES,
+)
+from core.pricing import Pricing
 from db import Params
 from db.messages import messages, param
 
@@ -67,20 +78,47 @@ async def timeline(
     return await conn.fetch(str(q), *p.args)
 
 
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """A message whose pricing was just set (the worker counts the billable ones)."""
+
+    message_id: UUID
+    phone_number_id: str
+    billable: bool | None
+    category: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What `record` changed: the new status reports, and the messages priced now."""
+
+    applied: list[StatusChange]
+    priced: list[Priced]
+
+
 async def record_statuses(
     conn: asyncpg.Connection, changes: list[StatusChange], *, only_while_sending: bool = False
 ) -> list[StatusChange]:
-    """Add status reports to the timeline and apply the new ones to their messages.
+    """`record`'s new status reports."""
+    return (await record(conn, changes, only_while_sending=only_while_sending)).applied
 
-    Returns the reports that were new (a duplicate webhook returns nothing). A message's
-    status only ever moves up in rank; each status keeps its own first timestamp.
+
+async def record(
+    conn: asyncpg.Connection, changes: list[StatusChange], *, only_while_sending: bool = False
+) -> Recorded:
+    """Add status reports to the timeline, apply the new ones to their messages, and price
+    the messages the first report carrying Meta's `pricing` is about.
+
+    Returns the reports that were new (a duplicate webhook applies nothing, but may still
+    bring pricing) and the messages priced now. A message's status only ever moves up in
+    rank; each status keeps its own first timestamp; pricing is set once.
     `only_while_sending` applies the changes only to messages still `sending` (the sweeper's
     verdicts must not overwrite a status that landed meanwhile). Call inside a transaction.
     """
     if only_while_sending:
         changes = [c for c in changes if c.message_id in await _lock_sending(conn, changes)]
     if not changes:
-        return []
+        return Recorded([], [])
     # Every statement takes its locks in (message_id, status) order, so concurrent batches
     # (a webhook batch and a sender batch, say) can never deadlock.
     changes = sorted(changes, key=lambda c: (c.message_id, c.status))
@@ -116,12 +154,45 @@ async def record_statuses(
     # Of duplicates within the batch the first wins, as in the INSERT above (`first` keeps
     # the sorted order, so the updates lock rows in it too).
     applied = [c for k, c in first.items() if k in new]
+    priced = await _record_pricing(conn, changes)
     if applied:
         await conn.executemany(
             _UPDATE_STATUS,
             [(c.message_id, c.status, c.occurred_at, c.wamid, c.error, c.user_id) for c in applied],
         )
-    return applied
+    return Recorded(applied, priced)
+
+
+async def _record_pricing(conn: asyncpg.Connection, changes: list[StatusChange]) -> list[Priced]:
+    """Set the pricing of messages that have none from the first of `changes` that carries
+    Meta's `pricing` (the earliest status, by rank); return the messages priced now.
+
+    Runs between the timeline's rows and the status updates: when any change brings pricing,
+    every message of `changes` is locked here, in id order, so no statement of the batch takes
+    a lock out of the order the others take them in.
+    """
+    first: dict[UUID, Pricing] = {}
+    for c in sorted(changes, key=lambda c: (c.message_id, _rank_of(c.status))):
+        pricing = Pricing.from_meta((c.details or {}).get("pricing"))
+        if pricing is not None:
+            first.setdefault(c.message_id, pricing)
+    if not first:
+        return []
+    await conn.execute(_LOCK_ALL, sorted({c.message_id for c in changes}))
+    ids = sorted(first)
+    rows = await conn.fetch(
+        _SET_PRICING,
+        ids,
+        [first[i].billable for i in ids],
+        [first[i].model for i in ids],
+        [first[i].type for i in ids],
+        [first[i].category for i in ids],
+    )
+    return [Priced(r["id"], r["phone_number_id"], r["billable"], r["category"]) for r in rows]
+
+
+def _rank_of(status: str) -> int:
+    return STATUSES.index(status) if status in STATUSES else len(STATUSES)
 
 
 async def _lock_sending(conn: asyncpg.Connection, changes: list[StatusChange]) -> set[UUID]:
@@ -175,6 +246,20 @@ def _update_status_sql() -> str:
 
 
 _UPDATE_STATUS = _update_status_sql()
+# The lock an UPDATE of non-key columns takes (FOR UPDATE would block the FK checks of the
+# timeline's inserts), taken in id order.
+_LOCK_ALL = "SELECT id FROM messages WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE"
+# Only a message without pricing gets it (`priced_at IS NULL`), so RETURNING names exactly the
+# messages priced by this call: a repeated webhook prices nothing twice.
+_SET_PRICING = """
+UPDATE messages AS m SET
+    pricing_billable = v.billable, pricing_model = v.model, pricing_type = v.type,
+    pricing_category = v.category, priced_at = now()
+FROM unnest($1::uuid[], $2::boolean[], $3::text[], $4::text[], $5::text[])
+    AS v (id, billable, model, type, category)
+WHERE m.id = v.id AND m.priced_at IS NULL
+RETURNING m.id, m.phone_number_id, m.pricing_billable AS billable, m.pricing_category AS category
+"""
 _ADD_DETAILS = str(
     PostgreSQLQuery.update(statuses)
     .set(statuses.details, LiteralValue("$3::jsonb || coalesce(message_statuses.details, '{}')"))

@@ -109,7 +109,8 @@ def stack_env(database_url: str, redis_url: str) -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
-        "MESSAGING_SERVICE_API_KEY": f"test-key-{secrets.token_hex(8)},old-key-rotating-out",
+        "MESSAGING_SERVICE_API_KEY": f"test-key-{secrets.token_hex(8)},old-key-rotating-out,"
+        f"billing:billing-key-{secrets.token_hex(8)}",
         "WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
         "WHATSAPP_ACCESS_TOKEN": f"EAAtest{secrets.token_hex(16)}",
         "WHATSAPP_VERIFY_TOKEN": f"verify-{secrets.token_hex(8)}",

@@ -29,6 +29,7 @@ from server.routes import (
     reads,
     sending,
     template_listing,
+    usage,
     webhook_intake,
 )
 from server.web_context import close_web, open_web
@@ -54,7 +55,7 @@ def create_app(settings: Settings | None = None, name: str = APP_NAME) -> Sanic:
     # default 15 s ignores our setting, and busy keep-alive clients never go idle).
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.shutdown_timeout_s
     routes = (sending, reads, contact_info, media_files, webhook_intake, health, metrics)
-    routes += (document, page, template_listing)
+    routes += (document, page, template_listing, usage)
     app.blueprint([module.bp for module in routes])
     middleware.install(app, settings)
 

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from sanic import Request
 
-from core.tokens import health_token_ok, matches_any, signature_ok
+from core.api_keys import caller_of
+from core.tokens import health_token_ok, signature_ok
 from server.api_errors import Forbidden, Unauthorized
 from server.web_context import web
 
 
-def require_api_key(request: Request) -> None:
+def require_api_key(request: Request) -> str:
+    """The caller (the name of the key presented: `default` for a bare key), or 401."""
     key = request.headers.get("Api-Key")
     if not key:
         raise Unauthorized("missing Api-Key header")
-    if not matches_any(key, web(request).settings.api_keys):
+    caller = caller_of(key, web(request).settings.api_keys)
+    if caller is None:
         raise Unauthorized("invalid Api-Key")
+    return caller
 
 
 def require_health_token(request: Request) -> None:

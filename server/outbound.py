@@ -3,7 +3,8 @@
 Pure: no I/O and no HTTP. `server.routes.sending` reads and checks the request, then asks
 this what to store: a fresh id (also Meta's `biz_opaque_callback_data`, so every status
 webhook names the message), Meta's payload, the request hash that makes a retry with the
-same Idempotency-Key "the same body", the business number, and when the message expires.
+same Idempotency-Key "the same body", the business number, when the message expires, and the
+caller (the API key's name) that usage counts it under.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def new_message(
     idempotency_key: str | None,
     default_validity_s: float | None,
     template_category: str | None = None,
+    caller: str = "default",
     message_id: UUID | None = None,
     now: datetime | None = None,
 ) -> NewMessage:
@@ -53,6 +55,7 @@ def new_message(
         phone_number_id=phone_number_id,
         expires_at=expires_at,
         template_category=template_category,
+        caller=caller,
     )
 
 

@@ -29,6 +29,7 @@ from sanic.response import HTTPResponse, json
 from simulator import meta_inbound, meta_marketing, meta_media, meta_templates
 from simulator.meta_checks import check_message, error_body, invalid
 from simulator.meta_inbound import new_wamid
+from simulator.meta_pricing import pricing_for
 from simulator.meta_webhooks import Outbox, status_object
 from simulator.meta_windows import OUTSIDE_WINDOW, Windows
 from simulator.recorder import Recorder, digits, recipient_key
@@ -166,8 +167,9 @@ async def send(request: Request, version: str, phone_number_id: str) -> HTTPResp
         ):
             statuses = [meta_marketing.MARKETING_STOPPED]  # accepted, then failed: 131050
         user_id = body.get("recipient")
+        pricing = pricing_for(request.app, body, phone_number_id, to)
         _schedule_statuses(
-            ctx, scenario, statuses, wamid, to, user_id, callback_data, phone_number_id
+            ctx, scenario, statuses, wamid, to, user_id, callback_data, phone_number_id, pricing
         )
     if step.get("delay_ms"):  # a slow answer (the client may give up or die meanwhile)
         await asyncio.sleep(step["delay_ms"] / 1000)
@@ -274,13 +276,14 @@ def _schedule_statuses(
     user_id: Any,
     callback_data: Any,
     number: str,
+    pricing: dict[str, Any],
 ) -> None:
     delay_s = ctx.config.status_delay_ms / 1000
     copies = 2 if scenario.duplicate_webhooks else 1
     now = time.time()
     for i, spec in enumerate(statuses, 1):
         due = now + i * delay_s
-        status = status_object(wamid, spec, to, due, callback_data)
+        status = status_object(wamid, spec, to, due, callback_data, pricing)
         if is_user_id(to):  # Meta names a BSUID-only user by BSUID alone
             del status["recipient_id"]
         if isinstance(user_id, str):

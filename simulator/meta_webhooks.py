@@ -36,6 +36,7 @@ _TIMEOUT_S = 10.0
 _CONVERSATION_STATUSES = {"sent", "delivered"}
 _USERNAME_STATUSES = {"delivered", "read"}
 _PRICED_STATUSES = {"sent", "delivered"}
+_UTILITY = {"billable": True, "pricing_model": "PMP", "type": "regular", "category": "utility"}
 
 
 @dataclass
@@ -76,9 +77,15 @@ def is_user_id(to: str) -> bool:
 
 
 def status_object(
-    wamid: str, spec: dict[str, Any], to: str, at: float, callback_data: Any
+    wamid: str,
+    spec: dict[str, Any],
+    to: str,
+    at: float,
+    callback_data: Any,
+    pricing: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One entry of `value.statuses`; `spec` is `{"status": ...}` plus error fields for failed."""
+    """One entry of `value.statuses`; `spec` is `{"status": ...}` plus error fields for failed;
+    `pricing` goes on `sent` and `delivered` (default: a billable utility message)."""
     name = spec["status"]
     # `simulator.meta` takes `recipient_id` off the statuses of a send by BSUID alone.
     status: dict[str, Any] = {
@@ -104,7 +111,7 @@ def status_object(
             "origin": {"type": "utility"},
         }
     if name in _PRICED_STATUSES:
-        status["pricing"] = {"billable": True, "pricing_model": "PMP", "category": "utility"}
+        status["pricing"] = pricing or _UTILITY
     if name == "failed":
         title = spec.get("title", "Message undeliverable")
         status["errors"] = [

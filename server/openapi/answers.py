@@ -87,6 +87,18 @@ class TimelineEntry(_Closed):
     details: dict[str, Any] | None = Field(None, description="Meta's `conversation`, `pricing`")
 
 
+class Pricing(_Closed):
+    """Meta's `pricing` object as columns: `model` is Meta's `pricing_model`."""
+
+    billable: bool | None = Field(description="Meta's `billable`, else `type` is `regular`")
+    model: str | None = Field(description="`PMP`")
+    type: str | None = Field(description="`regular`, `free_customer_service` or `free_entry_point`")
+    category: str | None = Field(
+        description="`marketing`, `utility`, `authentication`, `authentication_international`, "
+        "`service`, `marketing_lite`"
+    )
+
+
 class MessageStatus(_Closed):
     """Everything known about one message."""
 
@@ -112,6 +124,12 @@ class MessageStatus(_Closed):
     purged_at: datetime | None = Field(
         description="when retention (RETENTION_DAYS) purged the message's body; the rest stays"
     )
+    caller: str = Field(description="the name of the API key that sent it (`default`: a bare key)")
+    pricing: Pricing | None = Field(
+        description="Meta's pricing, from the message's first status that carried it; null "
+        "until one did"
+    )
+    priced_at: datetime | None = Field(description="when that status was stored")
     timeline: list[TimelineEntry]
 
 

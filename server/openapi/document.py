@@ -53,7 +53,8 @@ _SECURITY_SCHEMES = {
         "type": "apiKey",
         "in": "header",
         "name": "Api-Key",
-        "description": "One of the comma-separated `MESSAGING_SERVICE_API_KEY` values.",
+        "description": "A key of `MESSAGING_SERVICE_API_KEY` (comma-separated `name:key` "
+        "items, or bare keys: the caller `default`); messages record the caller's name.",
     },
     "HealthBearer": {"type": "http", "scheme": "bearer", "description": "HEALTH_CHECK_TOKENS"},
     "HealthHeader": {"type": "apiKey", "in": "header", "name": "X-Health-Token"},

@@ -57,6 +57,7 @@ _TIMESTAMPS = (
     "failed_at",
     "expires_at",
     "purged_at",
+    "priced_at",
 )
 
 
@@ -98,7 +99,7 @@ _TIMESTAMPS = (
 )
 async def send(request: Request) -> HTTPResponse:
     """Validate, store as queued, publish to the outbound stream, answer 202."""
-    require_api_key(request)
+    caller = require_api_key(request)
     ctx = web(request)
     body = await read_body(request, ctx.settings.max_send_body_bytes)
     key = _idempotency_key(request.headers.get("Idempotency-Key"))
@@ -114,6 +115,7 @@ async def send(request: Request) -> HTTPResponse:
         idempotency_key=key,
         default_validity_s=ctx.settings.message_validity_s,
         template_category=category,
+        caller=caller,
     )
     logs.bind(message_id=str(message.id))  # on every line of this request, the access line too
     outcome = await ctx.sends.submit(message)
@@ -168,10 +170,20 @@ async def status(request: Request, message_id: str) -> HTTPResponse:
         "idempotency_key": row["idempotency_key"],
         "error": row["error"],
         "attempts": row["attempts"],
+        "caller": row["caller"],
+        "pricing": _pricing(row),
         **{name: _iso(row[name]) for name in _TIMESTAMPS},
         "timeline": timeline,
     }
     return json(body)
+
+
+def _pricing(row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Meta's pricing of the message (its first status with `pricing`), or None until then."""
+    if row["priced_at"] is None:
+        return None
+    names = ("billable", "model", "type", "category")
+    return {name: row[f"pricing_{name}"] for name in names}
 
 
 def _idempotency_key(header: str | None) -> str | None:

@@ -110,7 +110,7 @@ def test_valid_environment_parses_with_defaults() -> None:
     assert s.port == 8000
     assert s.whatsapp_api_base_url == "https://graph.facebook.com"
     assert s.whatsapp_api_version == "v26.0"
-    assert s.api_keys == ("api-key-one",)
+    assert s.api_keys == (("default", "api-key-one"),)
     assert s.health_check_tokens == ()
     assert s.whatsapp_business_account_id == ""  # no template catalog, nothing checked
     assert s.phone_number_ids == ("106540352242922",)
@@ -159,7 +159,7 @@ def test_comma_separated_keys_and_tokens_become_tuples() -> None:
     s = Settings.from_env(
         env(MESSAGING_SERVICE_API_KEY=" key-a, key-b ,", HEALTH_CHECK_TOKENS="probe-1,probe-2")
     )
-    assert s.api_keys == ("key-a", "key-b")
+    assert [k.key for k in s.api_keys] == ["key-a", "key-b"]
     assert s.health_check_tokens == ("probe-1", "probe-2")
 
 

@@ -96,7 +96,12 @@ async def test_status_events_carry_pricing_conversation_and_meta_errors(client, 
     events = await eventually(three_events)
     # `sent` is recorded from Meta's answer to the send call, before its webhook arrives.
     delivered = events["delivered"]
-    assert delivered["pricing"] == {"billable": True, "pricing_model": "PMP", "category": "utility"}
+    assert delivered["pricing"] == {  # a free-form message: Meta does not charge it
+        "billable": False,
+        "pricing_model": "PMP",
+        "type": "free_customer_service",
+        "category": "service",
+    }
     assert delivered["conversation"]["origin"] == {"type": "utility"}
     assert delivered["errors"] is None and delivered["error"] is None
     failure = events["failed"]
