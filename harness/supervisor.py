@@ -5,7 +5,8 @@ A command runs through `/bin/sh -c` in its own process group (as honcho runs a P
 lines), so a signal reaches the whole of it. A command that exits is started again after a
 back-off that doubles from 1 s up to 30 s, and resets once it has run for 30 s; each exit and
 restart is printed. SIGINT or SIGTERM stops them all: SIGTERM to each group, SIGKILL to what
-is left after `stop_timeout_s`.
+is left after `stop_timeout_s`; so does an error in the supervisor itself, or its output
+closing (`python -m scripts.dev | head`).
 """
 
 from __future__ import annotations
@@ -62,12 +63,14 @@ class Supervisor:
         if threading.current_thread() is threading.main_thread():  # else: `stop()` only
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda signum, _: self._signalled(signum))
-        for child in self._children:
-            self._start(child)
-        while not self._stopping.wait(0.2):
+        try:
             for child in self._children:
-                self._tend(child)
-        self._stop_all()
+                self._start(child)
+            while not self._stopping.wait(0.2):
+                for child in self._children:
+                    self._tend(child)
+        finally:  # whatever ended the loop, no command outlives it
+            self._stop_all()
 
     def _signalled(self, signum: int) -> None:
         self._say(f"{signal.Signals(signum).name} received, stopping")
@@ -144,4 +147,7 @@ class Supervisor:
         width = max(len(c.name) for c in self._children) if self._children else 6
         line = f"{time.strftime('%H:%M:%S')} {name.ljust(max(width, 6))} | {text}"
         with self._lock:
-            print(line, file=self._output, flush=True)
+            try:
+                print(line, file=self._output, flush=True)
+            except (BrokenPipeError, ValueError):  # nobody reads the output any more: stop
+                self._stopping.set()

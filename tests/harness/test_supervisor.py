@@ -45,3 +45,29 @@ def test_stop_ends_a_running_command_with_sigterm():
     assert time.monotonic() - started < 5
     assert "sending SIGTERM to sleeper" in out.getvalue()
     assert "sleeper stopped (rc=-15)" in out.getvalue(), out.getvalue()
+
+
+class _ClosedAfter(io.StringIO):
+    """An output whose reader goes away after `lines` lines (`python -m scripts.dev | head`)."""
+
+    def __init__(self, lines: int) -> None:
+        super().__init__()
+        self.left = lines
+
+    def write(self, text: str) -> int:
+        if self.left <= 0:
+            raise BrokenPipeError(32, "Broken pipe")
+        self.left -= text.count("\n")
+        return super().write(text)
+
+
+def test_when_nobody_reads_the_output_every_command_is_stopped():
+    supervisor = Supervisor(_ClosedAfter(1), stop_timeout_s=5)
+    talks = "while :; do echo hi; sleep 0.1; done"
+    supervisor.add("talker", talks, env={"PATH": "/usr/bin:/bin"}, cwd=ROOT)
+    runner = threading.Thread(target=supervisor.run)
+    runner.start()
+    runner.join(10)
+    assert not runner.is_alive(), "the supervisor kept running with nobody reading"
+    [child] = supervisor._children
+    assert child.proc is not None and child.proc.poll() is not None  # stopped, not orphaned
