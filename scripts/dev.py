@@ -205,6 +205,9 @@ def _banner(env: dict[str, str]) -> str:
         f"    curl -s '{url}/api/v1/contacts/{to.lstrip('+')}/?phone_number_id={numbers[0]}'"
         f" -H 'Api-Key: {key}'",
         "",
+        "  what was sent this month and what Meta priced it, by category, number and caller:",
+        f"    curl -s {url}/api/v1/usage/ -H 'Api-Key: {key}'",
+        "",
         f"  DATABASE_URL={env['DATABASE_URL']}",
         f"  REDIS_URL={env['REDIS_URL']}",
         f"  health token: {env['HEALTH_CHECK_TOKENS'].split(',')[0]}",

@@ -184,6 +184,16 @@ async def test_the_banners_username_user_writes_and_is_answered_by_bsuid(dev: De
         assert done.stdout == str(status), (command, done.stdout, done.stderr)
 
 
+async def test_the_usage_curl_counts_what_was_sent(dev: DevRun):
+    [usage] = [c for c in _banner_curls(dev.output) if "/api/v1/usage/" in c]
+    done = await asyncio.to_thread(
+        subprocess.run, ["bash", "-c", usage], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    body = json.loads(done.stdout)
+    assert {"totals", "by_category", "by_phone_number", "by_caller"} <= set(body), body
+
+
 async def test_the_template_catalog_curl_lists_the_simulators_templates(dev: DevRun):
     [curl] = [
         line.strip()

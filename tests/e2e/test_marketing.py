@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from core.api_keys import parse
 from harness.stack import Stack
 from simulator.meta_webhooks import WABA_ID
 from tests.conftest import Services, new_recipient, running_stack
@@ -71,6 +73,10 @@ def template_send(to: str, sent: dict[str, Any]) -> dict[str, Any]:
 
 async def test_stop_refused_at_the_door_resume_sent_through_marketing_messages(http, consent):
     await synced(http, consent)
+    since = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    billing = next(
+        k.key for k in parse(consent.env["MESSAGING_SERVICE_API_KEY"]) if k.caller == "billing"
+    )
     to = new_recipient()
     stopped_at = await prefer(http, consent, to, "stop")
     [stop] = await told(http, consent, to, "stop")
@@ -79,12 +85,12 @@ async def test_stop_refused_at_the_door_resume_sent_through_marketing_messages(h
         consent.env["WHATSAPP_PHONE_NUMBER_ID"].split(",")[0],
     )
 
-    refused = await send(http, consent, template_send(to, MARKETING))
+    refused = await send(http, consent, template_send(to, MARKETING), **{"Api-Key": billing})
     assert refused.status_code == 422, refused.text
     error = refused.json()["error"]
     assert (error["code"], [f["field"] for f in error["fields"]]) == ("marketing_opted_out", ["to"])
 
-    utility = await send(http, consent, template_send(to, UTILITY))
+    utility = await send(http, consent, template_send(to, UTILITY), **{"Api-Key": billing})
     assert utility.status_code == 202, utility.text  # only marketing stops
     await until_status(http, consent, utility.json()["id"], "read")
 
@@ -94,7 +100,7 @@ async def test_stop_refused_at_the_door_resume_sent_through_marketing_messages(h
     assert resume["source"] == "system_message"
 
     async def accepted() -> httpx.Response | None:
-        r = await send(http, consent, template_send(to, MARKETING))
+        r = await send(http, consent, template_send(to, MARKETING), **{"Api-Key": billing})
         return r if r.status_code == 202 else None
 
     marketing = await eventually(accepted)
@@ -107,6 +113,20 @@ async def test_stop_refused_at_the_door_resume_sent_through_marketing_messages(h
         ("order_update", "messages"),
         ("welcome_offer", "marketing_messages"),
     ]
+
+    # What it cost, by the caller whose key sent it: the refused send was never a message.
+    number = consent.env["WHATSAPP_PHONE_NUMBER_ID"].split(",")[0]
+    r = await http.get(
+        f"{consent.api}/api/v1/usage/",
+        params={"from": since, "caller": "billing"},
+        headers=consent.headers(),
+    )
+    assert r.status_code == 200, r.text
+    usage = r.json()
+    counts = {"messages": 1, "billable": 1, "free": 0}
+    assert usage["by_category"] == {"marketing": counts, "utility": counts}, usage
+    assert usage["by_phone_number"] == {number: {"messages": 2, "billable": 2, "free": 0}}
+    assert usage["by_caller"] == {"billing": {"messages": 2, "billable": 2, "free": 0}}
 
 
 async def test_without_a_catalog_metas_131050_fails_the_send_and_records_the_stop(http, stack):
