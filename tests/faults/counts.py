@@ -87,10 +87,14 @@ class Counts:
         return "\n".join(lines)
 
 
-async def settle(fs: FaultStack, ids: list[str], timeout_s: float) -> str | None:
+async def settle(
+    fs: FaultStack, ids: list[str], timeout_s: float, in_doubt_ok: bool = False
+) -> str | None:
     """Wait until nothing moves: no message queued or sending, no statuses owed by the
     simulator, no outbox event pending, every stream drained. None when settled, else
-    what was still moving."""
+    what was still moving. With `in_doubt_ok`, a message `sending` whose call was marked as
+    leaving (db.claims) counts as settled: if its call reached Meta, the statuses Meta owes
+    keep this waiting; if not, it waits for SEND_OUTCOME_TIMEOUT_S by design."""
     deadline = time.monotonic() + timeout_s
     quiet = 0
     state = "not checked"
@@ -99,8 +103,10 @@ async def settle(fs: FaultStack, ids: list[str], timeout_s: float) -> str | None
         try:
             open_ = await fs.sql(
                 "SELECT count(*) AS n FROM messages WHERE id = ANY($1::uuid[])"
-                " AND status IN ('queued', 'sending')",
+                " AND (status = 'queued'"
+                "      OR status = 'sending' AND NOT ($2::boolean AND left_at IS NOT NULL))",
                 uuids,
+                in_doubt_ok,
             )
             pending = await fs.sql("SELECT count(*) AS n FROM hub_events WHERE status = 'pending'")
             owed = (await fs.sim_stats())["statuses_pending"]
