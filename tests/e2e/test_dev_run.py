@@ -122,6 +122,9 @@ async def test_every_documented_shell_line_works_against_the_local_run(dev: DevR
     skipped = [line for line in lines if line.production]
     assert len(local) >= 30, "the docs' shell lines were not found"
     assert all(line.production for line in lines if re.search(r"(^|\s)railway ", line.command))
+    # This test puts the venv on PATH; a reader's shell does not: Python runs through uv.
+    bare = [line for line in local if re.search(r"(?<!uv run )\bpython3? -m ", line.command)]
+    assert not bare, f"give these `uv run`: {bare}"
     ports = {"8000": dev.env["PORT"], "8025": dev.env["SIM_PORT"]}
     ports["9100"] = dev.env["WORKER_METRICS_PORT"]
     await _contact_writes(dev)  # the README's free-form send needs the window open
