@@ -21,6 +21,7 @@ from consumers import retention
 from core.settings import Settings
 from db.retention import RULES, batch_sql
 from tests.conftest import Services
+from tests.support.explain import explain
 from tests.support.inprocess import serving
 from tests.support.settings import NUMBER, VALID
 
@@ -93,21 +94,6 @@ async def filled(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Pool]:
         )
 
 
-async def _explain(pool: asyncpg.Pool, sql: str, *args: Any, without: str = "") -> str:
-    """EXPLAIN ANALYZE of one batch, rolled back (and, with `without`, that index dropped
-    for the while)."""
-    async with pool.acquire() as conn:
-        tx = conn.transaction()
-        await tx.start()
-        try:
-            if without:
-                await conn.execute(f"DROP INDEX {without}")
-            rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *args)
-        finally:
-            await tx.rollback()
-    return "\n".join(r[0] for r in rows)
-
-
 def _summary(plan: str) -> str:
     lines = plan.splitlines()
     return " | ".join(line.strip() for line in lines if "Scan" in line or "Execution" in line)
@@ -158,8 +144,8 @@ async def test_purge_of_100k_old_rows_keeps_sends_p99_and_the_status_api(
     oldest = datetime.min.replace(tzinfo=UTC)
     messages_rule = RULES[0]
     sql = batch_sql(messages_rule, 1000)
-    plan = await _explain(pool, sql, cutoff, oldest)
-    scan = await _explain(pool, sql, cutoff, oldest, without="messages_unpurged_idx")
+    plan = await explain(pool, sql, cutoff, oldest)
+    scan = await explain(pool, sql, cutoff, oldest, without="messages_unpurged_idx")
     print(f"batch of 1000 from the index: {_summary(plan)}")
     print(f"batch of 1000 without it:     {_summary(scan)}")
     assert "Index Scan using messages_unpurged_idx" in plan
@@ -168,7 +154,7 @@ async def test_purge_of_100k_old_rows_keeps_sends_p99_and_the_status_api(
         (RULES[1], "inbound_messages_unpurged_idx"),
         (RULES[2], "hub_events_delivered_idx"),
     ):
-        assert f"Index Scan using {index}" in await _explain(
+        assert f"Index Scan using {index}" in await explain(
             pool, batch_sql(rule, 1000), cutoff, oldest
         )
 

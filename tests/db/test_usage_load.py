@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 
 from db.usage import usage_sql
+from tests.support.explain import explain
 
 pytestmark = pytest.mark.slow
 
@@ -58,19 +59,6 @@ async def filled(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Pool]:
         await pool.execute("TRUNCATE messages CASCADE")
 
 
-async def _explain(pool: asyncpg.Pool, sql: str, args: list[Any], without: str = "") -> str:
-    async with pool.acquire() as conn:
-        tx = conn.transaction()
-        await tx.start()
-        try:
-            if without:
-                await conn.execute(f"DROP INDEX {without}")
-            rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *args)
-        finally:
-            await tx.rollback()
-    return "\n".join(r[0] for r in rows)
-
-
 async def _median_ms(pool: asyncpg.Pool, sql: str, args: list[Any]) -> tuple[float, int]:
     times, rows = [], 0
     for _ in range(RUNS):
@@ -92,7 +80,7 @@ async def test_usage_reads_only_the_priced_index(filled: asyncpg.Pool) -> None:
         "year": usage_sql(*year, prefix_digits=4),
     }
     for label, (sql, args) in cases.items():
-        plan = await _explain(filled, sql, args)
+        plan = await explain(filled, sql, *args)
         if label != "year":  # a period of the whole table may rightly be read in full
             assert "Index Only Scan using messages_priced_idx" in plan, plan
             assert "Seq Scan" not in plan, plan
@@ -101,6 +89,6 @@ async def test_usage_reads_only_the_priced_index(filled: asyncpg.Pool) -> None:
         scan = next(line.strip().split("  (")[0] for line in plan.splitlines() if "Scan" in line)
         print(f"{label}: {counted} priced messages counted, median {ms:.1f} ms of {RUNS} ({scan})")
     sql, args = cases["month"]
-    plan = await _explain(filled, sql, args, without="messages_priced_idx")
+    plan = await explain(filled, sql, *args, without="messages_priced_idx")
     scan = next(line.strip() for line in plan.splitlines() if "Execution Time" in line)
     print(f"month without messages_priced_idx: {scan}")
