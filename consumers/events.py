@@ -1,7 +1,7 @@
 """The outbox: state changes and the Hub events describing them, written together.
 
 `record()` is the single place where state changes and their Hub events (built by
-`hub.events`, the contract) are written, in one transaction, then published to the hub
+`hub.events` to `hub.contract`) are written, in one transaction, then published to the hub
 stream. Event ids are derived from what they describe, so replaying the same input can
 never create a second event.
 """

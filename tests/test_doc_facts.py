@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from hub.events import StatusEventData
+from hub.contract import StatusEventData
 from ops.__main__ import SETTINGS_FILES
 from tests.conftest import ROOT
 

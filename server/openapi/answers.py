@@ -1,4 +1,4 @@
-"""What the service answers, as pydantic models (what it POSTs to the Hub: `hub.events`).
+"""What the service answers, as pydantic models (what it POSTs to the Hub: `hub.contract`).
 
 The OpenAPI document (`server.openapi.document`) is built from them. The send's 202 is
 rendered from `Accepted`; the other handlers build plain dicts, and the tests hold the two
@@ -16,7 +16,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.names import STATUSES
-from hub.events import MessageError
+from hub.contract import MessageError
 
 Status = Literal[STATUSES]  # type: ignore[valid-type]
 

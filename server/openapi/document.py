@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse, raw
 
-from hub.events import HUB_EVENTS
+from hub.contract import HUB_EVENTS
 from server.api_errors import ApiError, ValidationError
 from server.meta_answers import MetaRejectedRequest
 from server.middleware.request_ids import HEADER

@@ -1,5 +1,5 @@
-"""hub.events, the Hub event contract: what each builder makes validates against its model,
-and docs/events.md names every field of every model."""
+"""The Hub event contract: what each builder (`hub.events`) makes validates against its model
+(`hub.contract`), and docs/events.md names every field of every model."""
 
 from __future__ import annotations
 
@@ -13,10 +13,9 @@ from pydantic import BaseModel
 
 from db.inbound import NewInbound
 from db.statuses import StatusChange
+from hub.contract import HUB_EVENTS, event_model
 from hub.events import (
-    HUB_EVENTS,
     change_event,
-    event_model,
     id_change_event,
     new_change,
     received_event,

@@ -17,7 +17,7 @@ from sanic import Sanic
 from sanic.response import empty
 
 from core.settings import Settings
-from hub.events import HUB_EVENTS, event_model
+from hub.contract import HUB_EVENTS, event_model
 from server.app import create_app
 from server.openapi.document import build_document, document_path
 from server.openapi.operation import declared

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from consumers.webhook_processor import inbound_rows
-from hub.events import event_model, id_change_event, received_event
+from hub.contract import event_model
+from hub.events import id_change_event, received_event
 from whatsapp.notifications import parse_webhook
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "meta" / "user_ids"
