@@ -25,11 +25,13 @@ import argparse
 import asyncio
 import os
 import sys
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from dotenv import dotenv_values
 
 import db
@@ -185,9 +187,19 @@ async def _streams(args: argparse.Namespace) -> Output:
 
 async def _dead(args: argparse.Namespace) -> Output:
     entries = await _with_redis(lambda redis: streams.dead_entries(redis, args.limit))
-    events = await _with_pool(lambda pool: hub_events.dead_events(pool, args.limit))
-    events = [dict(e) for e in events]
+    events = await _with_pool(lambda pool: _dead_events(pool, args.limit))
     return {"entries": entries, "hub_events": events}, streams.render_dead(entries, events)
+
+
+async def _dead_events(pool: asyncpg.Pool, limit: int) -> list[dict[str, Any]]:
+    """Dead Hub events; `attempts` counts every POST of each (as `ops message` does),
+    `schedule_attempts` those of its current retry schedule (a replay starts a new one)."""
+    events = [dict(e) for e in await hub_events.dead_events(pool, limit)]
+    made = await hub_events.attempts_of(pool, [e["id"] for e in events])
+    posts = Counter(a["event_id"] for a in made)
+    for e in events:
+        e["schedule_attempts"], e["attempts"] = e["attempts"], posts[e["id"]]
+    return events
 
 
 async def _foreign(args: argparse.Namespace) -> Output:

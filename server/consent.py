@@ -4,7 +4,9 @@ stored, as Meta would fail it with 131050. Other categories and free-form messag
 
 A contact's preference is the latest Meta stated under any of their identifiers: the ones the
 send names and the ones linked to the same person (`db.contacts`), so a stop Meta reported by
-BSUID also holds for a send by phone number. A contact Meta never reported has not stopped.
+BSUID also holds for a send by phone number, and one reported under the other way of writing
+a number (`whatsapp.recipients.phone_variants`: Brazil's ninth digit...) for a send to this
+one. A contact Meta never reported has not stopped.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import asyncpg
 from db import contacts, marketing_preferences
 from db.marketing_preferences import Preference
 from server.api_errors import MarketingOptedOut
-from whatsapp.recipients import Recipient
+from whatsapp.recipients import Recipient, is_user_id, phone_variants
 from whatsapp.templates import MARKETING
 
 
@@ -39,7 +41,7 @@ async def require_marketing_consent(
 
 async def preference(pool: asyncpg.Pool, number: str, *names: str | None) -> Preference | None:
     """The latest marketing preference of the person `names` identify on `number`."""
-    known = {n for n in names if n}
+    known = {v for n in names if n for v in (phone_variants(n) if not is_user_id(n) else {n})}
     for name in sorted(known):  # the phone number first: a person is linked by it most often
         person = await contacts.get(pool, number, name)
         if person is not None:

@@ -120,6 +120,19 @@ class Recipient:
         return True
 
 
+def phone_variants(number: str) -> set[str]:
+    """The number and the other way WhatsApp may have registered it (`same_user`): Brazil's
+    ninth digit, Mexico's `1`, Argentina's `9`, with or without."""
+    found = {number}
+    for country, at, digit in _OPTIONAL_DIGITS:
+        if number.startswith(country) and len(number) > at:
+            if number[at] == digit:  # written with it: the other way is without
+                found.add(number[:at] + number[at + 1 :])
+            else:
+                found.add(number[:at] + digit + number[at:])
+    return {v for v in found if same_user(number, v)}
+
+
 def same_user(number: str, wa_id: str) -> bool:
     """Whether Meta's `wa_id` can name the user we sent `number` to."""
     if wa_id == number:

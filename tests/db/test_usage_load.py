@@ -5,6 +5,7 @@ index."""
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 from collections.abc import AsyncIterator
@@ -84,8 +85,12 @@ async def test_usage_reads_only_the_priced_index(filled: asyncpg.Pool) -> None:
         if label != "year":  # a period of the whole table may rightly be read in full
             assert "Index Only Scan using messages_priced_idx" in plan, plan
             assert "Seq Scan" not in plan, plan
-            assert "Heap Fetches: 0" in plan, plan
         ms, counted = await _median_ms(filled, sql, args)
+        if label != "year":
+            # The visibility map answers for the rows, not the table: a handful of pages an
+            # older snapshot kept VACUUM from marking all-visible may still be read.
+            fetches = int(re.search(r"Heap Fetches: (\d+)", plan)[1])  # type: ignore[index]
+            assert fetches <= counted // 100, plan
         scan = next(line.strip().split("  (")[0] for line in plan.splitlines() if "Scan" in line)
         print(f"{label}: {counted} priced messages counted, median {ms:.1f} ms of {RUNS} ({scan})")
     sql, args = cases["month"]

@@ -273,6 +273,16 @@ async def test_dead_shows_dead_letter_entries_and_dead_hub_events_with_reasons(
     assert "dead-letter entries (2)" in text and "message_id is not a UUID" in text
     assert "dead Hub events (1)" in text and sent_event in text and "HTTP 400" in text
 
+    # Replayed and refused again: its attempts are every POST, as `ops message` counts them.
+    edge.answer(sent_event, (400, {}, {}))
+    ok(await ops("replay", "--id", sent_event))
+    await scheduler.publish_due(ctx)
+    await forward_hub_events(ctx)
+    [dead_event] = orjson.loads(ok(await ops("dead", "--json")))["hub_events"]
+    assert (dead_event["attempts"], dead_event["schedule_attempts"]) == (2, 1)
+    [row] = [line for line in ok(await ops("dead")).splitlines() if sent_event in line]
+    assert re.search(r"\s2\s+HTTP 400", row), row
+
 
 async def test_replay_gives_dead_hub_events_a_fresh_schedule(ctx, edge, ops, pool) -> None:
     message_id, _ = await sent_message(ctx, edge)

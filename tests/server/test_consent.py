@@ -88,6 +88,20 @@ CASES = [
         "to",
     ),
     (
+        "stopped under Brazil's other way of writing the number: refused",
+        [("5511987654321", "stop", 0, NUMBER)],
+        as_template(MARKETING),
+        {"to": "+551187654321"},
+        "to",
+    ),
+    (
+        "stopped, Brazil's number without the ninth digit: refused with it",
+        [("551187654321", "stop", 0, NUMBER)],
+        as_template(MARKETING),
+        {"to": "+5511987654321"},
+        "to",
+    ),
+    (
         "stopped on another number: goes",
         [(TO, "stop", 0, "999")],
         as_template(MARKETING),

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from whatsapp.recipients import PHONE_RULE, Recipient, parse_phone, parse_user_id, same_user
+from whatsapp.recipients import (
+    PHONE_RULE,
+    Recipient,
+    parse_phone,
+    parse_user_id,
+    phone_variants,
+    same_user,
+)
 
 
 @pytest.mark.parametrize(
@@ -109,3 +116,20 @@ def test_reported_as_by_user_id() -> None:
     assert not r.reported_as(user_id="US.1350")
     assert not r.reported_as(wa_id="4915112345679", user_id="US.1349")
     assert Recipient.stored("US.1349").reported_as(wa_id="4915112345678")
+
+
+@pytest.mark.parametrize(
+    ("number", "variants"),
+    [
+        ("5511987654321", {"5511987654321", "551187654321"}),  # Brazil, with the ninth digit
+        ("551187654321", {"551187654321", "5511987654321"}),  # and without
+        ("5215512345678", {"5215512345678", "525512345678"}),  # Mexico's 1
+        ("5491112345678", {"5491112345678", "541112345678"}),  # Argentina's 9
+        ("4915112345678", {"4915112345678"}),  # elsewhere, one way only
+    ],
+)
+def test_phone_variants_are_the_ways_whatsapp_may_write_a_number(
+    number: str, variants: set[str]
+) -> None:
+    assert phone_variants(number) == variants
+    assert all(same_user(number, v) for v in variants)
