@@ -28,6 +28,7 @@ _FIELDS = (
     "attempts",
     "idempotency_key",
     "expires_at",
+    "caller",
 )
 # What each field is called on screen: the business number it goes from, its Meta calls.
 _LABELS = {"phone_number_id": "from number", "attempts": "meta calls"}
@@ -76,6 +77,7 @@ async def _outbound(conn: asyncpg.Connection, row: Any) -> dict[str, Any]:
         "claimed_by": row["claimed_by"],
         "left_at": row["left_at"],  # its last Meta call may have left from then (db.claims)
         "purged_at": row["purged_at"],  # retention took its body (db.retention)
+        "pricing": _pricing(row),
         "created_at": row["created_at"],
         "timeline": timeline,
         "hub_events": await _events(conn, row["id"], []),
@@ -111,7 +113,7 @@ def render(r: dict[str, Any]) -> str:
     else:
         pairs = [(_LABELS.get(k, k), r[k]) for k in _FIELDS]
         pairs += [("error", _error(r["error"])), ("retrying", _retrying(r))]
-        pairs += [("claim", _claim(r)), ("body", _body(r))]
+        pairs += [("claim", _claim(r)), ("pricing", _priced(r["pricing"])), ("body", _body(r))]
         out = [f"message {r['id']} (outbound)", facts(pairs)]
         out += ["", "timeline"]
         rows = [(when(t["at"]), t["status"], t["source"]) for t in r["timeline"]]
@@ -153,6 +155,26 @@ def _claim(r: dict[str, Any]) -> str:
     if r["left_at"]:
         return f"{r['claimed_by']}; its Meta call may have left at {when(r['left_at'])}"
     return f"{r['claimed_by']}; its Meta call has not started"
+
+
+def _pricing(row: Any) -> dict[str, Any] | None:
+    """What Meta's statuses said the message costs (db.statuses), None before any did."""
+    if row["priced_at"] is None:
+        return None
+    return {
+        "billable": row["pricing_billable"],
+        "model": row["pricing_model"],
+        "type": row["pricing_type"],
+        "category": row["pricing_category"],
+        "at": row["priced_at"],
+    }
+
+
+def _priced(p: dict[str, Any] | None) -> str:
+    if p is None:
+        return "- (no status priced it yet)"
+    billable = "billable" if p["billable"] else "free"
+    return f"{billable}, {p['category']} ({p['type']}, {p['model']}) since {when(p['at'])}"
 
 
 def _body(r: dict[str, Any]) -> str:

@@ -328,6 +328,28 @@ async def test_a_message_shows_its_number_deadline_and_every_post_of_a_replayed_
     assert (report["phone_number_id"], report["expires_at"]) == (NUMBER, expires_at.isoformat())
     [event] = report["hub_events"]
     assert (event["attempts"], event["schedule_attempts"], len(event["deliveries"])) == (2, 1, 2)
+    assert (report["caller"], report["pricing"]) == ("default", None)
+
+
+async def test_a_message_shows_who_sent_it_and_what_meta_priced_it(ctx, edge, ops, pool) -> None:
+    message_id, to = uuid.uuid4(), "4915100000004"
+    new = NewMessage(message_id, None, "0" * 64, to, "text", {}, None, NUMBER, caller="billing")
+    await messages.insert(ctx.pool, new)
+
+    def facts(text: str) -> dict[str, str]:
+        lines = text.split("\n\n")[0].splitlines()[1:]
+        return dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in lines)
+
+    shown = facts(ok(await ops("message", str(message_id))))
+    assert (shown["caller"], shown["pricing"]) == ("billing", "- (no status priced it yet)")
+    await pool.execute(
+        "UPDATE messages SET pricing_billable = true, pricing_model = 'PMP',"
+        " pricing_type = 'regular', pricing_category = 'marketing',"
+        " priced_at = '2026-12-07T10:00:00Z' WHERE id = $1",
+        message_id,
+    )
+    shown = facts(ok(await ops("message", str(message_id))))
+    assert shown["pricing"] == "billable, marketing (regular, PMP) since 2026-12-07T10:00:00.000Z"
 
 
 async def test_replaying_unknown_ids_fails_naming_them(ctx, edge, ops) -> None:
