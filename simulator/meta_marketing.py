@@ -61,11 +61,7 @@ def register(app: Sanic) -> None:
 
 def is_marketing(app: Sanic, body: dict[str, Any]) -> bool:
     """Whether a send is of a MARKETING template of the simulator's catalog."""
-    sent = body.get("template") if body.get("type") == "template" else None
-    if not isinstance(sent, dict) or not isinstance(sent.get("language"), dict):
-        return False
-    listed = app.ctx.templates.find(sent.get("name"), sent["language"].get("code"))
-    return listed is not None and listed.get("category") == "MARKETING"
+    return app.ctx.templates.category_of(body) == "MARKETING"
 
 
 async def set_preference(request: Request) -> HTTPResponse:

@@ -22,17 +22,10 @@ def pricing_for(app: Sanic, body: dict[str, Any], number: str, to: str) -> dict[
     """Meta's `pricing` for the send `body` from `number` to `to`."""
     if body.get("type") != "template":
         return _pricing(False, FREE_IN_WINDOW, "service")
-    category = _category(app, body.get("template"))
+    category = str(app.ctx.templates.category_of(body) or "UTILITY").lower()
     if category == "utility" and app.ctx.windows.is_open(number, to):
         return _pricing(False, FREE_IN_WINDOW, category)
     return _pricing(True, "regular", category)
-
-
-def _category(app: Sanic, template: Any) -> str:
-    if not isinstance(template, dict) or not isinstance(template.get("language"), dict):
-        return "utility"
-    listed = app.ctx.templates.find(template.get("name"), template["language"].get("code"))
-    return str((listed or {}).get("category") or "UTILITY").lower()
 
 
 def _pricing(billable: bool, type_: str, category: str) -> dict[str, Any]:

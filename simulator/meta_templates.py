@@ -52,6 +52,15 @@ class TemplateState:
             (t for t in self.templates if t["name"] == name and t["language"] == language), None
         )
 
+    def category_of(self, body: dict[str, Any]) -> str | None:
+        """The catalog category (`MARKETING`...) of the template a send carries; None for a
+        send that is not of a template the catalog lists."""
+        sent = body.get("template") if body.get("type") == "template" else None
+        if not isinstance(sent, dict) or not isinstance(sent.get("language"), dict):
+            return None
+        listed = self.find(sent.get("name"), sent["language"].get("code"))
+        return listed.get("category") if listed is not None else None
+
 
 def register(app: Sanic) -> None:
     """Add the template routes and catalog to the simulator app."""
@@ -135,12 +144,8 @@ async def set_listing_faults(request: Request) -> HTTPResponse:
 def needs_phone_number(app: Sanic, body: dict[str, Any]) -> bool:
     """Whether a send is of an AUTHENTICATION template, which Meta sends to a phone number only
     (131062 to a business-scoped user id)."""
-    sent = body.get("template") if body.get("type") == "template" else None
-    if not isinstance(sent, dict) or not isinstance(sent.get("language"), dict):
-        return False
     state: TemplateState = app.ctx.templates
-    listed = state.find(sent.get("name"), sent["language"].get("code"))
-    return listed is not None and listed.get("category") == "AUTHENTICATION"
+    return state.category_of(body) == "AUTHENTICATION"
 
 
 def _status_update(waba_id: str, template: dict[str, Any], reason: Any) -> dict[str, Any]:
