@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import os
 import sys
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -192,14 +191,9 @@ async def _dead(args: argparse.Namespace) -> Output:
 
 
 async def _dead_events(pool: asyncpg.Pool, limit: int) -> list[dict[str, Any]]:
-    """Dead Hub events; `attempts` counts every POST of each (as `ops message` does),
-    `schedule_attempts` those of its current retry schedule (a replay starts a new one)."""
+    """Dead Hub events, each with its POSTs counted as `ops message` counts them."""
     events = [dict(e) for e in await hub_events.dead_events(pool, limit)]
-    made = await hub_events.attempts_of(pool, [e["id"] for e in events])
-    posts = Counter(a["event_id"] for a in made)
-    for e in events:
-        e["schedule_attempts"], e["attempts"] = e["attempts"], posts[e["id"]]
-    return events
+    return await message_report.with_deliveries(pool, events)
 
 
 async def _foreign(args: argparse.Namespace) -> Output:

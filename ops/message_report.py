@@ -87,18 +87,24 @@ async def _outbound(conn: asyncpg.Connection, row: Any) -> dict[str, Any]:
 async def _events(
     conn: asyncpg.Connection, message_id: UUID | None, ids: list[str]
 ) -> list[dict[str, Any]]:
-    """Each event with every POST of it: `attempts` counts them all, `schedule_attempts` those
-    of its current retry schedule (which a replay starts afresh; the retries follow it)."""
-    events = [dict(e) for e in await hub_events.about_message(conn, message_id, ids)]
-    attempts = await hub_events.attempts_of(conn, [e["id"] for e in events])
-    for e in events:
-        e["deliveries"] = [
+    events = await hub_events.about_message(conn, message_id, ids)
+    return await with_deliveries(conn, [dict(e) for e in events])
+
+
+async def with_deliveries(
+    conn: asyncpg.Connection | asyncpg.Pool, events: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each event with every POST of it (`deliveries`): `attempts` counts them all,
+    `schedule_attempts` those of its current retry schedule (which a replay starts afresh;
+    the retries follow it)."""
+    made: dict[str, list[dict[str, Any]]] = {e["id"]: [] for e in events}
+    for a in await hub_events.attempts_of(conn, list(made)):
+        made[a["event_id"]].append(
             {k: a[k] for k in ("attempted_at", "status_code", "latency_ms", "error")}
-            for a in attempts
-            if a["event_id"] == e["id"]
-        ]
-        e["schedule_attempts"] = e["attempts"]
-        e["attempts"] = len(e["deliveries"])
+        )
+    for e in events:
+        e["deliveries"] = made[e["id"]]
+        e["schedule_attempts"], e["attempts"] = e["attempts"], len(e["deliveries"])
     return events
 
 
